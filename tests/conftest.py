@@ -1,0 +1,59 @@
+"""Fixtures shared by every test area: where the real assets are.
+
+Real models, clips and ground truth live in `../shared/assets` beside the
+repository (never copied in). Debian's `opencv-doc` package supplies the
+extra clips and images (faces, a damaged AVI); it is fetched once with
+`apt-get download` into `.cache/` at the repository root.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSETS_DIR = (REPO_ROOT / ".." / "shared" / "assets").resolve()
+CACHE_DIR = REPO_ROOT / ".cache"
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    if not ASSETS_DIR.is_dir():
+        pytest.fail(f"test assets not found at {ASSETS_DIR}: the shared/ folder must sit beside the repository")
+    return ASSETS_DIR
+
+
+@pytest.fixture(scope="session")
+def models_dir(assets_dir: Path) -> Path:
+    return assets_dir / "models"
+
+
+@pytest.fixture(scope="session")
+def vtest_avi(assets_dir: Path) -> Path:
+    return assets_dir / "videos" / "vtest.avi"
+
+
+def fetch_opencv_doc() -> Path:
+    """Return the examples/data folder of Debian's opencv-doc, fetching it once."""
+    data = CACHE_DIR / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
+    if data.is_dir():
+        return data
+    work = CACHE_DIR / "opencv-doc-download"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    subprocess.run(["apt-get", "download", "opencv-doc"], cwd=work, check=True, capture_output=True)
+    debs = sorted(work.glob("opencv-doc_*.deb"))
+    subprocess.run(["dpkg", "-x", str(debs[-1]), str(CACHE_DIR / "opencv-doc")], check=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return data
+
+
+@pytest.fixture(scope="session")
+def opencv_doc_dir() -> Path:
+    try:
+        return fetch_opencv_doc()
+    except (OSError, subprocess.CalledProcessError, IndexError) as err:
+        pytest.fail(f"could not fetch Debian's opencv-doc (apt-get download opencv-doc): {err}")
