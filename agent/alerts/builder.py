@@ -1,0 +1,119 @@
+"""Turns rule events into alerts: ids, CAP fields, per-camera sequence numbers.
+
+One `AlertBuilder` per camera. It gives each incident one UUIDv7 for its
+whole life, each message its own UUIDv7, numbers the camera's messages from
+1, and links updates and ends to the incident's first message through CAP
+`references`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AlertBuilder"]
+
+from datetime import datetime
+
+from agent.alerts.ids import Uuid7Factory
+from agent.alerts.schema import Alert, AlertArea, AlertInfo, DetectionDetails
+from agent.config.schema import SiteInfo
+from agent.rules.events import RuleEvent
+
+_EVENT_NAMES = {
+    "intrusion": "Intrusion",
+    "loitering": "Loitering",
+    "line_crossing": "Line crossing",
+    "wrong_way": "Wrong-way crossing",
+    "crowding": "Crowding",
+}
+
+
+class AlertBuilder:
+    """Builds the alerts of one camera.
+
+    Args:
+        site: the site's identity and location.
+        camera_id: the camera the events come from.
+        status: CAP status: "Actual" for live cameras, "Test" for replays.
+        ids: source of UUIDv7s (seeded for replays so they repeat).
+    """
+
+    def __init__(self, site: SiteInfo, camera_id: str, *, status: str, ids: Uuid7Factory) -> None:
+        self._site = site
+        self._camera_id = camera_id
+        self._status = status
+        self._ids = ids
+        self._sequence = 0
+        self._incident_ids: dict[tuple[str, int], str] = {}
+        self._first_refs: dict[tuple[str, int], str] = {}
+        self._sender = f"edge-agent@{site.id}"
+
+    def reset(self) -> None:
+        self._incident_ids.clear()
+        self._first_refs.clear()
+
+    def build(self, event: RuleEvent) -> Alert:
+        key = (event.rule, event.incident_key)
+        if event.phase == "start" or key not in self._incident_ids:
+            self._incident_ids[key] = self._ids.new(event.first_seen_utc)
+        incident_id = self._incident_ids[key]
+        self._sequence += 1
+        identifier = self._ids.new(event.ts_utc)
+        references = [self._first_refs[key]] if key in self._first_refs else []
+        alert = Alert(
+            identifier=identifier,
+            sender=self._sender,
+            sent=event.ts_utc,
+            status=self._status,  # type: ignore[arg-type]
+            msgType="Alert" if event.phase == "start" else "Update",
+            references=references,
+            incidents=incident_id,
+            info=self._info(event),
+            detection=self._details(event, incident_id),
+        )
+        if event.phase == "start":
+            self._first_refs[key] = f"{self._sender},{identifier},{_cap_time(event.ts_utc)}"
+        elif event.phase == "end":
+            self._incident_ids.pop(key, None)
+            self._first_refs.pop(key, None)
+        return alert
+
+    def _info(self, event: RuleEvent) -> AlertInfo:
+        name = _EVENT_NAMES.get(event.rule_kind, event.rule_kind.replace("_", " ").capitalize())
+        where = event.zone or event.line or ""
+        area = f"{self._site.name}, camera {self._camera_id}, {where}".rstrip(", ")
+        lat, lon = self._site.location.lat, self._site.location.lon
+        if event.phase == "end":
+            headline = f"{name} ended: {where} on camera {self._camera_id}"
+        else:
+            headline = f"{name}: {event.count} {event.class_name} in {where} on camera {self._camera_id}"
+        return AlertInfo(
+            event=name,
+            responseType="AllClear" if event.phase == "end" else "Monitor",
+            urgency="Immediate" if event.phase != "end" else "Expected",
+            severity=event.severity,  # type: ignore[arg-type]
+            senderName=self._site.name,
+            headline=headline,
+            area=[AlertArea(areaDesc=area, circle=f"{lat:.5f},{lon:.5f} 0.1")],
+        )
+
+    def _details(self, event: RuleEvent, incident_id: str) -> DetectionDetails:
+        return DetectionDetails(
+            phase=event.phase,
+            incident_id=incident_id,
+            sequence=self._sequence,
+            site_id=self._site.id,
+            camera_id=self._camera_id,
+            rule=event.rule,
+            rule_kind=event.rule_kind,
+            zone=event.zone,
+            line=event.line,
+            class_name=event.class_name,
+            count=event.count,
+            dwell_s=event.dwell_s,
+            confidence=event.confidence,
+            first_seen=event.first_seen_utc,
+            last_seen=event.last_seen_utc,
+        )
+
+
+def _cap_time(ts: datetime) -> str:
+    return ts.isoformat(timespec="seconds")

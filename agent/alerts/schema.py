@@ -1,0 +1,123 @@
+"""The alert schema: what leaves the box, as a versioned pydantic model.
+
+Where a field overlaps with OASIS CAP 1.2 it has CAP's name and value set
+(`identifier`, `sender`, `sent`, `status`, `msgType`, `scope`, `info.category`,
+`info.event`, `urgency`, `severity`, `certainty`, `area`), so agencies can map
+alerts to CAP without a lookup table. What CAP has no place for (camera, rule,
+counts, dwell) sits in `detection`. `agent/alerts/alert.schema.json` is
+generated from this model (`python -m agent.alerts.schema`) and a test keeps it current.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SCHEMA_VERSION", "Alert", "AlertArea", "AlertInfo", "DetectionDetails", "write_json_schema"]
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).resolve().parent / "alert.schema.json"
+
+Phase = Literal["start", "update", "end"]
+Severity = Literal["Minor", "Moderate", "Severe", "Extreme"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlertArea(_Model):
+    """CAP `area`: where the event is. `circle` is CAP's `lat,lon radius_km`."""
+
+    areaDesc: str = Field(description="site and zone or line, in words")
+    circle: str | None = Field(default=None, description="CAP circle 'lat,lon radius_km'")
+
+
+class AlertInfo(_Model):
+    """CAP `info` block."""
+
+    language: str = Field(default="en-US", description="CAP language")
+    category: Literal["Security"] = Field(default="Security", description="CAP category")
+    event: str = Field(description="what happened, e.g. 'Intrusion'")
+    responseType: Literal["Monitor", "AllClear"] = Field(
+        description="Monitor while the incident lasts, AllClear when it ends"
+    )
+    urgency: Literal["Immediate", "Expected"] = Field(description="CAP urgency")
+    severity: Severity = Field(description="CAP severity, from the rule")
+    certainty: Literal["Likely", "Observed"] = Field(
+        default="Likely", description="machine detections are Likely"
+    )
+    senderName: str = Field(description="site name")
+    headline: str = Field(description="one-line summary")
+    area: list[AlertArea] = Field(min_length=1, description="CAP areas")
+
+
+class DetectionDetails(_Model):
+    """What the camera saw: the part of an alert CAP has no field for."""
+
+    phase: Phase = Field(description="incident phase of this message")
+    incident_id: str = Field(description="one id from an incident's start to its end (UUIDv7)")
+    sequence: int = Field(ge=1, description="per-camera message counter, 1 at the agent's start")
+    site_id: str
+    camera_id: str
+    rule: str = Field(description="rule name from the site config")
+    rule_kind: str = Field(description="intrusion, loitering, line_crossing, ...")
+    zone: str | None = Field(default=None, description="zone name, for zone rules")
+    line: str | None = Field(default=None, description="line name, for line rules")
+    class_name: str = Field(description="class of the objects counted")
+    count: int = Field(ge=0, description="objects that satisfy the rule now")
+    dwell_s: float = Field(ge=0, description="longest time one object has satisfied the rule")
+    confidence: float = Field(ge=0, le=1, description="highest detection score among them")
+    first_seen: AwareDatetime = Field(description="when the first object started to count")
+    last_seen: AwareDatetime = Field(description="when an object last counted")
+
+
+class Alert(_Model):
+    """One message about an incident, as published (before signing)."""
+
+    schema_version: Literal["1.0"] = Field(default=SCHEMA_VERSION, description="version of this schema")
+    identifier: str = Field(description="CAP identifier: unique per message (UUIDv7)")
+    sender: str = Field(description="CAP sender: edge-agent@<site id>")
+    sent: AwareDatetime = Field(description="CAP sent: when the message was made")
+    status: Literal["Actual", "Exercise", "System", "Test"] = Field(
+        description="CAP status: Actual from live cameras, Test from replays"
+    )
+    msgType: Literal["Alert", "Update", "Cancel"] = Field(
+        description="CAP msgType: Alert starts an incident, Update follows it (and ends it)"
+    )
+    scope: Literal["Restricted"] = Field(default="Restricted", description="CAP scope")
+    restriction: str = Field(
+        default="Public-safety sharing agreement: recipients named in the site policy only",
+        description="CAP restriction text (required with scope Restricted)",
+    )
+    references: list[str] = Field(
+        default=[], description="CAP references to earlier messages: 'sender,identifier,sent'"
+    )
+    incidents: str = Field(description="CAP incidents: the incident id")
+    info: AlertInfo
+    detection: DetectionDetails
+
+    def to_json_bytes(self) -> bytes:
+        """Compact JSON, the form that is signed and published."""
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def json_schema() -> dict[str, object]:
+    schema = Alert.model_json_schema()
+    schema["$id"] = f"urn:edge-agent:alert:{SCHEMA_VERSION}"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def write_json_schema(path: Path = SCHEMA_PATH) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(write_json_schema(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH))
