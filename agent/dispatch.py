@@ -1,0 +1,87 @@
+"""From one alert to the messages that leave the box: one per entitled recipient.
+
+For each recipient in the site's policies that receives the alert's rule
+and severity, the dispatcher renders the recipient's view of the alert,
+signs it and names its topic. The result is a plain value; whether it goes
+to the durable outbox (`run`) or to a JSONL file (`replay`) is the caller's
+business, so a replay writes exactly what a live run would publish.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AlertDispatcher", "OutgoingAlert"]
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.alerts.schema import Alert
+from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+
+# Signs a recipient's view of an alert; returns the payload bytes to publish.
+Signer = Callable[[dict[str, Any], Alert], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingAlert:
+    """One message for one recipient.
+
+    Attributes:
+        message_id: stable across retries: `<alert identifier>/<recipient>`.
+        recipient: recipient name from the policies.
+        topic: MQTT topic.
+        payload: signed envelope bytes.
+        alert_id: the alert's CAP identifier.
+        severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
+    """
+
+    message_id: str
+    recipient: str
+    topic: str
+    payload: bytes
+    alert_id: str
+    severity_rank: int
+
+
+class AlertDispatcher:
+    """Routes alerts to recipients.
+
+    Args:
+        policies: who receives what.
+        topic_for: builds the topic of an alert for a recipient.
+        sign: wraps a recipient's view in a signed envelope.
+    """
+
+    def __init__(
+        self,
+        policies: PoliciesConfig,
+        topic_for: Callable[[Alert, RecipientPolicy], str],
+        sign: Signer,
+    ) -> None:
+        self._recipients = policies.recipients
+        self._topic_for = topic_for
+        self._sign = sign
+
+    def route(self, alert: Alert) -> list[OutgoingAlert]:
+        out = []
+        for recipient in self._recipients:
+            if not _receives(recipient, alert):
+                continue
+            view = alert.model_dump(mode="json", exclude_none=True)
+            out.append(
+                OutgoingAlert(
+                    message_id=f"{alert.identifier}/{recipient.name}",
+                    recipient=recipient.name,
+                    topic=self._topic_for(alert, recipient),
+                    payload=self._sign(view, alert),
+                    alert_id=alert.identifier,
+                    severity_rank=SEVERITY_ORDER[alert.info.severity],
+                )
+            )
+        return out
+
+
+def _receives(recipient: RecipientPolicy, alert: Alert) -> bool:
+    if SEVERITY_ORDER[alert.info.severity] < SEVERITY_ORDER[recipient.min_severity]:
+        return False
+    return "*" in recipient.rules or alert.detection.rule in recipient.rules
