@@ -1,0 +1,1 @@
+"""Offline accuracy evaluation (tracking metrics)."""
