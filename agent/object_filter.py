@@ -10,13 +10,14 @@ the rules.
 
 from __future__ import annotations
 
-__all__ = ["ObjectFilter", "ObjectFilterSettings", "points_in_polygon"]
+__all__ = ["ObjectFilter", "ObjectFilterSettings"]
 
 from dataclasses import dataclass
 
 import numpy as np
 
 from agent.detections import Tracks
+from agent.rules.geometry import anchor_points, points_in_polygon
 
 Polygon = tuple[tuple[float, float], ...]
 
@@ -54,20 +55,6 @@ class ObjectFilterSettings:
         for polygon in self.exclusion_polygons_px:
             if len(polygon) < 3:
                 raise ValueError(f"an exclusion polygon needs at least 3 points, got {len(polygon)}")
-
-
-def points_in_polygon(points_xy: np.ndarray, polygon_xy: np.ndarray) -> np.ndarray:
-    """(n,) bool: which points lie inside the polygon (even-odd rule)."""
-    pts = np.asarray(points_xy, np.float64).reshape(-1, 2)
-    poly = np.asarray(polygon_xy, np.float64).reshape(-1, 2)
-    x, y = pts[:, :1], pts[:, 1:]
-    x1, y1 = poly[:, 0][None, :], poly[:, 1][None, :]
-    x2, y2 = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
-    straddles = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    crossings = straddles & (x < x_cross)
-    return (crossings.sum(axis=1) % 2) == 1
 
 
 class ObjectFilter:
@@ -112,7 +99,7 @@ class ObjectFilter:
         if self._min_score:
             floor = np.array([self._min_score.get(int(c), 0.0) for c in tracks.class_id])
             ok &= tracks.score >= floor
-        anchors = np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], 1)
+        anchors = anchor_points(b)
         for polygon in self._polygons:
             ok &= ~points_in_polygon(anchors, polygon)
         return ok

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from agent.detections import Tracks
-from agent.object_filter import ObjectFilter, ObjectFilterSettings, points_in_polygon
+from agent.object_filter import ObjectFilter, ObjectFilterSettings
+from agent.rules.geometry import points_in_polygon
 
 
 def _tracks(boxes: list[list[float]], scores: list[float], classes: list[int], ids: list[int]) -> Tracks:
