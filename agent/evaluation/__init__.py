@@ -1,0 +1,1 @@
+"""Accuracy measurement against ground truth (detection AP, and more as stages grow)."""
