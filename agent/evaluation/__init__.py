@@ -1,1 +1,1 @@
-"""Offline accuracy evaluation (tracking metrics)."""
+"""Accuracy measurement against ground truth: detection AP, tracking metrics, alert events."""
