@@ -23,10 +23,8 @@ from agent.errors import AgentError, PublishRejected
 
 pytestmark = pytest.mark.broker
 
-# Each site writes only under its own prefix; each agency reads only the alerts addressed to it.
-ACL = """pattern write edge/%u/#
-pattern read edge/+/+/alerts/+/%u
-"""
+# The shipped ACL: each site writes only under its own prefix; each agency reads its own alerts.
+ACL = (Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl").read_text()
 
 
 @pytest.fixture(scope="module")
