@@ -8,11 +8,11 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from brokers import MosquittoBroker, Pki, make_pki
+from tests.brokers import MosquittoBroker, Pki, make_pki
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sample_alerts import drain, make_alert
+from tests.delivery.sample_alerts import drain, make_alert
 
 from agent.cli import subscribe as subscribe_cli
 from agent.config.schema import MqttConfig, MqttTlsConfig, OutboxConfig
