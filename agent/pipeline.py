@@ -22,7 +22,7 @@ from agent.config.schema import CameraConfig, SiteInfo
 from agent.detections import Detections, Tracks
 from agent.frames import Frame
 from agent.rules.events import RuleEvent
-from agent.rules.intrusion import ZoneIntrusionRule
+from agent.rules.ruleset import RuleSet, build_rules
 
 
 class ObjectDetecting(Protocol):
@@ -76,17 +76,14 @@ class CameraPipeline:
         self.camera_id = camera.id
         self._detector = detector
         self._tracker = tracker
-        zones = {z.name: z for z in camera.zones}
-        self._rules = [ZoneIntrusionRule(r, zones[r.zone], detector.class_names) for r in camera.rules]
+        self._rules: RuleSet = build_rules(camera, detector.class_names, site.timezone)
         self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory())
         self._last_ts: tuple[float, datetime] | None = None
 
     def process(self, frame: Frame) -> FrameResult:
         detections = self._detector.detect(frame.image_bgr)
         tracks = self._tracker.update(detections, frame.ts_monotonic_s)
-        events = [
-            rule.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc) for rule in self._rules
-        ]
+        events = self._rules.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
         self._last_ts = (frame.ts_monotonic_s, frame.ts_utc)
         return FrameResult(frame.frame_index, tracks, self._alerts(events))
 
@@ -95,14 +92,18 @@ class CameraPipeline:
         if self._last_ts is None:
             return ()
         mono, utc = self._last_ts
-        return self._alerts([rule.finish(mono, utc) for rule in self._rules])
+        return self._alerts(self._rules.finish(mono, utc))
 
     def reset(self) -> None:
         self._tracker.reset()
-        for rule in self._rules:
-            rule.reset()
+        self._rules.reset()
         self._builder.reset()
         self._last_ts = None
 
-    def _alerts(self, events: list[RuleEvent | None]) -> tuple[Alert, ...]:
-        return tuple(self._builder.build(e) for e in events if e is not None)
+    @property
+    def occupancy(self) -> dict[str, dict[str, int]]:
+        """Objects per zone and class in the last frame."""
+        return self._rules.occupancy.counts
+
+    def _alerts(self, events: list[RuleEvent]) -> tuple[Alert, ...]:
+        return tuple(self._builder.build(e) for e in events)
