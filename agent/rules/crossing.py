@@ -22,8 +22,9 @@ from __future__ import annotations
 
 __all__ = ["LineCrossingRule"]
 
+import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,12 +65,15 @@ class _OpenIncident:
 class _DirectionIncidents:
     """Start/update/end of crossing incidents in one direction."""
 
-    def __init__(self, rule: LineCrossingRuleConfig | WrongWayRuleConfig, kind: str, direction: str) -> None:
+    def __init__(
+        self, rule: LineCrossingRuleConfig | WrongWayRuleConfig, kind: str, direction: str, keys: Iterator[int]
+    ) -> None:
         self._rule = rule
         self._kind = kind
         self._direction = direction
         self._open: _OpenIncident | None = None
-        self._incidents = 0
+        # Shared by the rule's directions: an incident key names one incident of the whole rule.
+        self._keys = keys
         self._cooldown_until = float("-inf")
 
     def reset(self) -> None:
@@ -81,8 +85,7 @@ class _DirectionIncidents:
         if crossings and inc is None:
             if mono < self._cooldown_until:
                 return None
-            self._incidents += 1
-            inc = self._open = _OpenIncident(self._incidents, utc, utc, mono, mono, 0, 0, 0.0)
+            inc = self._open = _OpenIncident(next(self._keys), utc, utc, mono, mono, 0, 0, 0.0)
             self._add(inc, crossings, mono, utc)
             inc.reported_total = inc.total
             return self._event("start", inc, utc)
@@ -155,7 +158,8 @@ class LineCrossingRule:
         else:
             kind = "line_crossing"
             directions = ["A_to_B", "B_to_A"] if rule.direction == "both" else [rule.direction]
-        self._incidents = {d: _DirectionIncidents(rule, kind, d) for d in directions}
+        keys = itertools.count(1)
+        self._incidents = {d: _DirectionIncidents(rule, kind, d, keys) for d in directions}
         self._side: dict[int, int] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
         """Crossings since the start or the last reset, per (direction, class name)."""
