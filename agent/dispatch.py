@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.delivery.outbox import message_id_for
 
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]
@@ -27,7 +28,7 @@ class OutgoingAlert:
     """One message for one recipient.
 
     Attributes:
-        message_id: stable across retries: `<alert identifier>/<recipient>`.
+        message_id: stable across retries and replays: derived from the signed payload.
         recipient: recipient name from the policies.
         topic: MQTT topic.
         payload: signed envelope bytes.
@@ -68,12 +69,13 @@ class AlertDispatcher:
             if not _receives(recipient, alert):
                 continue
             view = alert.model_dump(mode="json", exclude_none=True)
+            payload = self._sign(view, alert)
             out.append(
                 OutgoingAlert(
-                    message_id=f"{alert.identifier}/{recipient.name}",
+                    message_id=message_id_for(payload),
                     recipient=recipient.name,
                     topic=self._topic_for(alert, recipient),
-                    payload=self._sign(view, alert),
+                    payload=payload,
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
                 )
