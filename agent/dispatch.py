@@ -13,11 +13,12 @@ __all__ = ["AlertDispatcher", "OutgoingAlert"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
-from agent.delivery.outbox import message_id_for
+from agent.delivery.outbox import OutboundMessage, message_id_for
 
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]
@@ -34,6 +35,7 @@ class OutgoingAlert:
         payload: signed envelope bytes.
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
+        created_utc: when the alert was made (its CAP `sent`).
     """
 
     message_id: str
@@ -42,6 +44,14 @@ class OutgoingAlert:
     payload: bytes
     alert_id: str
     severity_rank: int
+    created_utc: datetime
+
+    def to_outbound(self, expiry_s: int | None) -> OutboundMessage:
+        """The outbox's form of this message."""
+        return OutboundMessage(
+            message_id=self.message_id, topic=self.topic, payload=self.payload,
+            severity_rank=self.severity_rank, expiry_s=expiry_s, created_utc=self.created_utc,
+        )
 
 
 class AlertDispatcher:
@@ -78,6 +88,7 @@ class AlertDispatcher:
                     payload=payload,
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
+                    created_utc=alert.sent,
                 )
             )
         return out

@@ -104,7 +104,7 @@ class CameraPipeline:
         if gate.should_detect(motion):
             detections = self._detector.detect(frame.image_bgr)
             tracks = self._tracker.update(detections, frame.ts_monotonic_s)
-            self._tracks = object_filter.update(tracks)
+            self._tracks = object_filter.update(_clipped(tracks, frame.size_wh))
         tracks = self._tracks
         events = self._rules.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
         self._last_ts = (frame.ts_monotonic_s, frame.ts_utc)
@@ -141,3 +141,10 @@ class CameraPipeline:
 
     def _alerts(self, events: list[RuleEvent]) -> tuple[Alert, ...]:
         return tuple(self._builder.build(e) for e in events)
+
+
+def _clipped(tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:
+    """Tracks with boxes clipped to the frame (the motion model may overshoot an edge)."""
+    w, h = frame_wh
+    boxes = np.clip(tracks.box_xyxy_px, 0.0, np.array([w, h, w, h], np.float32))
+    return Tracks(boxes, tracks.score, tracks.class_id, tracks.track_id)

@@ -24,7 +24,7 @@ from types import FrameType
 from agent.alerts.schema import Alert
 from agent.assembly import detector_from_config, dispatcher_from_config, tracker_from_config
 from agent.config.schema import CameraConfig, SiteConfig
-from agent.delivery.outbox import OutboundMessage, Outbox
+from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
 from agent.dispatch import AlertDispatcher
 from agent.errors import AgentError
@@ -131,11 +131,6 @@ class AgentService:
         expiry_s = self._config.mqtt.message_expiry_s
         for alert in alerts:
             for message in self._dispatcher.route(alert):
-                self._outbox.put(
-                    OutboundMessage(
-                        message_id=message.message_id, topic=message.topic, payload=message.payload,
-                        severity_rank=message.severity_rank, expiry_s=expiry_s, created_utc=alert.sent,
-                    )
-                )
+                self._outbox.put(message.to_outbound(expiry_s))
                 log_event(_log, "alert_queued", camera=alert.detection.camera_id, rule=alert.detection.rule,
                           phase=alert.detection.phase, recipient=message.recipient, alert_id=alert.identifier)

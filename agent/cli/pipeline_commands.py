@@ -16,7 +16,10 @@ from agent.assembly import dispatcher_from_config
 from agent.cli.options import add_config_options
 from agent.config import load_config
 from agent.dispatch import OutgoingAlert
-from agent.errors import ConfigError, ConfigIssue
+from agent.config.schema import SiteConfig
+from agent.delivery.outbox import Outbox
+from agent.delivery.publisher import MqttPublisher
+from agent.errors import AgentError, ConfigError, ConfigIssue
 from agent.pipeline import FrameResult
 from agent.replay import ReplaySummary, replay_file, select_camera
 
@@ -46,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_config_options(replay)
     _add_clip_options(replay)
     replay.add_argument("--out", metavar="FILE", help="JSONL output (default: standard output)")
+    replay.add_argument(
+        "--publish", action="store_true",
+        help="also publish the messages to the configured broker (through the outbox) and wait until acknowledged",
+    )
     replay.set_defaults(handler=_replay)
 
     detect = subparsers.add_parser(
@@ -109,18 +116,46 @@ def _replay(args: argparse.Namespace) -> int:
     source = _clip(args)
     with ExitStack() as stack:
         out: TextIO = stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
+        publish = _publishing(config, stack) if args.publish else None
 
         def write(message: OutgoingAlert) -> None:
             out.write(message.payload.decode("utf-8") + "\n")
             out.flush()
+            if publish is not None:
+                publish(message)
 
         summary = replay_file(
             config, camera, source, dispatcher=dispatcher_from_config(config),
             start_utc=_start_time(args, source), detect_fps=args.detect_fps,
             on_message=write, on_frame=_progress_bar(),
         )
+        if publish is not None and not publish.flush():
+            raise AgentError(f"replay: not every message was acknowledged by {config.mqtt.host}:{config.mqtt.port}")
     _print_summary(summary, sys.stdout if args.out else sys.stderr)
     return 0
+
+
+class _Publishing:
+    """Puts replayed messages in the outbox of a running publisher."""
+
+    def __init__(self, config: SiteConfig, outbox: Outbox, publisher: MqttPublisher) -> None:
+        self._expiry_s = config.mqtt.message_expiry_s
+        self._timeout_s = max(30.0, config.mqtt.connect_timeout_s)
+        self._outbox = outbox
+        self._publisher = publisher
+
+    def __call__(self, message: OutgoingAlert) -> None:
+        self._outbox.put(message.to_outbound(self._expiry_s))
+
+    def flush(self) -> bool:
+        return self._publisher.flush(self._timeout_s)
+
+
+def _publishing(config: SiteConfig, stack: ExitStack) -> _Publishing:
+    outbox = stack.enter_context(Outbox(config.outbox))
+    publisher = stack.enter_context(MqttPublisher(config.mqtt, config.site.id, outbox))
+    publisher.wait_connected(config.mqtt.connect_timeout_s)
+    return _Publishing(config, outbox, publisher)
 
 
 def _detect(args: argparse.Namespace) -> int:
