@@ -83,6 +83,9 @@ class AlertBuilder:
         lat, lon = self._site.location.lat, self._site.location.lon
         if event.phase == "end":
             headline = f"{name} ended: {where} on camera {self._camera_id}"
+        elif event.direction is not None:
+            arrow = event.direction.replace("_to_", " to ")
+            headline = f"{name}: {event.count} {event.class_name} crossed {where} {arrow} on camera {self._camera_id}"
         else:
             headline = f"{name}: {event.count} {event.class_name} in {where} on camera {self._camera_id}"
         return AlertInfo(
@@ -106,6 +109,7 @@ class AlertBuilder:
             rule_kind=event.rule_kind,
             zone=event.zone,
             line=event.line,
+            direction=event.direction,
             class_name=event.class_name,
             count=event.count,
             dwell_s=event.dwell_s,

@@ -68,8 +68,13 @@ class DetectionDetails(_Model):
     rule_kind: str = Field(description="intrusion, loitering, line_crossing, ...")
     zone: str | None = Field(default=None, description="zone name, for zone rules")
     line: str | None = Field(default=None, description="line name, for line rules")
+    direction: Literal["A_to_B", "B_to_A"] | None = Field(
+        default=None, description="for line rules: crossing direction (side A is left of p1->p2)"
+    )
     class_name: str = Field(description="class of the objects counted")
-    count: int = Field(ge=0, description="objects that satisfy the rule now")
+    count: int = Field(
+        ge=0, description="objects that satisfy the rule now; for line rules, crossings in the incident so far"
+    )
     dwell_s: float = Field(ge=0, description="longest time one object has satisfied the rule")
     confidence: float = Field(ge=0, le=1, description="highest detection score among them")
     first_seen: AwareDatetime = Field(description="when the first object started to count")

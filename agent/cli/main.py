@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.models",
     "agent.cli.keys",
     "agent.cli.subscribe",
+    "agent.cli.cap",
 )
 
 EXIT_OK = 0

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.config.schema import SiteConfig
+from agent.config.schema import RULE_KINDS, SiteConfig
 from agent.errors import ConfigError, ConfigIssue
 
 __all__ = ["apply_overrides", "load_config", "parse_override"]
@@ -193,7 +193,7 @@ def _parse_file(path: Path, marked: _MarkedData) -> dict[str, Any]:
 def _issues_from(err: ValidationError, marked: _MarkedData) -> list[ConfigIssue]:
     issues = []
     for item in err.errors(include_url=False):
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in {"intrusion"}))
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in RULE_KINDS))
         line = _nearest_line(loc, marked.lines)
         reason = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
