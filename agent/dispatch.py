@@ -1,10 +1,14 @@
 """From one alert to the messages that leave the box: one per entitled recipient.
 
 For each recipient in the site's policies that receives the alert's rule
-and severity, the dispatcher renders the recipient's view of the alert,
-signs it and names its topic. The result is a plain value; whether it goes
-to the durable outbox (`run`) or to a JSONL file (`replay`) is the caller's
-business, so a replay writes exactly what a live run would publish.
+and severity, the dispatcher has the `SharingPolicy` render the recipient's
+view of the alert (allow-listed fields, pseudonymous ids, coarse location,
+a redacted snapshot only where the policy allows one), signs it and names
+its topic. The result is a plain value; whether it goes to the durable
+outbox (`run`) or to a JSONL file (`replay`) is the caller's business, so a
+replay writes exactly what a live run would publish. The caller records
+each message in the audit log (`agent.privacy.audit.AuditLog.record`) once
+the outbox has accepted it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.privacy.policy import SharingPolicy
+from agent.privacy.snapshots import AlertMoment
 
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]
@@ -33,6 +39,11 @@ class OutgoingAlert:
         payload: signed envelope bytes.
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
+        policy_version: version of the sharing policy that rendered it.
+        expiry_s: MQTT 5 message expiry the recipient's policy asks for;
+            None means the publisher's default (`mqtt.message_expiry_s`).
+        snapshot: "none", "faces-filled", "unredacted" or "withheld".
+        personal_data: True when the payload carries an unredacted picture.
     """
 
     message_id: str
@@ -41,15 +52,22 @@ class OutgoingAlert:
     payload: bytes
     alert_id: str
     severity_rank: int
+    policy_version: str = ""
+    expiry_s: int | None = None
+    snapshot: str = "none"
+    personal_data: bool = False
 
 
 class AlertDispatcher:
-    """Routes alerts to recipients.
+    """Routes alerts to recipients, each through its sharing policy.
 
     Args:
         policies: who receives what.
-        topic_for: builds the topic of an alert for a recipient.
+        topic_for: builds the topic of an alert for a recipient. It must not
+            put raw camera ids in the topic (use `recipient.topic_level`).
         sign: wraps a recipient's view in a signed envelope.
+        sharing: renders the views; default: built from `policies` on the
+            first alert (loading or creating the pseudonym key).
     """
 
     def __init__(
@@ -57,17 +75,32 @@ class AlertDispatcher:
         policies: PoliciesConfig,
         topic_for: Callable[[Alert, RecipientPolicy], str],
         sign: Signer,
+        *,
+        sharing: SharingPolicy | None = None,
     ) -> None:
-        self._recipients = policies.recipients
+        self._policies = policies
         self._topic_for = topic_for
         self._sign = sign
+        self._sharing = sharing
 
-    def route(self, alert: Alert) -> list[OutgoingAlert]:
+    @property
+    def sharing(self) -> SharingPolicy | None:
+        return self._sharing
+
+    def route(self, alert: Alert, moment: AlertMoment | None = None) -> list[OutgoingAlert]:
+        """The messages for every recipient that receives `alert`.
+
+        Args:
+            alert: the alert, as built (before any policy).
+            moment: the frame and boxes at the alert; needed only for snapshots.
+        """
+        sharing = self._sharing_for(alert)
+        recipients = [r for r in sharing.recipients if sharing.receives(r, alert)]
+        snapshots = sharing.snapshots_for(moment, recipients)
         out = []
-        for recipient in self._recipients:
-            if not _receives(recipient, alert):
-                continue
-            view = alert.model_dump(mode="json", exclude_none=True)
+        for recipient in recipients:
+            snapshot = snapshots.get(recipient.snapshots)
+            view = sharing.render(alert, recipient, snapshot)
             out.append(
                 OutgoingAlert(
                     message_id=f"{alert.identifier}/{recipient.name}",
@@ -76,12 +109,15 @@ class AlertDispatcher:
                     payload=self._sign(view, alert),
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
+                    policy_version=sharing.version,
+                    expiry_s=recipient.retention_s,
+                    snapshot=snapshot.redaction if snapshot is not None else "none",
+                    personal_data=snapshot is not None and snapshot.redaction == "unredacted",
                 )
             )
         return out
 
-
-def _receives(recipient: RecipientPolicy, alert: Alert) -> bool:
-    if SEVERITY_ORDER[alert.info.severity] < SEVERITY_ORDER[recipient.min_severity]:
-        return False
-    return "*" in recipient.rules or alert.detection.rule in recipient.rules
+    def _sharing_for(self, alert: Alert) -> SharingPolicy:
+        if self._sharing is None:
+            self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
+        return self._sharing
