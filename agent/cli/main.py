@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.pipeline_commands",
     "agent.cli.validate",
     "agent.cli.models",
+    "agent.cli.audit",
 )
 
 EXIT_OK = 0
