@@ -1,8 +1,13 @@
-"""One camera's pipeline: frame -> detections -> tracks -> rule events -> alerts.
+"""One camera's pipeline: frame -> motion -> detections -> tracks -> rule events -> alerts.
 
-`CameraPipeline` owns the per-camera state (tracker, rules, alert builder)
-and none of the I/O: sources feed it frames, and the alerts it returns go to
-a dispatcher. The detector is passed in, so cameras may share one session.
+`CameraPipeline` owns the per-camera state (motion background, tracker,
+object filter, rules, alert builder) and none of the I/O: sources feed it
+frames, and the alerts it returns go to a dispatcher. The detector is passed
+in, so cameras may share one session.
+
+When the motion gate finds nothing moving, the detector is skipped and the
+previous frame's tracks stand: nothing moved, so the objects are where they
+were (a person standing still in a zone keeps counting).
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import numpy as np
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
+from agent.assembly import motion_settings, object_filter_settings
 from agent.config.schema import CameraConfig, SiteInfo
 from agent.detections import Detections, Tracks
 from agent.frames import Frame
+from agent.motion import MotionCounters, MotionGate
+from agent.object_filter import ObjectFilter
 from agent.rules.events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
 
@@ -74,16 +82,31 @@ class CameraPipeline:
         ids: Uuid7Factory | None = None,
     ) -> None:
         self.camera_id = camera.id
+        self._camera = camera
         self._detector = detector
+        self._frame_wh: tuple[int, int] | None = None
+        self._gate: MotionGate | None = None
+        self._filter: ObjectFilter | None = None
+        self._tracks = Tracks.empty()
         self._tracker = tracker
         zones = {z.name: z for z in camera.zones}
         self._rules = [ZoneIntrusionRule(r, zones[r.zone], detector.class_names) for r in camera.rules]
         self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory())
         self._last_ts: tuple[float, datetime] | None = None
 
+    @property
+    def motion_counters(self) -> MotionCounters:
+        """Frames inspected, with motion, and sent to the detector so far."""
+        return self._gate.counters if self._gate is not None else MotionCounters(0, 0, 0)
+
     def process(self, frame: Frame) -> FrameResult:
-        detections = self._detector.detect(frame.image_bgr)
-        tracks = self._tracker.update(detections, frame.ts_monotonic_s)
+        gate, object_filter = self._stages_for(frame.size_wh)
+        motion = gate.update(frame.image_bgr)
+        if gate.should_detect(motion):
+            detections = self._detector.detect(frame.image_bgr)
+            tracks = self._tracker.update(detections, frame.ts_monotonic_s)
+            self._tracks = object_filter.update(tracks)
+        tracks = self._tracks
         events = [
             rule.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc) for rule in self._rules
         ]
@@ -97,8 +120,19 @@ class CameraPipeline:
         mono, utc = self._last_ts
         return self._alerts([rule.finish(mono, utc) for rule in self._rules])
 
+    def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
+        # Masks are pixel polygons, so these stages are (re)built per frame size.
+        if self._gate is None or self._filter is None or frame_wh != self._frame_wh:
+            self._frame_wh = frame_wh
+            self._gate = MotionGate(motion_settings(self._camera, frame_wh))
+            settings = object_filter_settings(self._camera, self._detector.class_names, frame_wh)
+            self._filter = ObjectFilter(settings, frame_wh)
+        return self._gate, self._filter
+
     def reset(self) -> None:
         self._tracker.reset()
+        self._tracks = Tracks.empty()
+        self._gate = self._filter = None
         for rule in self._rules:
             rule.reset()
         self._builder.reset()

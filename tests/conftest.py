@@ -57,3 +57,12 @@ def opencv_doc_dir() -> Path:
         return fetch_opencv_doc()
     except (OSError, subprocess.CalledProcessError, IndexError) as err:
         pytest.fail(f"could not fetch Debian's opencv-doc (apt-get download opencv-doc): {err}")
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - yields tests/brokers.MosquittoBroker
+    """A plain anonymous Mosquitto on a free loopback port (`.port`); use a unique topic per test."""
+    from brokers import MosquittoBroker
+
+    with MosquittoBroker(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker

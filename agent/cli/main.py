@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.pipeline_commands",
     "agent.cli.validate",
     "agent.cli.models",
+    "agent.cli.keys",
+    "agent.cli.subscribe",
     "agent.cli.audit",
 )
 

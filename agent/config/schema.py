@@ -21,6 +21,10 @@ __all__ = [
     "DetectorConfig",
     "FaceDetectorConfig",
     "IntrusionRuleConfig",
+    "MaskConfig",
+    "MotionConfig",
+    "ObjectFilterConfig",
+    "TrackerConfig",
     "MqttConfig",
     "MqttTlsConfig",
     "OutboxConfig",
@@ -90,6 +94,56 @@ class ZoneConfig(_Model):
         return self
 
 
+class MaskConfig(_Model):
+    name: str = Field(pattern=ID_PATTERN, description="mask name, for logs and previews")
+    points: list[Point] = Field(min_length=3, description="polygon vertices, in order")
+    units: Literal["normalized", "pixels"] = Field(default="normalized", description="as for zones")
+
+
+class MotionConfig(_Model):
+    mode: Literal["always", "on_motion", "regions"] = Field(
+        default="on_motion",
+        description=(
+            "always: detect on every frame; on_motion: skip frames without motion; "
+            "regions: also drop detections away from motion and known objects"
+        ),
+    )
+    frame_height_px: int = Field(default=180, ge=60, le=1080, description="height of the luma image compared")
+    pixel_threshold: int = Field(default=20, ge=1, le=255, description="luma change that counts as motion")
+    learning_rate: float = Field(default=0.02, gt=0, lt=1, description="background adaptation per frame")
+    min_region_fraction: float = Field(
+        default=0.0005, ge=0, le=1, description="smallest moving area that counts, as a fraction of the frame"
+    )
+
+
+class ObjectFilterConfig(_Model):
+    min_area_fraction: float = Field(default=0.0, ge=0, le=1, description="smallest box, fraction of frame")
+    max_area_fraction: float = Field(default=0.8, gt=0, le=1, description="largest box, fraction of frame")
+    aspect_ratio_range: tuple[float, float] | None = Field(
+        default=None, description="allowed width/height range of a box, e.g. [0.1, 2.0]"
+    )
+    min_score: dict[str, float] = Field(
+        default={}, description="per class name: lowest score a tracked object must have"
+    )
+    confirm_frames: int = Field(
+        default=3, ge=1, le=100, description="frames a track must be seen before rules see it"
+    )
+
+
+class TrackerConfig(_Model):
+    high_score: float = Field(default=0.5, gt=0, lt=1, description="detections above: first association pass")
+    low_score: float = Field(default=0.1, gt=0, lt=1, description="detections above: second pass only")
+    new_track_score: float = Field(default=0.6, gt=0, le=1, description="lowest score that starts a track")
+    max_lost_s: float = Field(default=3.0, gt=0, le=600, description="how long an unseen track is kept")
+    min_hits: int = Field(default=2, ge=1, le=100, description="matches before the tracker reports a track")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrackerConfig:
+        if self.low_score >= self.high_score:
+            raise ValueError("low_score must be below high_score")
+        return self
+
+
 class IntrusionRuleConfig(_Model):
     kind: Literal["intrusion"] = Field(description="an object of a class inside a zone")
     name: str = Field(pattern=ID_PATTERN, description="rule name; used in topics and alerts")
@@ -121,6 +175,11 @@ class CameraConfig(_Model):
     loop: bool = Field(default=False, description="live mode only: restart a file source at its end")
     enabled: bool = Field(default=True, description="set false to keep a camera in the file but not run it")
     zones: list[ZoneConfig] = Field(default=[], description="named polygons for rules")
+    masks: list[MaskConfig] = Field(
+        default=[], description="polygons ignored for motion and detections (trees, roads, screens)"
+    )
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gate")
+    filters: ObjectFilterConfig = Field(default_factory=ObjectFilterConfig, description="object filters")
     rules: list[RuleConfig] = Field(default=[], description="alert rules of this camera")
 
     @field_validator("source")
@@ -369,6 +428,7 @@ class SiteConfig(_Model):
     site: SiteInfo = Field(description="where this box is")
     cameras: list[CameraConfig] = Field(min_length=1, description="the site's cameras")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="object detector")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="object tracker")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="broker connection")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="durable queue of alerts")
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="who receives what")

@@ -1,0 +1,406 @@
+"""The MQTT publisher: drains the outbox to the broker, QoS 1, over TLS when configured.
+
+`MqttPublisher` is a context manager owning two named threads:
+
+- `mqtt-connection` opens one fresh paho client per connection attempt (its
+  network loop runs on paho's own thread), waits for the CONNACK, and after
+  a loss waits a capped exponential backoff with full jitter before the next
+  attempt. A fresh client per connection means nothing paho queued for a
+  dead connection is resent behind our back: the outbox alone decides what
+  is sent, and after every reconnect the backlog goes out again in order.
+- `mqtt-drain` publishes outbox messages (at most `max_inflight` awaiting
+  PUBACK), and commits acknowledgements in batches: a message is deleted
+  from the outbox only after its PUBACK.
+
+Status (`<prefix>/<site>/status`, retained, QoS 1): `online` after a
+successful CONNACK, `stopped` on a clean exit, and `offline` as the last
+will when the connection dies. Alerts are never retained.
+
+A refused CONNACK (bad credentials, not authorised) puts the publisher in
+state `refused` with the reason code, logged as `event=connect_refused`; it
+keeps retrying with backoff (an operator may fix the broker), and
+`wait_connected` raises `PublishRejected`. A PUBACK carrying a failure
+reason code (MQTT 5, e.g. 0x87 not authorised by the ACL) moves the message
+to the outbox's `rejected` table, logged as `event=publish_rejected` and
+counted; it is neither deleted as delivered nor retried in a loop that
+would block the queue. MQTT 3.1.1 brokers cannot report a refused publish
+(Mosquitto acknowledges it and drops it): use MQTT 5.
+
+Each alert publish (MQTT 5) carries a message expiry (what is left of the
+message's `expiry_s`, or `message_expiry_s` from the config), content type
+`application/json`, and user properties `schema-version`, `content-type`
+and `message-id`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherState", "backoff_delay_s"]
+
+import enum
+import logging
+import random
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config.schema import MqttConfig
+from agent.delivery.outbox import Outbox, StoredMessage
+from agent.delivery.topics import status_topic
+from agent.errors import AgentError, PublishRejected
+from agent.logs import log_event
+
+_log = logging.getLogger("agent.delivery.publisher")
+
+ENVELOPE_SCHEMA_VERSION = "1"
+CONTENT_TYPE = "application/json"
+
+
+class PublisherState(enum.StrEnum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    REFUSED = "refused"
+    DISCONNECTED = "disconnected"
+    STOPPED = "stopped"
+
+
+class BrokerUnavailable(AgentError):
+    """No connection to the broker could be made in time (network or TLS failure)."""
+
+
+def backoff_delay_s(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [min_s, min(max_s, min_s * 2**attempt)]."""
+    ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
+    return rng.uniform(min_s, ceiling)
+
+
+@dataclass(slots=True)
+class _Session:
+    """One connection: its paho client and what is in flight on it."""
+
+    client: paho.Client
+    generation: int
+    connack: threading.Event = field(default_factory=threading.Event)
+    closed: threading.Event = field(default_factory=threading.Event)
+    connected: bool = False
+    was_connected: bool = False
+    inflight: dict[int, int] = field(default_factory=dict)  # mid -> outbox seq
+    status_mids: set[int] = field(default_factory=set)
+
+
+def _read_password(config: MqttConfig) -> str | None:
+    if config.password is not None:
+        return config.password.get_secret_value()
+    if config.password_file is not None:
+        try:
+            lines = config.password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise AgentError(f"cannot read mqtt.password_file {config.password_file}: {err}") from err
+        return lines[0] if lines else ""
+    return None
+
+
+def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    tls = config.tls
+    if not tls.enabled:
+        return None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                         cafile=str(tls.ca_file) if tls.ca_file else None)
+        ctx.check_hostname = tls.verify_hostname
+        if tls.cert_file is not None and tls.key_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (OSError, ssl.SSLError) as err:
+        raise AgentError(f"cannot load TLS files for the broker: {err}") from err
+    return ctx
+
+
+class MqttPublisher:
+    """Publishes outbox messages to one broker (see the module docstring).
+
+    Args:
+        config: the `mqtt` section of the site config.
+        site_id: the site id (status topic and default client id).
+        outbox: an open outbox the publisher drains.
+        reconnect_min_s, reconnect_max_s: backoff bounds between connection attempts.
+        max_inflight: most messages awaiting PUBACK at once.
+    """
+
+    def __init__(self, config: MqttConfig, site_id: str, outbox: Outbox, *,
+                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 30.0, max_inflight: int = 32) -> None:
+        if not 0 < reconnect_min_s <= reconnect_max_s:
+            raise AgentError("reconnect_min_s must be positive and at most reconnect_max_s")
+        if max_inflight < 1:
+            raise AgentError("max_inflight must be at least 1")
+        self._config = config
+        self._outbox = outbox
+        self._site_id = site_id
+        self._status_topic = status_topic(config.topic_prefix, site_id)
+        self._client_id = config.client_id or f"edge-agent-{site_id}"
+        self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._max_inflight = max_inflight
+        self._rng = random.Random()
+        self._cond = threading.Condition()
+        self._state = PublisherState.IDLE
+        self._refusal: PublishRejected | None = None
+        self._last_error = ""
+        self._session: _Session | None = None
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._events: deque[tuple[_Session, int, ReasonCode]] = deque()  # PUBACKs not yet settled
+        self._threads: list[threading.Thread] = []
+        self._tls: ssl.SSLContext | None = None
+        self._password: str | None = None
+        self.rejected_count = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._tls = _tls_context(self._config)
+        self._password = _read_password(self._config)
+        for name, target in (("mqtt-connection", self._run_connection), ("mqtt-drain", self._run_drain)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Publish retained `stopped`, disconnect cleanly (no last will) and join the threads."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+            session = self._session
+        if session is not None and session.connected:
+            info = session.client.publish(self._status_topic, "stopped", qos=1, retain=True)
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                info.wait_for_publish(timeout=min(2.0, timeout_s))
+            session.client.disconnect()
+        elif session is not None:
+            session.closed.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._set_state(PublisherState.STOPPED)
+        log_event(_log, "publisher_stopped", site=self._site_id)
+
+    @property
+    def state(self) -> PublisherState:
+        return self._state
+
+    @property
+    def last_error(self) -> str:
+        """The last connection error or refusal, in words ('' when none)."""
+        return self._last_error
+
+    def _set_state(self, state: PublisherState, error: str | None = None) -> None:
+        with self._cond:
+            self._state = state
+            if error is not None:
+                self._last_error = error
+            self._cond.notify_all()
+
+    def wait_connected(self, timeout_s: float) -> None:
+        """Block until the broker accepted the connection.
+
+        Raises:
+            PublishRejected: the broker refused the CONNACK (credentials, authorisation).
+            BrokerUnavailable: no connection within `timeout_s` (network, TLS).
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: self._state is PublisherState.CONNECTED or self._refusal is not None,
+                                timeout_s)
+            if self._state is PublisherState.CONNECTED:
+                return
+            if self._refusal is not None:
+                raise self._refusal
+            raise BrokerUnavailable(
+                f"no connection to {self._config.host}:{self._config.port} within {timeout_s:g} s"
+                f" ({self._last_error or self._state.value})")
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every outbox message was acknowledged, dropped or rejected; True when empty."""
+        return self._outbox.wait_empty(timeout_s)
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _run_connection(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            session = self._open_session()
+            if session is not None:
+                session.closed.wait()
+                session.client.loop_stop()
+                if session.was_connected:
+                    attempt = 0  # the backoff restarts after a connection that worked
+                with self._cond:
+                    self._session = None
+            if self._stopping.is_set():
+                break
+            delay = backoff_delay_s(attempt, *self._backoff, self._rng)
+            attempt += 1
+            log_event(_log, "reconnect_wait", delay_s=f"{delay:.2f}", attempt=attempt)
+            self._stopping.wait(delay)
+
+    def _new_client(self) -> paho.Client:
+        v5 = self._config.protocol == "5"
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self._client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else True, reconnect_on_failure=False,
+        )
+        client.connect_timeout = self._config.connect_timeout_s
+        client.max_inflight_messages_set(self._max_inflight)
+        client.will_set(self._status_topic, "offline", qos=1, retain=True)
+        if self._config.username is not None or self._password is not None:
+            client.username_pw_set(self._config.username or "", self._password)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
+            client.tls_insecure_set(not self._config.tls.verify_hostname)
+        return client
+
+    def _open_session(self) -> _Session | None:
+        """Connect one fresh client; return its session once its network loop runs."""
+        self._generation += 1
+        session = _Session(self._new_client(), self._generation)
+        session.client.on_connect = lambda c, u, f, rc, p: self._on_connect(session, rc)
+        session.client.on_disconnect = lambda c, u, f, rc, p: self._on_disconnect(session, rc)
+        session.client.on_publish = lambda c, u, mid, rc, p: self._on_publish(session, mid, rc)
+        self._set_state(PublisherState.CONNECTING)
+        cfg = self._config
+        try:
+            kwargs: dict[str, Any] = {"clean_start": True} if cfg.protocol == "5" else {}
+            session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **kwargs)
+        except (OSError, ValueError) as err:  # ssl.SSLError and socket errors are OSErrors
+            self._set_state(PublisherState.DISCONNECTED, f"{type(err).__name__}: {err}")
+            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port,
+                      error=self._last_error)
+            return None
+        with self._cond:
+            self._session = session
+        session.client.loop_start()
+        if not session.connack.wait(cfg.connect_timeout_s) and not session.closed.is_set():
+            self._set_state(PublisherState.DISCONNECTED, "no CONNACK within connect_timeout_s")
+            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port,
+                      error=self._last_error)
+            session.client.disconnect()
+            session.closed.set()
+        return session
+
+    def _on_connect(self, session: _Session, reason: ReasonCode) -> None:
+        session.connack.set()
+        if reason.is_failure:
+            refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
+            with self._cond:
+                self._refusal = refusal
+            self._set_state(PublisherState.REFUSED, str(refusal))
+            log_event(_log, "connect_refused", logging.ERROR, host=self._config.host,
+                      port=self._config.port, reason_code=reason.value, reason=str(reason))
+            return
+        info = session.client.publish(self._status_topic, "online", qos=1, retain=True)
+        session.status_mids.add(info.mid)
+        with self._cond:
+            self._refusal = None
+            session.connected = session.was_connected = True
+        self._set_state(PublisherState.CONNECTED, "")
+        log_event(_log, "connected", host=self._config.host, port=self._config.port,
+                  protocol=self._config.protocol, tls=self._tls is not None)
+
+    def _on_disconnect(self, session: _Session, reason: ReasonCode) -> None:
+        was_connected = session.connected
+        with self._cond:
+            session.connected = False
+        if not self._stopping.is_set() and self._state is not PublisherState.REFUSED:
+            self._set_state(PublisherState.DISCONNECTED, f"disconnected: {reason}")
+        if was_connected:
+            level = logging.INFO if self._stopping.is_set() else logging.WARNING
+            log_event(_log, "disconnected", level, reason=str(reason))
+        session.closed.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _on_publish(self, session: _Session, mid: int, reason: ReasonCode) -> None:
+        # Runs on paho's thread holding paho's locks: only record it, the drain thread resolves it.
+        self._events.append((session, mid, reason))
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- draining ------------------------------------------------------------------------
+
+    def _run_drain(self) -> None:
+        after_seq, generation = 0, -1
+        while not self._stopping.is_set():
+            self._settle_acks()
+            with self._cond:
+                session = self._session if self._session is not None and self._session.connected else None
+                if session is None or len(session.inflight) >= self._max_inflight:
+                    self._cond.wait(0.05)
+                    continue
+            if session.generation != generation:
+                after_seq, generation = 0, session.generation  # new connection: resend the backlog
+            batch = self._outbox.pending(after_seq, self._max_inflight - len(session.inflight))
+            if not batch:
+                self._outbox.wait_for_work(after_seq, 0.05)
+                continue
+            after_seq = self._publish_batch(session, batch, after_seq)
+        self._settle_acks()
+
+    def _publish_batch(self, session: _Session, batch: list[StoredMessage], after_seq: int) -> int:
+        for stored in batch:
+            msg = stored.message
+            info = session.client.publish(msg.topic, msg.payload, qos=1, retain=False,
+                                          properties=self._properties(stored))
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                break  # connection going down; the outbox still holds it for the next session
+            session.inflight[info.mid] = stored.seq
+            after_seq = stored.seq
+        return after_seq
+
+    def _properties(self, stored: StoredMessage) -> Properties | None:
+        if self._config.protocol != "5":
+            return None
+        msg = stored.message
+        expiry_s = msg.expiry_s if msg.expiry_s is not None else self._config.message_expiry_s
+        age_s = (datetime.now(UTC) - msg.created_utc).total_seconds()
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int(expiry_s - age_s))
+        props.ContentType = CONTENT_TYPE
+        props.PayloadFormatIndicator = 1
+        props.UserProperty = [("schema-version", ENVELOPE_SCHEMA_VERSION), ("content-type", CONTENT_TYPE),
+                              ("message-id", msg.message_id)]
+        return props
+
+    def _settle_acks(self) -> None:
+        """Turn recorded PUBACKs into outbox deletes (one durable commit) or rejections."""
+        acked: list[int] = []
+        while self._events:
+            session, mid, reason = self._events.popleft()
+            seq = session.inflight.pop(mid, None)
+            if seq is None:
+                session.status_mids.discard(mid)
+                continue
+            if reason.is_failure:
+                self._reject(seq, reason)
+            else:
+                acked.append(seq)
+        self._outbox.ack_many(acked)
+
+    def _reject(self, seq: int, reason: ReasonCode) -> None:
+        self.rejected_count += 1
+        self._outbox.reject(seq, reason.value, str(reason))
+        log_event(_log, "publish_rejected", logging.ERROR, seq=seq, reason_code=reason.value,
+                  reason=str(reason))

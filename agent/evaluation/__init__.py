@@ -1,0 +1,1 @@
+"""Accuracy measurement against ground truth: detection AP, tracking metrics, alert events."""

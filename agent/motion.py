@@ -1,0 +1,235 @@
+"""Motion gate: decides which frames (and which parts of them) the detector sees.
+
+A downscaled, blurred luma image is compared with a running-average
+background; pixels that differ by more than a threshold, minus the masked
+polygons, are grown into blobs whose bounding boxes are the motion regions,
+in original-frame pixels. Counters say how many frames were inspected and
+how many had motion, so the share of frames that ran inference is known.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MotionCounters",
+    "MotionGate",
+    "MotionMode",
+    "MotionResult",
+    "MotionSettings",
+    "merge_boxes",
+    "motion_crops",
+]
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+MotionMode = Literal["always", "on_motion", "regions"]
+
+
+@dataclass(frozen=True, slots=True)
+class MotionSettings:
+    """How motion is found.
+
+    Attributes:
+        mode: `always` runs the detector on every frame; `on_motion` only on
+            frames with motion; `regions` also hands the motion regions to
+            the detector to crop.
+        frame_height_px: height of the analysed image. 180 px keeps a person
+            at 20 m a few pixels tall while costing well under a millisecond.
+        learning_rate: weight of each new frame in the background average;
+            0.02 absorbs a lighting change in ~2 s at 25 fps but keeps a
+            person who pauses for a moment in the foreground.
+        pixel_threshold: luma difference (0-255) that counts as change; 20
+            sits above compression and sensor noise after the blur.
+        min_region_fraction: blobs smaller than this share of the frame are
+            noise (leaves, rain, a few flickering pixels), not objects.
+        merge_gap_px: regions closer than this (original pixels) are merged,
+            because one walking person often splits into head, torso and legs.
+        warmup_frames: frames used to build the background; they report
+            motion over the whole frame so nothing is missed at start.
+        mask_polygons_px: polygons (x, y in original pixels) where motion is
+            ignored: a clock, a tree, a road outside the site.
+    """
+
+    mode: MotionMode = "on_motion"
+    frame_height_px: int = 180
+    learning_rate: float = 0.02
+    pixel_threshold: int = 20
+    min_region_fraction: float = 0.0005
+    merge_gap_px: int = 16
+    warmup_frames: int = 5
+    mask_polygons_px: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("always", "on_motion", "regions"):
+            raise ValueError(f"mode must be always, on_motion or regions, got {self.mode!r}")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
+        if not 16 <= self.frame_height_px <= 2160:
+            raise ValueError(f"frame_height_px must be in [16, 2160], got {self.frame_height_px}")
+        if not 0 < self.pixel_threshold < 255:
+            raise ValueError(f"pixel_threshold must be in (0, 255), got {self.pixel_threshold}")
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    """Motion in one frame.
+
+    Attributes:
+        has_motion: any region found (always True during warm-up).
+        regions_xyxy_px: (n, 4) float32 boxes in original-frame pixels.
+        motion_fraction: share of the unmasked analysed pixels that changed.
+    """
+
+    has_motion: bool
+    regions_xyxy_px: np.ndarray
+    motion_fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class MotionCounters:
+    """Frames inspected, frames with motion, frames the detector should run on."""
+
+    frames_inspected: int
+    frames_with_motion: int
+    frames_detected: int
+
+    @property
+    def detected_fraction(self) -> float:
+        return self.frames_detected / self.frames_inspected if self.frames_inspected else 0.0
+
+
+def merge_boxes(boxes_xyxy: np.ndarray, gap_px: float) -> np.ndarray:
+    """Merge boxes that overlap or lie within gap_px of each other, until stable."""
+    boxes = [list(map(float, b)) for b in np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)]
+    merged = True
+    while merged and len(boxes) > 1:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(len(boxes) - 1, i, -1):
+                a, b = boxes[i], boxes[j]
+                if a[0] - gap_px <= b[2] and b[0] - gap_px <= a[2] and a[1] - gap_px <= b[3] and b[1] - gap_px <= a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def motion_crops(
+    regions_xyxy_px: np.ndarray, frame_wh: tuple[int, int], *, pad_px: int = 32, min_side_px: int = 96
+) -> np.ndarray:
+    """Turn motion regions into detector crops: padded (objects stick out of
+    their moving parts), grown to min_side_px (a detector needs context),
+    clipped to the frame and merged where they overlap. Integer xyxy, (n, 4)."""
+    w, h = frame_wh
+    crops = np.asarray(regions_xyxy_px, np.float32).reshape(-1, 4).copy()
+    if crops.size == 0:
+        return np.zeros((0, 4), np.int32)
+    crops[:, :2] -= pad_px
+    crops[:, 2:] += pad_px
+    centre = (crops[:, :2] + crops[:, 2:]) / 2
+    half = np.maximum((crops[:, 2:] - crops[:, :2]) / 2, min_side_px / 2)
+    crops = np.hstack([centre - half, centre + half])
+    crops = merge_boxes(np.clip(crops, 0, [w, h, w, h]), 0.0)
+    return np.round(crops).astype(np.int32)
+
+
+class MotionGate:
+    """Find motion frame by frame for one camera (not thread-safe; one per camera).
+
+    Args:
+        settings: thresholds, mode and masks.
+    """
+
+    def __init__(self, settings: MotionSettings | None = None) -> None:
+        self.settings = settings or MotionSettings()
+        self._size_wh: tuple[int, int] | None = None
+        self._background: np.ndarray | None = None
+        self._keep_mask: np.ndarray | None = None
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self._seen = 0
+        self._inspected = self._with_motion = self._detected = 0
+
+    def reset(self) -> None:
+        """Forget the background and counters (after a reconnect or a scene change)."""
+        self._size_wh = None
+        self._background = None
+        self._seen = 0
+        self._inspected = self._with_motion = self._detected = 0
+
+    @property
+    def counters(self) -> MotionCounters:
+        return MotionCounters(self._inspected, self._with_motion, self._detected)
+
+    def should_detect(self, result: MotionResult) -> bool:
+        """Whether the detector runs on this frame under the configured mode."""
+        return self.settings.mode == "always" or result.has_motion
+
+    def update(self, image_bgr: np.ndarray) -> MotionResult:
+        """Compare one frame with the background, then fold it into the background."""
+        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+            raise ValueError(f"image_bgr must be (H, W, 3), got {image_bgr.shape}")
+        h, w = image_bgr.shape[:2]
+        if self._size_wh != (w, h):
+            self._prepare(w, h)
+        gray = self._luma(image_bgr)
+        background = self._background
+        if background is None:
+            self._background = background = gray.astype(np.float32)
+        self._seen += 1
+        if self._seen <= self.settings.warmup_frames:
+            cv2.accumulateWeighted(gray, background, 0.5)
+            result = MotionResult(True, np.array([[0, 0, w, h]], np.float32), 1.0)
+        else:
+            result = self._compare(gray, background)
+            cv2.accumulateWeighted(gray, background, self.settings.learning_rate)
+        self._count(result)
+        return result
+
+    def _prepare(self, w: int, h: int) -> None:
+        s = self.settings
+        small_h = min(s.frame_height_px, h)
+        small_w = max(1, round(w * small_h / h))
+        self._size_wh = (w, h)
+        self._scale = w / small_w, h / small_h
+        self._small_wh = (small_w, small_h)
+        self._background = None
+        self._seen = 0
+        keep = np.full((small_h, small_w), 255, np.uint8)
+        for polygon in s.mask_polygons_px:
+            pts = np.asarray(polygon, np.float32).reshape(-1, 2) / np.float32(self._scale)
+            cv2.fillPoly(keep, [np.round(pts).astype(np.int32)], 0)
+        self._keep_mask = keep
+        self._keep_pixels = max(1, int(cv2.countNonZero(keep)))
+
+    def _luma(self, image_bgr: np.ndarray) -> np.ndarray:
+        small = cv2.resize(image_bgr, self._small_wh, interpolation=cv2.INTER_LINEAR)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        # The blur removes single-pixel sensor and compression noise before the diff.
+        return cv2.GaussianBlur(gray, (5, 5), 0)
+
+    def _compare(self, gray: np.ndarray, background: np.ndarray) -> MotionResult:
+        s = self.settings
+        diff = cv2.absdiff(gray, cv2.convertScaleAbs(background))
+        _, changed = cv2.threshold(diff, s.pixel_threshold, 255, cv2.THRESH_BINARY)
+        changed = cv2.bitwise_and(changed, self._keep_mask)
+        fraction = float(cv2.countNonZero(changed)) / self._keep_pixels
+        # Dilation joins the pieces of one moving body before contours are taken.
+        grown = cv2.dilate(changed, self._kernel, iterations=2)
+        contours, _ = cv2.findContours(grown, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        min_area = s.min_region_fraction * gray.shape[0] * gray.shape[1]
+        sx, sy = self._scale
+        boxes = []
+        for contour in contours:
+            x, y, bw, bh = cv2.boundingRect(contour)
+            if bw * bh >= min_area:
+                boxes.append((x * sx, y * sy, (x + bw) * sx, (y + bh) * sy))
+        regions = merge_boxes(np.asarray(boxes, np.float32), s.merge_gap_px)
+        return MotionResult(len(regions) > 0, regions, fraction)
+
+    def _count(self, result: MotionResult) -> None:
+        self._inspected += 1
+        self._with_motion += int(result.has_motion)
+        self._detected += int(self.should_detect(result))

@@ -1,0 +1,23 @@
+"""Frame sources: file replay (deterministic) and live cameras (reader thread).
+
+A file is replayed with `FileReplay` (`edge-agent replay`/`detect`); cameras,
+and files looped for demos, are read with `LiveSource`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Backoff",
+    "CaptureTimeouts",
+    "FileReplay",
+    "LiveSource",
+    "SourceSpec",
+    "SourceStats",
+    "parse_source",
+]
+
+from agent.sources.capture import CaptureTimeouts
+from agent.sources.live import Backoff, LiveSource
+from agent.sources.replay import FileReplay
+from agent.sources.spec import SourceSpec, parse_source
+from agent.sources.stats import SourceStats

@@ -1,0 +1,242 @@
+"""Live camera reading: a reader thread that keeps only the newest frame.
+
+The reader decodes as fast as the camera sends; the consumer takes frames at
+its own detect rate. A frame the consumer did not take before the next one
+arrived is dropped and counted, never queued. On a failure the reader
+releases the capture and reconnects with capped exponential backoff and
+jitter, logging `camera_unavailable` / `camera_available` once per change.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Backoff", "LiveSource"]
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from agent.frames import Frame
+from agent.logs import log_event
+from agent.sources.capture import CaptureTimeouts, open_capture
+from agent.sources.spec import SourceSpec, parse_source
+from agent.sources.stats import SourceStats
+
+_log = logging.getLogger("agent.sources")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect delays: initial_s, then x factor each failure, capped at max_s.
+
+    Each delay is drawn uniformly in [delay * (1 - jitter), delay] so that
+    hundreds of boxes that lost the same network do not reconnect in step.
+    """
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+
+    def delay_s(self, failures: int, rng: random.Random) -> float:
+        base = min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+class LiveSource:
+    """Read a camera on a named thread; a context manager that owns that thread.
+
+    Args:
+        camera_id: camera id (thread name `cam-<id>.reader`, logs, frames).
+        source: file path, `rtsp://` or `http(s)://` URL, or USB device index.
+        detect_fps: rate at which `frames()` hands frames to the consumer.
+        timeouts: network open/read timeouts.
+        backoff: reconnect delays.
+        seed: seed of the jitter (tests); None draws from the OS.
+
+    Files are played at their own frame rate and looped, for demos and tests.
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        source: str | int | Path,
+        *,
+        detect_fps: float = 5.0,
+        timeouts: CaptureTimeouts | None = None,
+        backoff: Backoff | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not detect_fps > 0:
+            raise ValueError(f"detect_fps must be > 0, got {detect_fps}")
+        self.camera_id = camera_id
+        self.spec: SourceSpec = parse_source(source)
+        self.detect_fps = detect_fps
+        self.timeouts = timeouts or CaptureTimeouts()
+        self.backoff = backoff or Backoff()
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._latest_taken = True
+        self._available = False
+        self._ever_available = False
+        self._reported: bool | None = None
+        self._counts = {"read": 0, "dropped": 0, "damaged": 0, "reconnects": 0}
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> LiveSource:
+        """Start the reader thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"cam-{self.camera_id}.reader", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader and join it. Prompt during a backoff sleep; a read in
+        progress ends within the read timeout."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeouts.open_timeout_s + self.timeouts.read_timeout_s + 1.0)
+
+    def __enter__(self) -> LiveSource:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- consumer side ---------------------------------------------------------
+
+    @property
+    def stats(self) -> SourceStats:
+        """A consistent snapshot of availability and counters."""
+        with self._cond:
+            c = self._counts
+            return SourceStats(self._available, c["read"], c["dropped"], c["damaged"], c["reconnects"])
+
+    def read(self, timeout_s: float) -> Frame | None:
+        """The newest frame not yet taken, waiting up to timeout_s; None if none came."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._latest_taken and not self._stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._latest_taken:
+                return None
+            self._latest_taken = True
+            return self._latest
+
+    def frames(self, wait_s: float = 1.0) -> Iterator[Frame]:
+        """Yield the newest frame once per 1/detect_fps until `close()`.
+
+        A tick with no new frame within wait_s is skipped (the camera may be
+        reconnecting); check `stats.available` to tell why.
+        """
+        period_s = 1.0 / self.detect_fps
+        next_s = time.monotonic()
+        while not self._stop.is_set():
+            delay = next_s - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            frame = self.read(wait_s)
+            if frame is not None:
+                yield frame
+            next_s = max(next_s + period_s, time.monotonic())
+
+    # -- reader thread ---------------------------------------------------------
+
+    def _set_available(self, available: bool, reason: str = "", retry_in_s: float = 0.0) -> None:
+        """Record availability; log only changes (the first failure counts as one)."""
+        with self._cond:
+            changed = available != self._reported
+            if available and self._reported is False and self._ever_available:
+                self._counts["reconnects"] += 1
+            self._available = available
+            self._reported = available
+            self._ever_available = self._ever_available or available
+        if not changed:
+            return
+        where = self.spec.describe()
+        if available:
+            log_event(_log, "camera_available", camera=self.camera_id, source=where)
+        else:
+            log_event(
+                _log, "camera_unavailable", logging.WARNING,
+                camera=self.camera_id, source=where, reason=reason, retry_in_s=round(retry_in_s, 2),
+            )
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            cap = open_capture(self.spec, self.timeouts)
+            try:
+                if cap.isOpened():
+                    self._set_available(True)
+                    failures = 0
+                    reason = self._read_until_failure(cap)
+                else:
+                    reason = "open_failed"
+            finally:
+                cap.release()
+            if self._stop.is_set() or reason == "looped":
+                continue
+            failures += 1
+            delay = self.backoff.delay_s(failures, self._rng)
+            self._set_available(False, reason, delay)
+            self._stop.wait(delay)
+
+    def _read_until_failure(self, cap: cv2.VideoCapture) -> str:
+        """Read until the stream fails or ends; return why ('looped' at a file's end)."""
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) if self.spec.is_file else 0.0
+        period_s = 1.0 / fps if fps > 0 else 0.0
+        next_s = time.monotonic()
+        shape: tuple[int, ...] | None = None
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            if not ok or image is None:
+                return "looped" if self.spec.is_file and shape is not None else "read_failed"
+            shape = shape or image.shape
+            if image.dtype != np.uint8 or image.shape != shape:
+                with self._cond:
+                    self._counts["damaged"] += 1
+                continue
+            self._publish(image)
+            if period_s:
+                # Play files at their own rate, like a camera would send them.
+                next_s += period_s
+                if self._stop.wait(max(0.0, next_s - time.monotonic())):
+                    break
+        return "closed"
+
+    def _publish(self, image: np.ndarray) -> None:
+        with self._cond:
+            if not self._latest_taken:
+                self._counts["dropped"] += 1
+            self._latest = Frame(
+                camera_id=self.camera_id,
+                frame_index=self._counts["read"],
+                image_bgr=image,
+                ts_utc=datetime.now(UTC),
+                ts_monotonic_s=time.monotonic(),
+            )
+            self._counts["read"] += 1
+            self._latest_taken = False
+            self._cond.notify_all()

@@ -1,0 +1,208 @@
+"""ByteTrack-style multi-object tracker.
+
+Each update predicts every track with a Kalman filter, then associates in
+two stages: confident detections with all confirmed tracks (including lost
+ones, so an object that was hidden for a moment keeps its id), then the
+weak detections with the confirmed tracks still unmatched (a partly hidden
+person scores low but is still the same person). Only confident detections
+left over start new tracks, which are confirmed after `min_hits` updates.
+Lost tracks are removed after `max_lost_s` or `max_lost_updates`, whichever
+comes first, so no state outlives its object.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ByteTracker", "TrackerSettings"]
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from agent.detections import Detections, Tracks
+from agent.tracking.assignment import iou_matrix, match_by_iou
+from agent.tracking.kalman import BoxKalman
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """Thresholds and lifetimes.
+
+    Attributes:
+        high_score: detections at or above this score are confident.
+        low_score: detections below this are ignored; between the two they
+            can only continue an existing track.
+        new_track_score: least score for a detection to start a track.
+        min_iou_high: least IoU to match a confident detection (stage 1).
+        min_iou_low: least IoU to match a weak detection (stage 2); stricter,
+            since weak boxes are less reliable.
+        min_iou_tentative: least IoU to continue a not-yet-confirmed track.
+        min_hits: matched updates before a track is confirmed and reported.
+        max_lost_s: seconds a lost track is kept for re-identification.
+        max_lost_updates: updates a lost track is kept (bounds memory when
+            timestamps stall).
+        class_aware: only match detections and tracks of the same class.
+    """
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    min_iou_high: float = 0.2
+    min_iou_low: float = 0.5
+    min_iou_tentative: float = 0.3
+    min_hits: int = 2
+    max_lost_s: float = 3.0
+    max_lost_updates: int = 90
+    class_aware: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_score <= self.high_score <= 1.0:
+            raise ValueError("scores must satisfy 0 <= low_score <= high_score <= 1")
+        if self.min_hits < 1 or self.max_lost_updates < 0 or self.max_lost_s < 0:
+            raise ValueError("min_hits must be >= 1 and lifetimes >= 0")
+
+
+class _State(IntEnum):
+    TENTATIVE = 0
+    TRACKED = 1
+    LOST = 2
+
+
+class _TrackTable:
+    """Columnar state of every live track (rows are tracks)."""
+
+    def __init__(self) -> None:
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.track_id = np.zeros(0, np.int64)
+        self.class_id = np.zeros(0, np.int32)
+        self.score = np.zeros(0, np.float32)
+        self.state = np.zeros(0, np.int8)
+        self.hits = np.zeros(0, np.int32)
+        self.last_seen_s = np.zeros(0)
+        self.lost_updates = np.zeros(0, np.int32)
+
+    _COLUMNS = ("mean", "cov", "track_id", "class_id", "score", "state", "hits", "last_seen_s", "lost_updates")
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+    def keep(self, rows: np.ndarray) -> None:
+        for name in self._COLUMNS:
+            setattr(self, name, getattr(self, name)[rows])
+
+    def append(self, other: _TrackTable) -> None:
+        for name in self._COLUMNS:
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+
+
+class ByteTracker:
+    """Give detections stable ids across frames (one tracker per camera).
+
+    Args:
+        settings: thresholds and lifetimes.
+    """
+
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
+        self.settings = settings or TrackerSettings()
+        self._kalman = BoxKalman()
+        self._table = _TrackTable()
+        self._next_id = 1
+
+    def reset(self) -> None:
+        """Drop every track; ids keep increasing so none is ever reused."""
+        self._table = _TrackTable()
+
+    @property
+    def live_track_count(self) -> int:
+        """Tracks held in memory (tentative, tracked and lost)."""
+        return len(self._table)
+
+    def update(self, detections: Detections, ts_monotonic_s: float) -> Tracks:
+        """Advance every track by one frame and return the confirmed, matched ones."""
+        s = self.settings
+        t = self._table
+        if len(t):
+            t.mean, t.cov = self._kalman.predict(t.mean, t.cov)
+        high = np.flatnonzero(detections.score >= s.high_score)
+        low = np.flatnonzero((detections.score >= s.low_score) & (detections.score < s.high_score))
+        matched_rows: list[np.ndarray] = []
+        matched_dets: list[np.ndarray] = []
+
+        confirmed = np.flatnonzero(t.state != _State.TENTATIVE)
+        pairs, rest_tracks, rest_high = self._associate(confirmed, high, detections, s.min_iou_high)
+        matched_rows.append(confirmed[pairs[:, 0]])
+        matched_dets.append(high[pairs[:, 1]])
+
+        still_tracked = confirmed[rest_tracks][t.state[confirmed[rest_tracks]] == _State.TRACKED]
+        pairs, _, _ = self._associate(still_tracked, low, detections, s.min_iou_low)
+        matched_rows.append(still_tracked[pairs[:, 0]])
+        matched_dets.append(low[pairs[:, 1]])
+
+        tentative = np.flatnonzero(t.state == _State.TENTATIVE)
+        left_high = high[rest_high]
+        pairs, _, rest_new = self._associate(tentative, left_high, detections, s.min_iou_tentative)
+        matched_rows.append(tentative[pairs[:, 0]])
+        matched_dets.append(left_high[pairs[:, 1]])
+
+        rows = np.concatenate(matched_rows).astype(np.int64)
+        dets = np.concatenate(matched_dets).astype(np.int64)
+        self._apply_matches(rows, dets, detections, ts_monotonic_s)
+        self._age_and_evict(rows, ts_monotonic_s)
+        new = left_high[rest_new]
+        self._start_tracks(new[detections.score[new] >= s.new_track_score], detections, ts_monotonic_s)
+        return self._report()
+
+    def _associate(
+        self, rows: np.ndarray, det_idx: np.ndarray, detections: Detections, min_iou: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self._table
+        boxes = self._kalman.to_xyxy(t.mean[rows]) if len(rows) else np.zeros((0, 4), np.float32)
+        classes = (t.class_id[rows], detections.class_id[det_idx]) if self.settings.class_aware else (None, None)
+        iou = iou_matrix(boxes, detections.box_xyxy_px[det_idx], *classes)
+        return match_by_iou(iou, min_iou)
+
+    def _apply_matches(self, rows: np.ndarray, dets: np.ndarray, detections: Detections, ts: float) -> None:
+        if len(rows) == 0:
+            return
+        t = self._table
+        t.mean[rows], t.cov[rows] = self._kalman.update(t.mean[rows], t.cov[rows], detections.box_xyxy_px[dets])
+        t.score[rows] = detections.score[dets]
+        t.hits[rows] += 1
+        t.last_seen_s[rows] = ts
+        t.lost_updates[rows] = 0
+        confirm = (t.state[rows] != _State.TENTATIVE) | (t.hits[rows] >= self.settings.min_hits)
+        t.state[rows[confirm]] = _State.TRACKED
+
+    def _age_and_evict(self, matched_rows: np.ndarray, ts: float) -> None:
+        s, t = self.settings, self._table
+        unmatched = np.ones(len(t), bool)
+        unmatched[matched_rows] = False
+        t.lost_updates[unmatched] += 1
+        t.state[unmatched & (t.state == _State.TRACKED)] = _State.LOST
+        too_old = (ts - t.last_seen_s > s.max_lost_s) | (t.lost_updates > s.max_lost_updates)
+        # A tentative track that misses one update was most likely a false positive.
+        drop = (unmatched & (t.state == _State.TENTATIVE)) | ((t.state == _State.LOST) & too_old)
+        t.keep(np.flatnonzero(~drop))
+
+    def _report(self) -> Tracks:
+        t = self._table
+        rows = np.flatnonzero((t.state == _State.TRACKED) & (t.lost_updates == 0))
+        return Tracks(self._kalman.to_xyxy(t.mean[rows]), t.score[rows], t.class_id[rows], t.track_id[rows])
+
+    def _start_tracks(self, det_idx: np.ndarray, detections: Detections, ts: float) -> None:
+        n = len(det_idx)
+        if n == 0:
+            return
+        new = _TrackTable()
+        new.mean, new.cov = self._kalman.initiate(detections.box_xyxy_px[det_idx])
+        new.track_id = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        new.class_id = detections.class_id[det_idx].copy()
+        new.score = detections.score[det_idx].copy()
+        confirmed_now = self.settings.min_hits <= 1
+        new.state = np.full(n, _State.TRACKED if confirmed_now else _State.TENTATIVE, np.int8)
+        new.hits = np.ones(n, np.int32)
+        new.last_seen_s = np.full(n, ts)
+        new.lost_updates = np.zeros(n, np.int32)
+        self._table.append(new)

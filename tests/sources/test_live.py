@@ -1,0 +1,82 @@
+"""Live source: newest-frame reader, reconnection against a real MJPEG server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.sources import Backoff, CaptureTimeouts, LiveSource
+from tests.sources.mjpeg_server import MjpegServer, free_port, load_jpegs
+
+FAST = CaptureTimeouts(open_timeout_s=2.0, read_timeout_s=2.0)
+QUICK_RETRY = Backoff(initial_s=0.2, max_s=0.5)
+
+
+def _wait_for(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def jpegs(vtest_avi: Path) -> list[bytes]:
+    return load_jpegs(vtest_avi, 20)
+
+
+def test_looped_file_drops_old_frames_for_a_slow_consumer(vtest_avi: Path) -> None:
+    with LiveSource("gate", vtest_avi, detect_fps=2.0, timeouts=FAST) as src:
+        assert any(t.name == "cam-gate.reader" for t in threading.enumerate())
+        frames = [f for _, f in zip(range(3), src.frames())]
+        stats = src.stats
+    assert [f.camera_id for f in frames] == ["gate"] * 3
+    assert frames[0].frame_index < frames[1].frame_index < frames[2].frame_index
+    # The file plays at 10 fps and the consumer takes 2 fps: the rest are dropped.
+    assert stats.available and stats.frames_dropped >= 4
+    assert stats.frames_read >= stats.frames_dropped + 3
+    assert not any(t.name == "cam-gate.reader" for t in threading.enumerate())
+
+
+def test_reconnects_after_server_dies(jpegs: list[bytes], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent")
+    server = MjpegServer(jpegs, free_port()).start()
+    with LiveSource("street", server.url, detect_fps=10.0, timeouts=FAST, backoff=QUICK_RETRY, seed=1) as src:
+        first = src.read(timeout_s=5.0)
+        assert first is not None and first.size_wh == (384, 288)
+        assert src.stats.available
+
+        server.stop()
+        assert _wait_for(lambda: not src.stats.available, 6.0), "source never reported the outage"
+        read_before = src.stats.frames_read
+
+        server = MjpegServer(jpegs, server.port).start()
+        try:
+            assert _wait_for(lambda: src.stats.available, 8.0), "source never came back"
+            resumed = src.read(timeout_s=5.0)
+            assert resumed is not None and resumed.frame_index >= read_before
+            assert src.stats.reconnects >= 1
+        finally:
+            server.stop()
+    events = [r.getMessage() for r in caplog.records]
+    assert any("event=camera_unavailable camera=street" in m for m in events)
+    assert sum("event=camera_available camera=street" in m for m in events) >= 2
+
+
+def test_stream_that_never_opens_reports_and_closes_promptly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent")
+    url = f"http://127.0.0.1:{free_port()}/nothing.mjpg"
+    src = LiveSource("ghost", url, timeouts=FAST, backoff=Backoff(initial_s=30.0, max_s=30.0)).start()
+    assert src.read(timeout_s=1.5) is None
+    assert _wait_for(lambda: any("camera_unavailable" in r.getMessage() for r in caplog.records), 5.0)
+    assert not src.stats.available and src.stats.frames_read == 0
+    started = time.monotonic()
+    src.close()  # the reader sits in a 15-30 s backoff sleep here
+    assert time.monotonic() - started < 5.0
+    message = next(r.getMessage() for r in caplog.records if "camera_unavailable" in r.getMessage())
+    assert "camera=ghost" in message and "reason=open_failed" in message
