@@ -13,7 +13,7 @@ the outbox has accepted it.
 
 from __future__ import annotations
 
-__all__ = ["AlertDispatcher", "OutgoingAlert"]
+__all__ = ["AlertDispatcher", "OutgoingAlert", "recipient_topics"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.delivery.topics import alert_topic
 from agent.privacy.policy import SharingPolicy
 from agent.privacy.snapshots import AlertMoment
 
@@ -63,8 +64,10 @@ class AlertDispatcher:
 
     Args:
         policies: who receives what.
-        topic_for: builds the topic of an alert for a recipient. It must not
-            put raw camera ids in the topic (use `recipient.topic_level`).
+        topic_for: builds the topic of an alert for a recipient (see
+            `recipient_topics`). Like `sign`, it is given the alert with the
+            recipient's camera pseudonym in `detection.camera_id`, so a topic
+            never names the real camera.
         sign: wraps a recipient's view in a signed envelope.
         sharing: renders the views; default: built from `policies` on the
             first alert (loading or creating the pseudonym key).
@@ -101,12 +104,13 @@ class AlertDispatcher:
         for recipient in recipients:
             snapshot = snapshots.get(recipient.snapshots)
             view = sharing.render(alert, recipient, snapshot)
+            seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
             out.append(
                 OutgoingAlert(
                     message_id=f"{alert.identifier}/{recipient.name}",
                     recipient=recipient.name,
-                    topic=self._topic_for(alert, recipient),
-                    payload=self._sign(view, alert),
+                    topic=self._topic_for(seen_as, recipient),
+                    payload=self._sign(view, seen_as),
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
                     policy_version=sharing.version,
@@ -121,3 +125,17 @@ class AlertDispatcher:
         if self._sharing is None:
             self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
         return self._sharing
+
+
+def _with_camera_pseudonym(alert: Alert, camera_pseudonym: str) -> Alert:
+    detection = alert.detection.model_copy(update={"camera_id": camera_pseudonym})
+    return alert.model_copy(update={"detection": detection})
+
+
+def recipient_topics(prefix: str, site_id: str) -> Callable[[Alert, RecipientPolicy], str]:
+    """The usual `topic_for`: `<prefix>/<site>/<camera pseudonym>/alerts/<rule>/<recipient topic level>`."""
+
+    def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
+        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
+
+    return topic_for

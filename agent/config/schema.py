@@ -322,8 +322,8 @@ class RecipientPolicy(_Model):
 
     name: str = Field(pattern=ID_PATTERN, description="recipient name; part of its topic and pseudonyms")
     topic_suffix: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
-        description="last topic level(s) of its alerts; default: the recipient name",
+        default=None, pattern=ID_PATTERN,
+        description="last topic level of its alerts; default: the recipient name",
     )
     rules: list[str] = Field(default=["*"], min_length=1, description="rule names it receives; * for all")
     min_severity: Severity = Field(default="Minor", description="lowest severity it receives")
@@ -368,7 +368,7 @@ class RecipientPolicy(_Model):
 
     @property
     def topic_level(self) -> str:
-        """The topic level(s) that name this recipient."""
+        """The topic level that names this recipient."""
         return self.topic_suffix or self.name
 
     @property
