@@ -302,8 +302,8 @@ class SnapshotPolicy(_Model):
     max_side_px: int = Field(default=640, ge=64, le=4096, description="longest side of the JPEG")
     jpeg_quality: int = Field(default=80, ge=30, le=95, description="JPEG quality (30-95)")
     face_margin: float = Field(
-        default=0.25, ge=0.2, le=1.0,
-        description="each face box grows by this fraction of its size on every side before filling",
+        default=0.3, ge=0.2, le=1.0,
+        description="each face box, widened to a square, grows by this fraction of its size on every side",
     )
     fill_person_boxes: bool = Field(
         default=False, description="also fill every person box solid (nothing of a person is shown)"

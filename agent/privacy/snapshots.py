@@ -25,7 +25,7 @@ import numpy as np
 from agent.config.schema import SnapshotPolicy
 from agent.errors import AgentError
 from agent.logs import log_event
-from agent.privacy.redaction import expand_boxes, fill_boxes
+from agent.privacy.redaction import expand_boxes, face_fill_boxes, fill_boxes
 
 _log = logging.getLogger("agent.privacy.snapshots")
 _CROP_MARGIN = 0.2  # context around the objects so the scene can be read
@@ -142,7 +142,7 @@ class SnapshotMaker:
 
     def _redacted(self, moment: AlertMoment, faces: np.ndarray, policy: SnapshotPolicy) -> Snapshot:
         h, w = moment.image_bgr.shape[:2]
-        boxes = expand_boxes(faces, policy.face_margin, (w, h))
+        boxes = face_fill_boxes(faces, policy.face_margin, (w, h))
         persons = 0
         if policy.fill_person_boxes:
             person_boxes = expand_boxes(moment.person_box_xyxy_px, 0.05, (w, h))
