@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "detector_from_config",
+    "dispatcher_from_config",
     "motion_settings",
     "object_filter_settings",
     "tracker_from_config",
@@ -16,8 +17,12 @@ __all__ = [
 
 from collections.abc import Sequence
 
-from agent.config.schema import CameraConfig, DetectorConfig, TrackerConfig
+from agent.alerts.schema import Alert
+from agent.config.schema import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, TrackerConfig
+from agent.delivery.signing import AlertSigner, load_or_create_signing_key
+from agent.delivery.topics import alert_topic
 from agent.detection.detector import DetectorOptions, ObjectDetector
+from agent.dispatch import AlertDispatcher
 from agent.motion import MotionSettings
 from agent.object_filter import ObjectFilterSettings
 from agent.rules.geometry import polygon_to_pixels
@@ -82,4 +87,21 @@ def object_filter_settings(
         min_score_by_class=tuple((ids[name], score) for name, score in f.min_score.items() if name in ids),
         exclusion_polygons_px=_mask_polygons(camera, frame_wh),
         confirm_frames=f.confirm_frames,
+    )
+
+
+def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:
+    """Route alerts by the site's policies, signed with the site key (created if missing)."""
+    signer = AlertSigner(load_or_create_signing_key(config.signing.key_file), config.signing.key_id)
+    prefix, site_id = config.mqtt.topic_prefix, config.site.id
+
+    def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
+        # camera_id is already the recipient's pseudonym here (see AlertDispatcher).
+        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
+
+    return AlertDispatcher(
+        config.policies,
+        topic_for,
+        lambda view, alert: signer.sign(view, alert.identifier, alert.sent),
+        site_id=site_id,
     )

@@ -9,21 +9,53 @@ alert, then stops what it started and prints a summary.
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from agent.config import load_config
-from agent.delivery.local_broker import LocalMosquitto
-from agent.delivery.signing import TrustStore, load_or_create_signing_key, public_key_id
+from agent.config.schema import SiteConfig
+from agent.delivery.signing import SignatureInvalid, TrustStore, key_id_for, load_signing_key, verify_envelope
+
+
+class DemoBroker:
+    """A throwaway Mosquitto on a free loopback port, anonymous, no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self._conf = workdir / "mosquitto.conf"
+        self._conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DemoBroker:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self._proc = subprocess.Popen([binary, "-c", str(self._conf)], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        self._proc.kill()
+        raise SystemExit(f"demo: mosquitto did not start on port {self.port}")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     clip = str(Path(args.clip).resolve())
     overrides = [f"cameras.0.source={clip}", "cameras.0.loop=false"]
     config = load_config(args.config, overrides)
-    key = load_or_create_signing_key(config.signing.key_file)
-    trust = TrustStore.from_public_keys([key.public_key()])
-    with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, LocalMosquitto(Path(tmp)) as broker:
+    with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, DemoBroker(Path(tmp)) as broker:
         print(f"demo: mosquitto listening on 127.0.0.1:{broker.port}", flush=True)
-        received = _run_agent_and_listen(args.config, overrides, config, broker.port, trust)
+        received = _run_agent_and_listen(args.config, overrides, config, broker.port)
     _print_summary(received)
     return 0 if received else 1
 
 
-def _run_agent_and_listen(config_path, overrides, config, port, trust):  # type: ignore[no-untyped-def]
-    received: list[dict] = []
+def _run_agent_and_listen(
+    config_path: str, overrides: list[str], config: SiteConfig, port: int
+) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    trust: list[TrustStore] = []
     prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
@@ -52,7 +85,11 @@ def _run_agent_and_listen(config_path, overrides, config, port, trust):  # type:
         if msg.topic.endswith("/status") or msg.topic.endswith("/stats"):
             print(f"demo: {msg.topic} = {msg.payload.decode(errors='replace')}", flush=True)
             return
-        alert = trust.verify(msg.payload)
+        try:
+            alert = verify_envelope(msg.payload, trust[0] if trust else _site_trust(config, trust)).alert
+        except SignatureInvalid as err:
+            print(f"demo: REJECTED message on {msg.topic}: {err}", flush=True)
+            return
         received.append(alert)
         d = alert["detection"]
         print(
@@ -66,7 +103,9 @@ def _run_agent_and_listen(config_path, overrides, config, port, trust):  # type:
     client.connect("127.0.0.1", port)
     client.subscribe(f"{prefix}/#", qos=1)
     client.loop_start()
-    cmd = [sys.executable, "-m", "agent", "run", "--config", config_path, "--set", f"mqtt.port={port}"]
+    # The agent's own log lines go to stderr at warning level so the alerts stand out.
+    cmd = [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", config_path,
+           "--set", f"mqtt.port={port}"]
     for o in overrides:
         cmd += ["--set", o]
     print("demo: " + " ".join(cmd[1:]), flush=True)
@@ -82,7 +121,14 @@ def _run_agent_and_listen(config_path, overrides, config, port, trust):  # type:
     return received
 
 
-def _print_summary(received: list[dict]) -> None:
+def _site_trust(config: SiteConfig, cache: list[TrustStore]) -> TrustStore:
+    """Trust the site's own public key (the agent creates the key file at its start)."""
+    public = load_signing_key(config.signing.key_file).public_key()
+    cache.append(TrustStore({config.signing.key_id or key_id_for(public): public}))
+    return cache[0]
+
+
+def _print_summary(received: list[dict[str, Any]]) -> None:
     phases = Counter(a["detection"]["phase"] for a in received)
     incidents = {a["detection"]["incident_id"] for a in received}
     print("\ndemo summary")

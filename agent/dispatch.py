@@ -17,10 +17,12 @@ __all__ = ["AlertDispatcher", "OutgoingAlert", "recipient_topics"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.delivery.outbox import OutboundMessage, message_id_for
 from agent.delivery.topics import alert_topic
 from agent.privacy.policy import SharingPolicy
 from agent.privacy.snapshots import AlertMoment
@@ -34,12 +36,13 @@ class OutgoingAlert:
     """One message for one recipient.
 
     Attributes:
-        message_id: stable across retries: `<alert identifier>/<recipient>`.
+        message_id: stable across retries and replays: derived from the signed payload.
         recipient: recipient name from the policies.
         topic: MQTT topic.
         payload: signed envelope bytes.
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
+        created_utc: when the alert was made (its CAP `sent`).
         policy_version: version of the sharing policy that rendered it.
         expiry_s: MQTT 5 message expiry the recipient's policy asks for;
             None means the publisher's default (`mqtt.message_expiry_s`).
@@ -53,10 +56,20 @@ class OutgoingAlert:
     payload: bytes
     alert_id: str
     severity_rank: int
+    created_utc: datetime
     policy_version: str = ""
     expiry_s: int | None = None
     snapshot: str = "none"
     personal_data: bool = False
+
+    def to_outbound(self, default_expiry_s: int | None) -> OutboundMessage:
+        """The outbox's form of this message; the recipient's retention wins over the default expiry."""
+        return OutboundMessage(
+            message_id=self.message_id, topic=self.topic, payload=self.payload,
+            severity_rank=self.severity_rank,
+            expiry_s=self.expiry_s if self.expiry_s is not None else default_expiry_s,
+            created_utc=self.created_utc,
+        )
 
 
 class AlertDispatcher:
@@ -69,8 +82,10 @@ class AlertDispatcher:
             recipient's camera pseudonym in `detection.camera_id`, so a topic
             never names the real camera.
         sign: wraps a recipient's view in a signed envelope.
-        sharing: renders the views; default: built from `policies` on the
-            first alert (loading or creating the pseudonym key).
+        sharing: renders the views; default: built from `policies` (loading
+            or creating the pseudonym key) now when `site_id` is given, so a
+            personal-data warning is logged at start, else on the first alert.
+        site_id: the site's id, for building `sharing`.
     """
 
     def __init__(
@@ -80,10 +95,13 @@ class AlertDispatcher:
         sign: Signer,
         *,
         sharing: SharingPolicy | None = None,
+        site_id: str | None = None,
     ) -> None:
         self._policies = policies
         self._topic_for = topic_for
         self._sign = sign
+        if sharing is None and site_id is not None:
+            sharing = SharingPolicy.from_config(policies, site_id=site_id)
         self._sharing = sharing
 
     @property
@@ -105,14 +123,16 @@ class AlertDispatcher:
             snapshot = snapshots.get(recipient.snapshots)
             view = sharing.render(alert, recipient, snapshot)
             seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
+            payload = self._sign(view, seen_as)
             out.append(
                 OutgoingAlert(
-                    message_id=f"{alert.identifier}/{recipient.name}",
+                    message_id=message_id_for(payload),
                     recipient=recipient.name,
                     topic=self._topic_for(seen_as, recipient),
-                    payload=self._sign(view, seen_as),
+                    payload=payload,
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
+                    created_utc=alert.sent,
                     policy_version=sharing.version,
                     expiry_s=recipient.retention_s,
                     snapshot=snapshot.redaction if snapshot is not None else "none",

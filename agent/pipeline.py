@@ -105,7 +105,7 @@ class CameraPipeline:
         if gate.should_detect(motion):
             detections = self._detector.detect(frame.image_bgr)
             tracks = self._tracker.update(detections, frame.ts_monotonic_s)
-            self._tracks = object_filter.update(tracks)
+            self._tracks = object_filter.update(_clipped(tracks, frame.size_wh))
         tracks = self._tracks
         events = [
             rule.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc) for rule in self._rules
@@ -140,3 +140,10 @@ class CameraPipeline:
 
     def _alerts(self, events: list[RuleEvent | None]) -> tuple[Alert, ...]:
         return tuple(self._builder.build(e) for e in events if e is not None)
+
+
+def _clipped(tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:
+    """Tracks with boxes clipped to the frame (the motion model may overshoot an edge)."""
+    w, h = frame_wh
+    boxes = np.clip(tracks.box_xyxy_px, 0.0, np.array([w, h, w, h], np.float32))
+    return Tracks(boxes, tracks.score, tracks.class_id, tracks.track_id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = ["MosquittoBroker", "Pki", "free_port", "make_pki"]
 
 import datetime as dt
+import getpass
 import ipaddress
 import shutil
 import signal
@@ -136,8 +137,10 @@ class MosquittoBroker:
         self._write_config()
 
     def _write_config(self) -> None:
-        lines = ["per_listener_settings true", f"log_dest file {self.log_file}", "log_type all",
-                 "allow_zero_length_clientid true"]
+        # Run as the current user: started as root, Mosquitto would switch to `mosquitto`, which
+        # cannot write the log or the persistence file into a private temporary directory.
+        lines = [f"user {getpass.getuser()}", "per_listener_settings true", f"log_dest file {self.log_file}",
+                 "log_type all", "allow_zero_length_clientid true"]
         if self._persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
         acl_line = []

@@ -8,6 +8,7 @@ extra clips and images (faces, a damaged AVI); it is fetched once with
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS_DIR = (REPO_ROOT / ".." / "shared" / "assets").resolve()
 CACHE_DIR = REPO_ROOT / ".cache"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_path_to_shared_assets() -> None:
+    """Let the product (and its subprocesses) find the real models on its model path."""
+    models = str(ASSETS_DIR / "models")
+    current = os.environ.get("EDGE_AGENT_MODEL_PATH", "")
+    if models not in current.split(os.pathsep):
+        os.environ["EDGE_AGENT_MODEL_PATH"] = os.pathsep.join(p for p in (models, current) if p)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +72,7 @@ def opencv_doc_dir() -> Path:
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - yields tests/brokers.MosquittoBroker
     """A plain anonymous Mosquitto on a free loopback port (`.port`); use a unique topic per test."""
-    from brokers import MosquittoBroker
+    from tests.brokers import MosquittoBroker
 
     with MosquittoBroker(tmp_path_factory.mktemp("mosquitto")) as broker:
         yield broker

@@ -293,7 +293,11 @@ class MqttPublisher:
         with self._cond:
             self._session = session
         session.client.loop_start()
-        if not session.connack.wait(cfg.connect_timeout_s) and not session.closed.is_set():
+        deadline = cfg.connect_timeout_s
+        while deadline > 0 and not (session.connack.is_set() or session.closed.is_set() or self._stopping.is_set()):
+            session.connack.wait(0.05)  # short steps: a TLS refusal closes the session without a CONNACK
+            deadline -= 0.05
+        if not session.connack.is_set() and not session.closed.is_set():
             self._set_state(PublisherState.DISCONNECTED, "no CONNACK within connect_timeout_s")
             log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port,
                       error=self._last_error)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from brokers import Pki, make_pki
 
-from agent.delivery.outbox import OutboundMessage
 from agent.delivery.signing import AlertSigner, TrustStore, export_public_key, load_or_create_signing_key
-from agent.delivery.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
+from agent.delivery.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
 
-T0 = datetime(2024, 5, 1, 22, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +42,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"), clients=["site-a", "site-b", "agency-police"])
 
 
-def make_alert(signer: AlertSigner, topic: str, n: int, severity_rank: int = 1) -> OutboundMessage:
-    """Alert number `n` as an outbox message (deterministic: the same n gives the same bytes)."""
-    alert_id = f"alert-{n:05d}"
-    alert = {"identifier": alert_id, "sent": (T0 + timedelta(seconds=n)).isoformat(), "n": n,
-             "info": [{"event": "intrusion", "severity": "Moderate"}]}
-    payload = signer.sign(alert, alert_id, T0 + timedelta(seconds=n))
-    return OutboundMessage.for_payload(topic, payload, severity_rank, created_utc=datetime.now(UTC))
-
-
 @pytest.fixture()
 def receiver_factory(trust: TrustStore) -> Iterator[object]:
     """`receiver_factory(url, topic_filter, **options)`: a started, subscribed AlertReceiver."""
@@ -69,14 +57,3 @@ def receiver_factory(trust: TrustStore) -> Iterator[object]:
     yield start
     for receiver in started:
         receiver.__exit__(None, None, None)
-
-
-def drain(receiver: AlertReceiver, count: int, timeout_s: float = 15.0) -> list[ReceivedAlert]:
-    """Read up to `count` accepted alerts, stopping early when none arrives for `timeout_s`."""
-    got: list[ReceivedAlert] = []
-    while len(got) < count:
-        item = receiver.get(timeout_s)
-        if item is None:
-            break
-        got.append(item)
-    return got

@@ -1,0 +1,130 @@
+"""The publisher against real Mosquitto processes: order, outages, kill -9, status, the bridge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from brokers import MosquittoBroker
+from sample_alerts import drain, make_alert
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.config.schema import MqttConfig, OutboxConfig
+from agent.delivery.outbox import Outbox
+from agent.delivery.publisher import MqttPublisher, PublisherState
+from agent.delivery.signing import AlertSigner
+
+pytestmark = pytest.mark.broker
+HERE = Path(__file__).resolve().parent
+
+
+def _retained_status(port: int, topic: str) -> str | None:
+    """Read the retained message of `topic` with a fresh client (None when there is none)."""
+    got: list[bytes] = []
+    done = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.on_message = lambda c, u, m: (got.append(m.payload), done.set())
+    client.on_subscribe = lambda c, u, mid, rc, p: threading.Timer(0.3, done.set).start()
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    done.wait(3)
+    client.disconnect()
+    client.loop_stop()
+    return got[0].decode() if got else None
+
+
+def test_delivers_in_order_then_status_online_and_stopped(
+    tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner, receiver_factory  # noqa: ANN001
+) -> None:
+    receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-o/+/alerts/#")
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+        for n in range(200):
+            box.put(make_alert(signer, "edge/site-o/cam/alerts/yard", n))
+        with MqttPublisher(MqttConfig(port=mosquitto.port), "site-o", box) as pub:
+            pub.wait_connected(5)
+            assert pub.state is PublisherState.CONNECTED
+            assert _retained_status(mosquitto.port, "edge/site-o/status") == "online"
+            assert pub.flush(15)
+        stats = box.stats()
+    got = drain(receiver, 200)
+    assert [r.verified.alert["n"] for r in got] == list(range(200))
+    assert (stats.delivered, stats.depth) == (200, 0)
+    assert _retained_status(mosquitto.port, "edge/site-o/status") == "stopped"
+
+
+def test_nothing_is_deleted_without_puback_and_an_outage_loses_nothing(
+    tmp_path: Path, signer: AlertSigner, receiver_factory  # noqa: ANN001
+) -> None:
+    with MosquittoBroker(tmp_path / "b", persistent=True) as broker, \
+            Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+        receiver = receiver_factory(f"mqtt://127.0.0.1:{broker.port}", "edge/site-r/+/alerts/#",
+                                    client_id="agency-r", session_expiry_s=300)
+        with MqttPublisher(MqttConfig(port=broker.port), "site-r", box, reconnect_max_s=0.5) as pub:
+            pub.wait_connected(5)
+            topic = "edge/site-r/cam/alerts/yard"
+            for n in range(100):
+                box.put(make_alert(signer, topic, n))
+            assert len(drain(receiver, 100)) == 100
+            broker.stop()
+            for n in range(100, 300):
+                box.put(make_alert(signer, topic, n))
+            time.sleep(3)  # a short outage: nothing can be acknowledged meanwhile
+            assert box.stats().depth == 200 and pub.state is not PublisherState.CONNECTED
+            broker.start()
+            got = drain(receiver, 200)
+            assert pub.flush(15)
+        stats = box.stats()
+    assert [r.verified.alert["n"] for r in got] == list(range(100, 300))
+    assert stats.delivered == 300
+
+
+def test_a_killed_publisher_delivers_the_rest_after_restart(
+    tmp_path: Path, mosquitto: MosquittoBroker, signing_key_file: Path, receiver_factory  # noqa: ANN001
+) -> None:
+    receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-k/+/alerts/#")
+    outbox_path = tmp_path / "o.sqlite"
+    base = [sys.executable, str(HERE / "publisher_process.py"), "--port", str(mosquitto.port),
+            "--outbox", str(outbox_path), "--key", str(signing_key_file)]
+    proc = subprocess.Popen([*base, "--count", "400", "--max-inflight", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        before = {r.verified.alert["n"] for r in drain(receiver, 50, timeout_s=10)}
+    finally:
+        proc.kill()  # SIGKILL mid-stream: no clean shutdown, no 'stopped' status
+        proc.wait()
+    assert len(before) == 50
+    assert _retained_status(mosquitto.port, "edge/site-k/status") == "offline"  # the last will
+    with Outbox(OutboxConfig(path=outbox_path)) as box:
+        left = box.stats().depth
+    assert 0 < left <= 350
+    out = subprocess.run([*base, "--count", "0"], capture_output=True, text=True, timeout=60)
+    assert "drained" in out.stdout, out.stderr
+    rest = [r.verified.alert["n"] for r in drain(receiver, 400, timeout_s=1.0)]
+    assert before | set(rest) == set(range(400))  # every committed alert arrived...
+    assert len(before) + len(rest) == 400  # ...and none was accepted twice
+    assert receiver.rejected == 0
+
+
+def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
+    tmp_path: Path, signer: AlertSigner, receiver_factory  # noqa: ANN001
+) -> None:
+    with MosquittoBroker(tmp_path / "agency") as agency:
+        bridge = (f"connection to-agency\naddress 127.0.0.1:{agency.port}\n"
+                  "topic edge/site-b/# out 1\nbridge_protocol_version mqttv311\n"
+                  "cleansession true\nrestart_timeout 1\n")
+        with MosquittoBroker(tmp_path / "site", extra_conf=bridge) as local, \
+                Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+            receiver = receiver_factory(f"mqtt://127.0.0.1:{agency.port}", "edge/site-b/+/alerts/#")
+            time.sleep(0.5)  # the bridge connects on its own schedule
+            with MqttPublisher(MqttConfig(port=local.port), "site-b", box) as pub:
+                for n in range(20):
+                    box.put(make_alert(signer, "edge/site-b/cam/alerts/yard", n))
+                pub.wait_connected(5)
+                assert pub.flush(10)
+                got = drain(receiver, 20, timeout_s=5)
+    assert [r.verified.alert["n"] for r in got] == list(range(20))

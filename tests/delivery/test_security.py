@@ -1,0 +1,166 @@
+"""Refusals: wrong certificate, wrong password, publishing outside the ACL, tampered and replayed alerts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from brokers import MosquittoBroker, Pki, make_pki
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sample_alerts import drain, make_alert
+
+from agent.cli import subscribe as subscribe_cli
+from agent.config.schema import MqttConfig, MqttTlsConfig, OutboxConfig
+from agent.delivery.outbox import Outbox
+from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
+from agent.delivery.signing import AlertSigner
+from agent.errors import AgentError, PublishRejected
+
+pytestmark = pytest.mark.broker
+
+# The shipped ACL: each site writes only under its own prefix; each agency reads its own alerts.
+ACL = (Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl").read_text()
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki):  # noqa: ANN201
+    with MosquittoBroker(tmp_path_factory.mktemp("tls"), anonymous=False, tls=pki, acl=ACL,
+                         users={"site-a": "right-password"}) as broker:
+        yield broker
+
+
+def _tls(pki: Pki, name: str) -> MqttTlsConfig:
+    cert, key = pki.clients[name]
+    return MqttTlsConfig(enabled=True, ca_file=pki.ca, cert_file=cert, key_file=key)
+
+
+def test_tls_site_publishes_and_agency_receives_its_own_alerts(
+    tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki, signer: AlertSigner, receiver_factory  # noqa: ANN001
+) -> None:
+    cert, key = pki.clients["agency-police"]
+    receiver = receiver_factory(f"mqtts://127.0.0.1:{tls_broker.tls_port}", "edge/site-a/+/alerts/+/agency-police",
+                                ca_file=pki.ca, cert_file=cert, key_file=key)
+    config = MqttConfig(port=tls_broker.tls_port, tls=_tls(pki, "site-a"))
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
+        box.put(make_alert(signer, "edge/site-a/cam/alerts/yard/agency-police", 1))
+        box.put(make_alert(signer, "edge/site-a/cam/alerts/yard/fire", 2))  # another agency's view
+        pub.wait_connected(5)
+        assert pub.flush(5)
+    got = drain(receiver, 2, timeout_s=1.5)
+    assert [r.verified.alert["n"] for r in got] == [1]
+
+
+def test_publish_outside_own_prefix_is_refused_and_kept_aside(
+    tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki, signer: AlertSigner
+) -> None:
+    config = MqttConfig(port=tls_broker.tls_port, tls=_tls(pki, "site-a"))
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
+        box.put(make_alert(signer, "edge/site-b/cam/alerts/yard/agency-police", 1))
+        box.put(make_alert(signer, "edge/site-a/cam/alerts/yard/agency-police", 2))
+        pub.wait_connected(5)
+        assert pub.flush(5)
+        stats = box.stats()
+        [(msg, code, _)] = box.rejected()
+    assert (stats.delivered, stats.rejected) == (1, 1)
+    assert code == 0x87 and msg.topic.startswith("edge/site-b/")
+    assert pub.rejected_count == 1
+
+
+def test_certificate_from_another_ca_is_refused(
+    tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki
+) -> None:
+    rogue = make_pki(tmp_path / "rogue", clients=["site-a"], ca_name="rogue-ca")
+    cert, key = rogue.clients["site-a"]
+    tls = MqttTlsConfig(enabled=True, ca_file=pki.ca, cert_file=cert, key_file=key)
+    config = MqttConfig(port=tls_broker.tls_port, tls=tls)
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, \
+            MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub:
+        with pytest.raises(BrokerUnavailable, match="(?i)ssl|certificate|disconnected"):
+            pub.wait_connected(2)
+        assert pub.state is not PublisherState.CONNECTED
+
+
+def test_broker_with_an_unknown_ca_is_refused(tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki) -> None:
+    rogue = make_pki(tmp_path / "rogue", ca_name="rogue-ca")
+    cert, key = pki.clients["site-a"]
+    config = MqttConfig(port=tls_broker.tls_port,
+                        tls=MqttTlsConfig(enabled=True, ca_file=rogue.ca, cert_file=cert, key_file=key))
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
+        with pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            pub.wait_connected(2)
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_wrong_password_is_refused_and_never_reported_connected(
+    tmp_path: Path, tls_broker: MosquittoBroker, protocol: str
+) -> None:
+    config = MqttConfig(port=tls_broker.password_port, username="site-a", password="wrong",  # type: ignore[arg-type]
+                        protocol=protocol)  # type: ignore[arg-type]
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, \
+            MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub:
+        with pytest.raises(PublishRejected) as err:
+            pub.wait_connected(3)
+        assert pub.state is not PublisherState.CONNECTED
+    assert err.value.reason_code in (0x86, 0x87)
+
+
+def test_password_file_is_accepted(tmp_path: Path, tls_broker: MosquittoBroker) -> None:
+    (tmp_path / "pw").write_text("right-password\n")
+    config = MqttConfig(port=tls_broker.password_port, username="site-a", password_file=tmp_path / "pw")
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
+        pub.wait_connected(3)
+        assert pub.state is PublisherState.CONNECTED
+
+
+def _publish_raw(port: int, items: list[tuple[str, bytes]]) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for topic, payload in items:
+        client.publish(topic, payload, qos=1).wait_for_publish(3)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
+    tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner, trust_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic = "edge/site-t/cam/alerts/yard"
+    # A persistent session holds what is published before the command starts: no timing games.
+    session = paho.Client(CallbackAPIVersion.VERSION2, client_id="agency-t", protocol=paho.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 60
+    session.connect("127.0.0.1", mosquitto.port, clean_start=True, properties=props)
+    session.subscribe("edge/site-t/+/alerts/#", qos=1)
+    session.loop(1.0)
+    session.disconnect()
+    first, second = (make_alert(signer, topic, n).payload for n in (1, 2))
+    tampered = json.loads(first)
+    tampered["alert"]["info"][0]["severity"] = "Extreme"
+    _publish_raw(mosquitto.port, [(topic, first), (topic, json.dumps(tampered).encode()), (topic, first),
+                                  (topic, second)])
+    parser = subscribe_cli.__dict__["argparse"].ArgumentParser()
+    subscribe_cli.register(parser.add_subparsers())
+    out = tmp_path / "alerts.jsonl"
+    args = parser.parse_args(["subscribe", "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",
+                              "--topic", "edge/site-t/+/alerts/#", "--trust", str(trust_dir), "--out", str(out),
+                              "--count", "2", "--timeout", "10", "--client-id", "agency-t",
+                              "--session-expiry", "60"])
+    assert args.handler(args) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["n"] for line in out.read_text().splitlines()] == [1, 2]
+    assert captured.err.count("rejected: ") == 1 and "does not verify" in captured.err
+    assert "accepted=2 rejected=1 duplicates=1" in captured.err
+    assert len(captured.out.strip().splitlines()) == 2 and "alert-00001" in captured.out
+
+
+def test_cap_output_without_the_cap_module_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "agent.alerts.cap", None)  # None in sys.modules: ImportError
+    with pytest.raises(AgentError, match="agent.alerts.cap"):
+        subscribe_cli._cap_renderer()
