@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "ALWAYS_KEPT",
+    "POLICY_ADDED",
     "DEFAULT_FIELDS",
     "alert_field_paths",
     "alert_leaf_paths",
@@ -41,6 +42,10 @@ ALWAYS_KEPT: tuple[str, ...] = (
     "references",
     "incidents",
 )
+
+# Set by the sharing policy itself, per recipient, never copied from the alert:
+# not field paths an allow-list can name.
+POLICY_ADDED: tuple[str, ...] = ("privacy", "snapshot")
 
 # Metadata only: what happened, where (site and zone) and when, how many and
 # how sure. Named leaf by leaf on purpose: a field added to the schema later
@@ -92,6 +97,8 @@ def _nested_model(annotation: object) -> type[BaseModel] | None:
 def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for name, info in model.model_fields.items():
+        if not prefix and name in POLICY_ADDED:
+            continue
         path = f"{prefix}{name}"
         nested = _nested_model(info.annotation)
         out.append((path, nested is None))

@@ -23,14 +23,13 @@ from typing import Any
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
 from agent.logs import log_event
-from agent.privacy.fields import ALWAYS_KEPT
+from agent.privacy.fields import ALWAYS_KEPT, POLICY_ADDED
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.privacy.snapshots import AlertMoment, FaceFinding, Snapshot, SnapshotMaker
 from agent.privacy.view import FieldSelection, coarsen_areas, project, replace_ids
 
-# Keys a recipient's view adds to the alert schema's fields.
-PRIVACY_KEY = "privacy"
-SNAPSHOT_KEY = "snapshot"
+# Keys of the alert schema that only the policy sets (see `Alert.privacy`, `Alert.snapshot`).
+PRIVACY_KEY, SNAPSHOT_KEY = POLICY_ADDED
 
 _log = logging.getLogger("agent.privacy")
 _TRACK_KEY = re.compile(r"(^|_)track_ids?$")
@@ -116,7 +115,7 @@ class SharingPolicy:
 
     def render(self, alert: Alert, recipient: RecipientPolicy, snapshot: Snapshot | None = None) -> dict[str, Any]:
         """The recipient's view of `alert`: a new JSON-ready dict."""
-        data = alert.model_dump(mode="json", exclude_none=True)
+        data = alert.model_dump(mode="json", exclude_none=True, exclude=set(POLICY_ADDED))
         data = self._pseudonymize(data, recipient)
         view = project(data, self._selections[recipient.name])
         coarsen_areas(view, mode=recipient.location, decimals=recipient.location_decimals)

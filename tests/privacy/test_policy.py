@@ -186,3 +186,14 @@ def test_redacted_snapshot_is_withheld_when_no_face_detector_can_run(full_alert:
     snap = view_of(msg)["snapshot"]
     assert msg.snapshot == "withheld" and not msg.personal_data
     assert snap == {"withheld": "face detector unavailable: no face detector in this test"}
+
+
+def test_every_view_validates_against_the_published_schema(full_alert: Alert) -> None:
+    """The default view keeps every required field, so subscribers can validate it as an `Alert`."""
+    assert full_alert.snapshot is not None  # set on the input: the policy must not pass it on
+    [msg] = dispatcher(RecipientPolicy(name="default")).route(full_alert)
+    parsed = Alert.model_validate(view_of(msg))
+    assert parsed.privacy is not None and parsed.privacy.recipient == "default"
+    assert parsed.snapshot is None and parsed.detection.camera_id.startswith("cam-")
+    [everything] = dispatcher(RecipientPolicy(name="all", fields=["*"])).route(full_alert)
+    assert "snapshot" not in view_of(everything)
