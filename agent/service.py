@@ -31,6 +31,7 @@ from agent.errors import AgentError
 from agent.frames import Frame
 from agent.logs import log_event
 from agent.pipeline import CameraPipeline
+from agent.privacy.audit import AuditLog
 from agent.sources.live import LiveSource
 from agent.sources.replay import FileReplay
 from agent.sources.spec import parse_source
@@ -46,6 +47,7 @@ class AgentService:
         self._config = config
         self._stop = threading.Event()
         self._dispatcher: AlertDispatcher = dispatcher_from_config(config)
+        self._audit = AuditLog(config.policies.audit_log)
         self._outbox: Outbox | None = None
 
     def stop(self) -> None:
@@ -131,6 +133,7 @@ class AgentService:
         expiry_s = self._config.mqtt.message_expiry_s
         for alert in alerts:
             for message in self._dispatcher.route(alert):
-                self._outbox.put(message.to_outbound(expiry_s))
+                if self._outbox.put(message.to_outbound(expiry_s)):
+                    self._audit.record(message)  # accepted: it will leave the box
                 log_event(_log, "alert_queued", camera=alert.detection.camera_id, rule=alert.detection.rule,
                           phase=alert.detection.phase, recipient=message.recipient, alert_id=alert.identifier)

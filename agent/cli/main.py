@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.keys",
     "agent.cli.subscribe",
     "agent.cli.cap",
+    "agent.cli.audit",
 )
 
 EXIT_OK = 0

@@ -232,4 +232,14 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
     signing = config.signing.model_copy(
         update={"key_file": absolute(config.signing.key_file) or config.signing.key_file}
     )
-    return config.model_copy(update={"cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing})
+    pol = config.policies
+    model_path = pol.face_detector.model_path
+    faces = pol.face_detector.model_copy(update={"model_path": absolute(model_path) or model_path})
+    policies = pol.model_copy(update={
+        "pseudonym_key_file": absolute(pol.pseudonym_key_file) or pol.pseudonym_key_file,
+        "audit_log": absolute(pol.audit_log) or pol.audit_log,
+        "face_detector": faces,
+    })
+    return config.model_copy(update={
+        "cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing, "policies": policies,
+    })

@@ -26,7 +26,9 @@ def edge_agent(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
 
 def private_state(tmp_path: Path) -> list[str]:
     """Overrides that keep a test's outbox and signing key in its own folder."""
-    return ["--set", f"outbox.path={tmp_path / 'outbox.sqlite'}", "--set", f"signing.key_file={tmp_path / 'key.pem'}"]
+    return ["--set", f"outbox.path={tmp_path / 'outbox.sqlite'}", "--set", f"signing.key_file={tmp_path / 'key.pem'}",
+            "--set", f"policies.pseudonym_key_file={tmp_path / 'pseudonym.key'}",
+            "--set", f"policies.audit_log={tmp_path / 'audit.jsonl'}"]
 
 
 class Collector:
