@@ -232,4 +232,9 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
     signing = config.signing.model_copy(
         update={"key_file": absolute(config.signing.key_file) or config.signing.key_file}
     )
-    return config.model_copy(update={"cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing})
+    runtime = config.runtime.model_copy(update={
+        "state_dir": absolute(config.runtime.state_dir) or config.runtime.state_dir,
+        "numba_cache_dir": absolute(config.runtime.numba_cache_dir) or config.runtime.numba_cache_dir,
+    })
+    return config.model_copy(update={"cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing,
+                                     "runtime": runtime})
