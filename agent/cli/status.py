@@ -17,8 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 from agent.cli.options import add_config_options
 from agent.config import load_config
+from agent.config.schema import RuntimeConfig
+from agent.errors import ConfigError
 from agent.health import AgentState, judge_state, read_state
 
 EXIT_HEALTHY = 0
@@ -37,14 +41,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     add_config_options(parser)
+    parser.add_argument("--state-dir", metavar="DIR", help="read the state file here instead of runtime.state_dir")
     parser.add_argument("--json", action="store_true", help="print the state file as JSON")
     parser.set_defaults(handler=_status)
 
 
+def _state_dir(args: argparse.Namespace) -> Path:
+    """The config's state folder; a config being edited (invalid now) still names it."""
+    if args.state_dir:
+        return Path(args.state_dir)
+    try:
+        return Path(load_config(args.config, args.overrides).runtime.state_dir)
+    except ConfigError as err:
+        print(f"note: {args.config} does not validate now ({err.issues[0]}); reading runtime.state_dir as written",
+              file=sys.stderr)
+        config_file = Path(args.config)
+        try:
+            doc = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            raise err from None
+        runtime = doc.get("runtime") if isinstance(doc, dict) else None
+        raw = runtime.get("state_dir") if isinstance(runtime, dict) else None
+        path = Path(str(raw)) if raw else RuntimeConfig().state_dir
+        return path if path.is_absolute() else config_file.resolve().parent / path
+
+
 def _status(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    state_dir = Path(config.runtime.state_dir)
-    state = read_state(state_dir)
+    state = read_state(_state_dir(args))
     verdict = judge_state(state)
     if args.json:
         print(state.to_json() if state is not None else json.dumps({"status": "absent"}))
