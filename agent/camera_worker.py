@@ -30,6 +30,7 @@ from agent.errors import AgentError
 from agent.frames import Frame
 from agent.logs import log_event
 from agent.pipeline import CameraPipeline
+from agent.privacy.snapshots import AlertMoment
 from agent.scheduler import RateScheduler
 from agent.sources.live import LiveSource
 from agent.sources.replay import FileReplay
@@ -38,7 +39,7 @@ from agent.stats import CameraMeter
 from agent.tracking.bytetrack import ByteTracker
 
 _log = logging.getLogger("agent.camera")
-AlertSink = Callable[[tuple[Alert, ...]], None]
+AlertSink = Callable[[tuple[Alert, ...], AlertMoment | None], None]
 _READ_WAIT_S = 1.0
 
 
@@ -49,7 +50,7 @@ class CameraWorker:
         camera: the camera's config.
         site: the site config (site identity, tracker settings, restart cap).
         detector: this camera's detector handle.
-        sink: receives every alert the pipeline produces.
+        sink: receives every alert the pipeline produces, with the frame moment they came from.
         scheduler: grants the camera's frame rate.
         stop: set to stop every camera.
         on_first_frame: called once with the camera id after its first processed frame.
@@ -120,7 +121,7 @@ class CameraWorker:
                 pipeline = self._maybe_reload(pipeline)
                 self._process(pipeline, frame)
         finally:
-            self._sink(pipeline.finish())
+            self._sink(pipeline.finish(), None)
             self.meter.attach_source(None)
 
     def _new_pipeline(self, camera: CameraConfig) -> CameraPipeline:
@@ -137,7 +138,7 @@ class CameraWorker:
         camera = self._take_pending()
         if camera is None:
             return pipeline
-        self._sink(pipeline.finish())
+        self._sink(pipeline.finish(), None)
         log_event(_log, "camera_reloaded", camera=self.camera_id, zones=len(camera.zones), rules=len(camera.rules))
         return self._new_pipeline(camera)
 
@@ -156,7 +157,7 @@ class CameraWorker:
         if self._on_first_frame is not None:
             self._on_first_frame(self.camera_id)
             self._on_first_frame = None
-        self._sink(result.alerts)
+        self._sink(result.alerts, result.moment)
 
     # -- frames ---------------------------------------------------------------------------
 

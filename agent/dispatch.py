@@ -1,15 +1,19 @@
 """From one alert to the messages that leave the box: one per entitled recipient.
 
 For each recipient in the site's policies that receives the alert's rule
-and severity, the dispatcher renders the recipient's view of the alert,
-signs it and names its topic. The result is a plain value; whether it goes
-to the durable outbox (`run`) or to a JSONL file (`replay`) is the caller's
-business, so a replay writes exactly what a live run would publish.
+and severity, the dispatcher has the `SharingPolicy` render the recipient's
+view of the alert (allow-listed fields, pseudonymous ids, coarse location,
+a redacted snapshot only where the policy allows one), signs it and names
+its topic. The result is a plain value; whether it goes to the durable
+outbox (`run`) or to a JSONL file (`replay`) is the caller's business, so a
+replay writes exactly what a live run would publish. The caller records
+each message in the audit log (`agent.privacy.audit.AuditLog.record`) once
+the outbox has accepted it.
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertDispatcher", "OutgoingAlert"]
+__all__ = ["AlertDispatcher", "OutgoingAlert", "recipient_topics"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +23,9 @@ from typing import Any
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
 from agent.delivery.outbox import OutboundMessage, message_id_for
+from agent.delivery.topics import alert_topic
+from agent.privacy.policy import SharingPolicy
+from agent.privacy.snapshots import AlertMoment
 
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]
@@ -36,6 +43,11 @@ class OutgoingAlert:
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
         created_utc: when the alert was made (its CAP `sent`).
+        policy_version: version of the sharing policy that rendered it.
+        expiry_s: MQTT 5 message expiry the recipient's policy asks for;
+            None means the publisher's default (`mqtt.message_expiry_s`).
+        snapshot: "none", "faces-filled", "unredacted" or "withheld".
+        personal_data: True when the payload carries an unredacted picture.
     """
 
     message_id: str
@@ -45,22 +57,35 @@ class OutgoingAlert:
     alert_id: str
     severity_rank: int
     created_utc: datetime
+    policy_version: str = ""
+    expiry_s: int | None = None
+    snapshot: str = "none"
+    personal_data: bool = False
 
-    def to_outbound(self, expiry_s: int | None) -> OutboundMessage:
-        """The outbox's form of this message."""
+    def to_outbound(self, default_expiry_s: int | None) -> OutboundMessage:
+        """The outbox's form of this message; the recipient's retention wins over the default expiry."""
         return OutboundMessage(
             message_id=self.message_id, topic=self.topic, payload=self.payload,
-            severity_rank=self.severity_rank, expiry_s=expiry_s, created_utc=self.created_utc,
+            severity_rank=self.severity_rank,
+            expiry_s=self.expiry_s if self.expiry_s is not None else default_expiry_s,
+            created_utc=self.created_utc,
         )
 
 
 class AlertDispatcher:
-    """Routes alerts to recipients.
+    """Routes alerts to recipients, each through its sharing policy.
 
     Args:
         policies: who receives what.
-        topic_for: builds the topic of an alert for a recipient.
+        topic_for: builds the topic of an alert for a recipient (see
+            `recipient_topics`). Like `sign`, it is given the alert with the
+            recipient's camera pseudonym in `detection.camera_id`, so a topic
+            never names the real camera.
         sign: wraps a recipient's view in a signed envelope.
+        sharing: renders the views; default: built from `policies` (loading
+            or creating the pseudonym key) now when `site_id` is given, so a
+            personal-data warning is logged at start, else on the first alert.
+        site_id: the site's id, for building `sharing`.
     """
 
     def __init__(
@@ -68,33 +93,69 @@ class AlertDispatcher:
         policies: PoliciesConfig,
         topic_for: Callable[[Alert, RecipientPolicy], str],
         sign: Signer,
+        *,
+        sharing: SharingPolicy | None = None,
+        site_id: str | None = None,
     ) -> None:
-        self._recipients = policies.recipients
+        self._policies = policies
         self._topic_for = topic_for
         self._sign = sign
+        if sharing is None and site_id is not None:
+            sharing = SharingPolicy.from_config(policies, site_id=site_id)
+        self._sharing = sharing
 
-    def route(self, alert: Alert) -> list[OutgoingAlert]:
+    @property
+    def sharing(self) -> SharingPolicy | None:
+        return self._sharing
+
+    def route(self, alert: Alert, moment: AlertMoment | None = None) -> list[OutgoingAlert]:
+        """The messages for every recipient that receives `alert`.
+
+        Args:
+            alert: the alert, as built (before any policy).
+            moment: the frame and boxes at the alert; needed only for snapshots.
+        """
+        sharing = self._sharing_for(alert)
+        recipients = [r for r in sharing.recipients if sharing.receives(r, alert)]
+        snapshots = sharing.snapshots_for(moment, recipients)
         out = []
-        for recipient in self._recipients:
-            if not _receives(recipient, alert):
-                continue
-            view = alert.model_dump(mode="json", exclude_none=True)
-            payload = self._sign(view, alert)
+        for recipient in recipients:
+            snapshot = snapshots.get(recipient.snapshots)
+            view = sharing.render(alert, recipient, snapshot)
+            seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
+            payload = self._sign(view, seen_as)
             out.append(
                 OutgoingAlert(
                     message_id=message_id_for(payload),
                     recipient=recipient.name,
-                    topic=self._topic_for(alert, recipient),
+                    topic=self._topic_for(seen_as, recipient),
                     payload=payload,
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
                     created_utc=alert.sent,
+                    policy_version=sharing.version,
+                    expiry_s=recipient.retention_s,
+                    snapshot=snapshot.redaction if snapshot is not None else "none",
+                    personal_data=snapshot is not None and snapshot.redaction == "unredacted",
                 )
             )
         return out
 
+    def _sharing_for(self, alert: Alert) -> SharingPolicy:
+        if self._sharing is None:
+            self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
+        return self._sharing
 
-def _receives(recipient: RecipientPolicy, alert: Alert) -> bool:
-    if SEVERITY_ORDER[alert.info.severity] < SEVERITY_ORDER[recipient.min_severity]:
-        return False
-    return "*" in recipient.rules or alert.detection.rule in recipient.rules
+
+def _with_camera_pseudonym(alert: Alert, camera_pseudonym: str) -> Alert:
+    detection = alert.detection.model_copy(update={"camera_id": camera_pseudonym})
+    return alert.model_copy(update={"detection": detection})
+
+
+def recipient_topics(prefix: str, site_id: str) -> Callable[[Alert, RecipientPolicy], str]:
+    """The usual `topic_for`: `<prefix>/<site>/<camera pseudonym>/alerts/<rule>/<recipient topic level>`."""
+
+    def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
+        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
+
+    return topic_for

@@ -347,8 +347,8 @@ def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
     )
 
 
-def pull(name: str, *, dest: Path | None = None, timeout_s: float = 60.0) -> tuple[Path, str]:
-    """Download a manifest model into `dest` (default: the user cache).
+def pull(model: str | ModelSpec, *, dest: Path | None = None, timeout_s: float = 60.0) -> tuple[Path, str]:
+    """Download a model (manifest name or spec) into `dest` (default: the user cache).
 
     The file is written to a temporary name and renamed only after its hash
     (or, when no hash is pinned, its output contract) checks out.
@@ -359,10 +359,14 @@ def pull(name: str, *, dest: Path | None = None, timeout_s: float = 60.0) -> tup
     Raises:
         ModelError: unknown name, no download URL, network failure, bad hash or contract.
     """
-    manifest = load_manifest()
-    spec = manifest.get(name)
-    if spec is None:
-        raise ModelError(f"unknown model {name!r}; known models: {', '.join(sorted(manifest))}")
+    if isinstance(model, ModelSpec):
+        spec = model
+    else:
+        manifest = load_manifest()
+        if model not in manifest:
+            raise ModelError(f"unknown model {model!r}; known models: {', '.join(sorted(manifest))}")
+        spec = manifest[model]
+    name = spec.name
     if not spec.download_url:
         raise ModelError(
             f"model {name!r} has no official download; copy {spec.file_name} "

@@ -29,8 +29,9 @@ from agent.detections import Detections, Tracks
 from agent.frames import Frame
 from agent.motion import MotionCounters, MotionGate
 from agent.object_filter import ObjectFilter
+from agent.privacy.snapshots import AlertMoment
 from agent.rules.events import RuleEvent
-from agent.rules.intrusion import ZoneIntrusionRule
+from agent.rules.ruleset import RuleSet, build_rules
 
 
 class ObjectDetecting(Protocol):
@@ -52,11 +53,16 @@ class ObjectTracking(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """What one frame produced: its tracks (for `detect` output) and alerts."""
+    """What one frame produced: its tracks (for `detect` output) and alerts.
+
+    `moment` is set when there are alerts: the frame and the boxes a
+    snapshot policy may picture (None otherwise, so no frame is kept).
+    """
 
     frame_index: int
     tracks: Tracks
     alerts: tuple[Alert, ...]
+    moment: AlertMoment | None = None
 
 
 class CameraPipeline:
@@ -89,8 +95,7 @@ class CameraPipeline:
         self._filter: ObjectFilter | None = None
         self._tracks = Tracks.empty()
         self._tracker = tracker
-        zones = {z.name: z for z in camera.zones}
-        self._rules = [ZoneIntrusionRule(r, zones[r.zone], detector.class_names) for r in camera.rules]
+        self._rules: RuleSet = build_rules(camera, detector.class_names, site.timezone)
         self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory())
         self._last_ts: tuple[float, datetime] | None = None
 
@@ -107,18 +112,30 @@ class CameraPipeline:
             tracks = self._tracker.update(detections, frame.ts_monotonic_s)
             self._tracks = object_filter.update(_clipped(tracks, frame.size_wh))
         tracks = self._tracks
-        events = [
-            rule.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc) for rule in self._rules
-        ]
+        events = self._rules.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
         self._last_ts = (frame.ts_monotonic_s, frame.ts_utc)
-        return FrameResult(frame.frame_index, tracks, self._alerts(events))
+        alerts = self._alerts(events)
+        moment = self._moment(frame, tracks, alerts) if alerts else None
+        return FrameResult(frame.frame_index, tracks, alerts, moment)
 
     def finish(self) -> tuple[Alert, ...]:
         """End every open incident at the last frame's time (end of a replay, shutdown)."""
         if self._last_ts is None:
             return ()
         mono, utc = self._last_ts
-        return self._alerts([rule.finish(mono, utc) for rule in self._rules])
+        return self._alerts(self._rules.finish(mono, utc))
+
+    def _moment(self, frame: Frame, tracks: Tracks, alerts: tuple[Alert, ...]) -> AlertMoment:
+        names = self._detector.class_names
+        counted = {a.detection.class_name for a in alerts}
+        class_of = [names[int(c)] for c in tracks.class_id]
+        objects = np.array([n in counted for n in class_of], dtype=bool)
+        people = np.array([n == "person" for n in class_of], dtype=bool)
+        return AlertMoment(
+            image_bgr=frame.image_bgr,
+            object_box_xyxy_px=tracks.box_xyxy_px[objects].reshape(-1, 4),
+            person_box_xyxy_px=tracks.box_xyxy_px[people].reshape(-1, 4),
+        )
 
     def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
         # Masks are pixel polygons, so these stages are (re)built per frame size.
@@ -133,13 +150,17 @@ class CameraPipeline:
         self._tracker.reset()
         self._tracks = Tracks.empty()
         self._gate = self._filter = None
-        for rule in self._rules:
-            rule.reset()
+        self._rules.reset()
         self._builder.reset()
         self._last_ts = None
 
-    def _alerts(self, events: list[RuleEvent | None]) -> tuple[Alert, ...]:
-        return tuple(self._builder.build(e) for e in events if e is not None)
+    @property
+    def occupancy(self) -> dict[str, dict[str, int]]:
+        """Objects per zone and class in the last frame."""
+        return self._rules.occupancy.counts
+
+    def _alerts(self, events: list[RuleEvent]) -> tuple[Alert, ...]:
+        return tuple(self._builder.build(e) for e in events)
 
 
 def _clipped(tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:

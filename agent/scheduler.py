@@ -51,10 +51,11 @@ class RateScheduler:
             (the window must first fill with frames at the new rate).
     """
 
-    def __init__(self, max_cpu_fraction: float, *, settle_updates: int = 3) -> None:
+    def __init__(self, max_cpu_fraction: float, *, settle_updates: int = 3, start_grace_updates: int = 5) -> None:
         self._max_cpu = max_cpu_fraction
         self._settle = settle_updates
-        self._since_change = 0
+        # The first frames of a camera are slow (first decode, first inference): not judged.
+        self._since_change = -start_grace_updates
         self._lock = threading.Lock()
         self._scale = 1.0
 
@@ -78,7 +79,7 @@ class RateScheduler:
             if cpu_fraction > self._max_cpu:
                 new = self._scale * max(0.5, self._max_cpu / cpu_fraction) * 0.97
             elif worst < _BEHIND:
-                new = self._scale * max(0.5, worst) * 0.97
+                new = self._scale * max(0.7, worst) * 0.97
             elif self._scale < 1.0 and worst >= _RECOVER and cpu_fraction < 0.85 * self._max_cpu:
                 new = self._scale * 1.2
             new = min(1.0, max(_MIN_SCALE, new))

@@ -52,6 +52,8 @@ from agent.metrics import MetricsServer
 from agent.numba_cache import effective_cache_dir
 from agent.scheduler import RateScheduler, RateSignal
 from agent.sd_notify import SystemdNotifier
+from agent.privacy.audit import AuditLog
+from agent.privacy.snapshots import AlertMoment
 from agent.stats import ProcessSampler, SiteStats
 
 _log = logging.getLogger("agent.service")
@@ -66,6 +68,8 @@ def reload_refusal(old: SiteConfig, new: SiteConfig) -> str | None:
     for section in ("site", "detector", "tracker", "mqtt", "outbox", "signing", "runtime"):
         if getattr(old, section) != getattr(new, section):
             return f"section {section!r} changed; restart the agent to apply it"
+    if old.policies.audit_log != new.policies.audit_log:
+        return "policies.audit_log changed; restart the agent to apply it"
     old_ids = [c.id for c in old.cameras]
     if old_ids != [c.id for c in new.cameras]:
         return f"cameras changed ({', '.join(old_ids)} -> {', '.join(c.id for c in new.cameras)}); restart to apply"
@@ -92,6 +96,8 @@ class AgentService:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._dispatcher: AlertDispatcher = dispatcher_from_config(config)
+        self._audit = AuditLog(config.policies.audit_log)
+        self._audit = AuditLog(config.policies.audit_log)
         self._outbox: Outbox | None = None
         self._publisher: MqttPublisher | None = None
         self._workers: list[CameraWorker] = []
@@ -272,13 +278,14 @@ class AgentService:
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def _publish(self, alerts: tuple[Alert, ...]) -> None:
+    def _publish(self, alerts: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
         if self._outbox is None:
             return
         expiry_s = self._config.mqtt.message_expiry_s
         dispatcher = self._dispatcher  # one reference: a reload swaps it whole
         for alert in alerts:
-            for message in dispatcher.route(alert):
-                self._outbox.put(message.to_outbound(expiry_s))
+            for message in dispatcher.route(alert, moment):
+                if self._outbox.put(message.to_outbound(expiry_s)):
+                    self._audit.record(message)  # accepted: it will leave the box
                 log_event(_log, "alert_queued", camera=alert.detection.camera_id, rule=alert.detection.rule,
                           phase=alert.detection.phase, recipient=message.recipient, alert_id=alert.identifier)

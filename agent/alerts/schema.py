@@ -10,7 +10,16 @@ generated from this model (`python -m agent.alerts.schema`) and a test keeps it 
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "Alert", "AlertArea", "AlertInfo", "DetectionDetails", "write_json_schema"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "AlertArea",
+    "AlertInfo",
+    "DetectionDetails",
+    "PrivacyInfo",
+    "SnapshotInfo",
+    "write_json_schema",
+]
 
 import json
 import sys
@@ -68,12 +77,40 @@ class DetectionDetails(_Model):
     rule_kind: str = Field(description="intrusion, loitering, line_crossing, ...")
     zone: str | None = Field(default=None, description="zone name, for zone rules")
     line: str | None = Field(default=None, description="line name, for line rules")
+    direction: Literal["A_to_B", "B_to_A"] | None = Field(
+        default=None, description="for line rules: crossing direction (side A is left of p1->p2)"
+    )
     class_name: str = Field(description="class of the objects counted")
-    count: int = Field(ge=0, description="objects that satisfy the rule now")
+    count: int = Field(
+        ge=0, description="objects that satisfy the rule now; for line rules, crossings in the incident so far"
+    )
     dwell_s: float = Field(ge=0, description="longest time one object has satisfied the rule")
     confidence: float = Field(ge=0, le=1, description="highest detection score among them")
     first_seen: AwareDatetime = Field(description="when the first object started to count")
     last_seen: AwareDatetime = Field(description="when an object last counted")
+
+
+class PrivacyInfo(_Model):
+    """Added to each recipient's copy by the sharing policy (`agent.privacy.policy`)."""
+
+    recipient: str = Field(description="recipient name from the site policy")
+    policy_version: str = Field(description="hash of the sharing policy that shaped this copy")
+    pseudonym_key_id: str = Field(description="id of the key behind camera/track pseudonyms; changes on rotation")
+
+
+class SnapshotInfo(_Model):
+    """A picture of the alert moment (only where the recipient's policy allows one), or why none was sent."""
+
+    withheld: str | None = Field(default=None, description="why no picture was sent (set instead of data)")
+    content_type: Literal["image/jpeg"] | None = Field(default=None, description="media type of data_base64")
+    data_base64: str | None = Field(default=None, description="the JPEG, base64")
+    width_px: int | None = Field(default=None, ge=1, description="JPEG width")
+    height_px: int | None = Field(default=None, ge=1, description="JPEG height")
+    redaction: Literal["faces-filled", "unredacted"] | None = Field(
+        default=None, description="faces-filled: every detected face filled solid before encoding"
+    )
+    faces_filled: int | None = Field(default=None, ge=0, description="faces found and filled")
+    persons_filled: int | None = Field(default=None, ge=0, description="person boxes filled")
 
 
 class Alert(_Model):
@@ -100,6 +137,10 @@ class Alert(_Model):
     incidents: str = Field(description="CAP incidents: the incident id")
     info: AlertInfo
     detection: DetectionDetails
+    privacy: PrivacyInfo | None = Field(
+        default=None, description="per-recipient: who this copy is for and the policy that shaped it"
+    )
+    snapshot: SnapshotInfo | None = Field(default=None, description="per-recipient: picture, where allowed")
 
     def to_json_bytes(self) -> bytes:
         """Compact JSON, the form that is signed and published."""

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.models",
     "agent.cli.keys",
     "agent.cli.subscribe",
+    "agent.cli.cap",
+    "agent.cli.audit",
     "agent.cli.status",
     "agent.cli.warmup",
 )

@@ -21,6 +21,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
 from agent.errors import AgentError, ConfigError, ConfigIssue
 from agent.pipeline import FrameResult
+from agent.privacy.audit import AuditLog
 from agent.replay import ReplaySummary, replay_file, select_camera
 
 
@@ -144,9 +145,11 @@ class _Publishing:
         self._timeout_s = max(30.0, config.mqtt.connect_timeout_s)
         self._outbox = outbox
         self._publisher = publisher
+        self._audit = AuditLog(config.policies.audit_log)
 
     def __call__(self, message: OutgoingAlert) -> None:
-        self._outbox.put(message.to_outbound(self._expiry_s))
+        if self._outbox.put(message.to_outbound(self._expiry_s)):
+            self._audit.record(message)  # accepted: it will leave the box
 
     def flush(self) -> bool:
         return self._publisher.flush(self._timeout_s)

@@ -21,6 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
+from agent.alerts.cap import alert_to_cap_xml
+from agent.alerts.schema import Alert
 from agent.delivery.signing import TrustStore
 from agent.delivery.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.errors import AgentError
@@ -60,21 +64,18 @@ def _password(args: argparse.Namespace) -> str | None:
     return os.environ.get(PASSWORD_ENV)
 
 
-def _cap_renderer() -> Callable[[dict[str, Any]], str]:
+def _render_cap(alert: dict[str, Any]) -> str:
+    """CAP 1.2 XML of a verified alert (a recipient view lacking CAP's required fields is refused)."""
     try:
-        from agent.alerts import cap  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        raise AgentError("--cap needs agent.alerts.cap (CAP rendering), which this installation lacks") from None
-    render = getattr(cap, "render_cap_xml", None)
-    if render is None:
-        raise AgentError("agent.alerts.cap has no render_cap_xml(alert) function")
-    return render  # type: ignore[no-any-return]
+        return alert_to_cap_xml(Alert.model_validate(alert)).decode("utf-8")
+    except ValidationError as err:
+        raise AgentError(f"alert {alert.get('identifier')} lacks fields CAP requires: {err.error_count()} problem(s)") from None
 
 
 def _row(item: ReceivedAlert) -> str:
     alert = item.verified.alert
     info = alert.get("info")
-    first = info[0] if isinstance(info, list) and info and isinstance(info[0], dict) else {}
+    first = info if isinstance(info, dict) else {}
     severity = first.get("severity", alert.get("severity", "-"))
     event = first.get("event", alert.get("event", "-"))
     iat = item.verified.issued_at.strftime("%H:%M:%S")
@@ -83,10 +84,8 @@ def _row(item: ReceivedAlert) -> str:
 
 def _writer(args: argparse.Namespace, out: TextIO | None) -> Callable[[ReceivedAlert], None]:
     if args.cap:
-        render = _cap_renderer()
-
         def write_cap(item: ReceivedAlert) -> None:
-            xml = render(item.verified.alert)
+            xml = _render_cap(item.verified.alert)
             if args.out is None:
                 sys.stdout.write(xml + "\n")
             else:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.config.schema import SiteConfig
+from agent.config.schema import RULE_KINDS, SiteConfig
 from agent.errors import ConfigError, ConfigIssue
 
 __all__ = ["apply_overrides", "load_config", "parse_override"]
@@ -193,7 +193,7 @@ def _parse_file(path: Path, marked: _MarkedData) -> dict[str, Any]:
 def _issues_from(err: ValidationError, marked: _MarkedData) -> list[ConfigIssue]:
     issues = []
     for item in err.errors(include_url=False):
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in {"intrusion"}))
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in RULE_KINDS))
         line = _nearest_line(loc, marked.lines)
         reason = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
@@ -236,5 +236,15 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
         "state_dir": absolute(config.runtime.state_dir) or config.runtime.state_dir,
         "numba_cache_dir": absolute(config.runtime.numba_cache_dir) or config.runtime.numba_cache_dir,
     })
-    return config.model_copy(update={"cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing,
-                                     "runtime": runtime})
+    pol = config.policies
+    model_path = pol.face_detector.model_path
+    faces = pol.face_detector.model_copy(update={"model_path": absolute(model_path) or model_path})
+    policies = pol.model_copy(update={
+        "pseudonym_key_file": absolute(pol.pseudonym_key_file) or pol.pseudonym_key_file,
+        "audit_log": absolute(pol.audit_log) or pol.audit_log,
+        "face_detector": faces,
+    })
+    return config.model_copy(update={
+        "cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing, "policies": policies,
+        "runtime": runtime,
+    })

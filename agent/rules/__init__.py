@@ -1,6 +1,22 @@
 """Alert rules: geometry kernels, rule state machines and the events they emit."""
 
+from agent.rules.crossing import LineCrossingRule
+from agent.rules.crowding import CrowdingRule
 from agent.rules.events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
+from agent.rules.loitering import LoiteringRule
+from agent.rules.occupancy import ZoneOccupancy
+from agent.rules.ruleset import RuleSet, build_rules
+from agent.rules.schedule import Schedule
 
-__all__ = ["RuleEvent", "ZoneIntrusionRule"]
+__all__ = [
+    "CrowdingRule",
+    "LineCrossingRule",
+    "LoiteringRule",
+    "RuleEvent",
+    "RuleSet",
+    "Schedule",
+    "ZoneIntrusionRule",
+    "ZoneOccupancy",
+    "build_rules",
+]

@@ -26,6 +26,10 @@ class RuleEvent:
         first_seen_utc, last_seen_utc: span of the incident so far.
         ts_utc: time of the frame that produced the event.
         severity: CAP severity from the rule's config.
+        direction: for line rules, A_to_B or B_to_A (None for zone rules).
+
+    For line rules `count` is the number of crossings in the incident so far
+    (the end repeats the total), and `dwell_s` is 0.
     """
 
     phase: Literal["start", "update", "end"]
@@ -42,3 +46,4 @@ class RuleEvent:
     last_seen_utc: datetime
     ts_utc: datetime
     severity: str
+    direction: str | None = None

@@ -1,15 +1,25 @@
-"""Geometry on all tracks at once: anchor points and point-in-polygon.
+"""Geometry on all tracks at once: anchor points, point-in-polygon, side of a line.
 
-Zones arrive from the config in normalised (0-1) or pixel coordinates and
-are turned into pixel polygons once per frame size. The point-in-polygon test
-is a Numba kernel (even-odd ray casting, GIL released) with a NumPy
-reference beside it; tests keep the two in agreement.
+Zones and lines arrive from the config in normalised (0-1) or pixel
+coordinates and are turned into pixels once per frame size. The
+point-in-polygon test (even-odd ray casting) and the side-of-line test
+(signed distance and position along the segment) are Numba kernels with the
+GIL released, each with a NumPy reference beside it; tests keep them in
+agreement.
+
+Line sides: walking from p1 to p2 as drawn on the image (x right, y down),
+side A is on the left and side B on the right. `side_of_line` returns the
+signed distance in pixels, negative on side A and positive on side B.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ANCHOR_CODES",
     "anchor_points",
+    "anchor_points_by_class",
+    "side_of_line",
+    "side_of_line_reference",
     "points_in_polygon",
     "points_in_polygon_reference",
     "polygon_to_pixels",
@@ -32,6 +42,25 @@ def polygon_to_pixels(
     if units == "normalized":
         poly = poly * np.array(frame_wh, dtype=np.float64)
     return poly
+
+
+# Anchor names as small integers, for the per-class lookup table.
+ANCHOR_CODES: dict[str, int] = {"bottom_center": 0, "center": 1, "top_center": 2}
+
+
+def anchor_points_by_class(box_xyxy_px: np.ndarray, class_id: np.ndarray, anchor_code_of_class: np.ndarray) -> np.ndarray:
+    """(n, 2) float64 anchor points where each class has its own anchor.
+
+    Args:
+        box_xyxy_px: (n, 4) boxes in pixels.
+        class_id: (n,) class index of each box.
+        anchor_code_of_class: (n_classes,) int8, an `ANCHOR_CODES` value per class.
+    """
+    boxes = np.asarray(box_xyxy_px, dtype=np.float64).reshape(-1, 4)
+    codes = anchor_code_of_class[np.asarray(class_id, dtype=np.int64)]
+    cx = (boxes[:, 0] + boxes[:, 2]) * 0.5
+    y = np.where(codes == 0, boxes[:, 3], np.where(codes == 2, boxes[:, 1], (boxes[:, 1] + boxes[:, 3]) * 0.5))
+    return np.stack([cx, y], axis=1)
 
 
 def anchor_points(box_xyxy_px: np.ndarray, anchor: Anchor = "bottom_center") -> np.ndarray:
@@ -94,3 +123,46 @@ def points_in_polygon_reference(points: np.ndarray, polygon: np.ndarray) -> np.n
         x_cross = xk + (py - yk) * (xj - xk) / (yj - yk)
     crossings = straddles & (px < x_cross)
     return (crossings.sum(axis=1) % 2) == 1
+
+
+@njit(cache=True, nogil=True)
+def _side_of_line(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dx = p2[0] - p1[0]
+    dy = p2[1] - p1[1]
+    length2 = dx * dx + dy * dy
+    inv_length = 1.0 / np.sqrt(length2)
+    n = points.shape[0]
+    distance = np.empty(n, dtype=np.float64)
+    along = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        rx = points[i, 0] - p1[0]
+        ry = points[i, 1] - p1[1]
+        # With y pointing down, a positive cross product is on the walker's right (side B).
+        distance[i] = (dx * ry - dy * rx) * inv_length
+        along[i] = (dx * rx + dy * ry) / length2
+    return distance, along
+
+
+def side_of_line(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance of each point to the line p1->p2 and its position along it.
+
+    Returns:
+        distance_px: (n,) float64, negative on side A (left of p1->p2), positive on side B.
+        along: (n,) float64, the projection onto the segment, 0 at p1 and 1 at p2.
+    """
+    pts = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 2)
+    a = np.ascontiguousarray(p1, dtype=np.float64).reshape(2)
+    b = np.ascontiguousarray(p2, dtype=np.float64).reshape(2)
+    if pts.shape[0] == 0:
+        return np.zeros(0, np.float64), np.zeros(0, np.float64)
+    return _side_of_line(pts, a, b)
+
+
+def side_of_line_reference(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy reference of `side_of_line`."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    a = np.asarray(p1, dtype=np.float64).reshape(2)
+    d = np.asarray(p2, dtype=np.float64).reshape(2) - a
+    r = pts - a
+    cross = d[0] * r[:, 1] - d[1] * r[:, 0]
+    return cross / np.hypot(d[0], d[1]), (r @ d) / float(d @ d)

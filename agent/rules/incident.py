@@ -10,11 +10,16 @@ start, so an object stepping in and out at a zone edge does not flap.
 
 from __future__ import annotations
 
-__all__ = ["IncidentLifecycle", "IncidentTiming", "Observation"]
+__all__ = ["IncidentLifecycle", "IncidentTiming", "Observation", "RuleIdentity", "observation_of"]
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
+from agent.detections import Tracks
 from agent.rules.events import RuleEvent
 
 
@@ -37,6 +42,24 @@ class Observation:
     confidence: float
     ts_monotonic_s: float
     ts_utc: datetime
+
+
+def observation_of(
+    counted: Tracks, dwell_s: np.ndarray, class_names: Sequence[str], mono: float, utc: datetime
+) -> Observation:
+    """The observation for the tracks that satisfy a rule now, with their dwell times."""
+    n = len(counted)
+    if n == 0:
+        return Observation(0, "", 0.0, 0.0, mono, utc)
+    classes = Counter(class_names[int(c)] for c in counted.class_id)
+    return Observation(
+        count=n,
+        class_name=classes.most_common(1)[0][0],
+        dwell_s=float(dwell_s.max()) if dwell_s.size else 0.0,
+        confidence=float(counted.score.max()),
+        ts_monotonic_s=mono,
+        ts_utc=utc,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from brokers import Pki, make_pki
+from tests.brokers import Pki, make_pki
 
 from agent.delivery.signing import AlertSigner, TrustStore, export_public_key, load_or_create_signing_key
 from agent.delivery.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: `agent`
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sample_alerts
 
-from sample_alerts import make_alert  # noqa: E402
+from tests.delivery.sample_alerts import make_alert  # noqa: E402
 
 from agent.config.schema import MqttConfig, OutboxConfig  # noqa: E402
 from agent.delivery.outbox import Outbox  # noqa: E402

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from brokers import MosquittoBroker
-from sample_alerts import drain, make_alert
+from tests.brokers import MosquittoBroker
+from tests.delivery.sample_alerts import drain, make_alert
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config.schema import MqttConfig, OutboxConfig
@@ -101,7 +101,9 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
     assert _retained_status(mosquitto.port, "edge/site-k/status") == "offline"  # the last will
     with Outbox(OutboxConfig(path=outbox_path)) as box:
         left = box.stats().depth
-    assert 0 < left <= 350
+    # At most one (max-inflight 1) may have been delivered with its PUBACK not yet settled:
+    # it stays in the outbox and is sent again, which the subscriber's dedup absorbs.
+    assert 0 < left <= 350 + 1
     out = subprocess.run([*base, "--count", "0"], capture_output=True, text=True, timeout=60)
     assert "drained" in out.stdout, out.stderr
     rest = [r.verified.alert["n"] for r in drain(receiver, 400, timeout_s=1.0)]

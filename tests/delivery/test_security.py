@@ -8,11 +8,11 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from brokers import MosquittoBroker, Pki, make_pki
+from tests.brokers import MosquittoBroker, Pki, make_pki
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sample_alerts import drain, make_alert
+from tests.delivery.sample_alerts import drain, make_alert
 
 from agent.cli import subscribe as subscribe_cli
 from agent.config.schema import MqttConfig, MqttTlsConfig, OutboxConfig
@@ -160,7 +160,14 @@ def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
     assert len(captured.out.strip().splitlines()) == 2 and "alert-00001" in captured.out
 
 
-def test_cap_output_without_the_cap_module_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "agent.alerts.cap", None)  # None in sys.modules: ImportError
-    with pytest.raises(AgentError, match="agent.alerts.cap"):
-        subscribe_cli._cap_renderer()
+def test_cap_output_renders_verified_alerts_and_refuses_views_cap_cannot_carry() -> None:
+    from tests.alerts.test_alerts import SITE, event
+
+    from agent.alerts.builder import AlertBuilder
+    from agent.alerts.ids import Uuid7Factory
+
+    alert = AlertBuilder(SITE, "cam-1", status="Actual", ids=Uuid7Factory()).build(event("start", 1, 0))
+    xml = subscribe_cli._render_cap(alert.model_dump(mode="json", exclude_none=True))
+    assert "urn:oasis:names:tc:emergency:cap:1.2" in xml and f"<identifier>{alert.identifier}</identifier>" in xml
+    with pytest.raises(AgentError, match="lacks fields CAP requires"):
+        subscribe_cli._render_cap({"identifier": "x", "n": 1})

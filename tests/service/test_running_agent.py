@@ -98,7 +98,7 @@ def test_systemd_hears_ready_and_watchdog_pings(running: Running) -> None:
 
 
 def test_sigterm_ends_incidents_flushes_and_publishes_stopped(running: Running, tmp_path: Path) -> None:
-    running.sub.wait_for(rf"^edge/{SITE}/(door|yard)/alerts/", 60)
+    running.sub.wait_for(rf"^edge/{SITE}/[^/]+/alerts/", 60)
     running.agent.signal(signal.SIGTERM)
     assert running.agent.wait(30) == 0
     log = running.agent.log

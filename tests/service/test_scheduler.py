@@ -22,7 +22,7 @@ def test_full_rate_while_the_box_keeps_up() -> None:
 
 def test_every_camera_loses_the_same_share_and_gets_it_back() -> None:
     scheduler = RateScheduler(0.9)
-    scale = run(scheduler, FALLING_BEHIND, 0.6, 10)
+    scale = run(scheduler, FALLING_BEHIND, 0.6, 20)
     assert scale < 0.7
     # A 5 fps and a 10 fps camera are slowed by the same factor.
     assert abs(1 / scheduler.period_s(5.0) / 5.0 - 1 / scheduler.period_s(10.0) / 10.0) < 1e-9
@@ -31,4 +31,4 @@ def test_every_camera_loses_the_same_share_and_gets_it_back() -> None:
 
 def test_cpu_over_budget_lowers_the_rate_even_when_cameras_keep_up() -> None:
     scheduler = RateScheduler(0.7)
-    assert run(scheduler, KEEPING_UP, 0.95, 6) < 0.8
+    assert run(scheduler, KEEPING_UP, 0.95, 12) < 0.8

@@ -1,0 +1,64 @@
+"""Loitering: an object staying inside a zone for at least `min_dwell_s`.
+
+Each object keeps the time it entered. A short step outside the zone (or a
+few frames where the tracker loses it) does not reset that clock: only being
+out of the zone, or unseen, for longer than `grace_s` does, and then its state
+is evicted. The incident is run by `IncidentLifecycle`; its count is the
+number of objects inside now whose dwell has reached the threshold.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LoiteringRule"]
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from agent.config.schema import LoiteringRuleConfig
+from agent.detections import Tracks
+from agent.rules.events import RuleEvent
+from agent.rules.zone_rule import ZoneRule
+
+
+@dataclass(slots=True)
+class _Visit:
+    entered_mono: float
+    last_inside_mono: float
+
+
+class LoiteringRule(ZoneRule):
+    """Watches one zone for objects that stay.
+
+    Args:
+        rule: the rule's config.
+        zone: the zone it names.
+        class_names: the detector's class names, indexed by class id.
+        anchors: per class name, the box anchor (default bottom_center).
+    """
+
+    _rule: LoiteringRuleConfig
+    kind = "loitering"
+
+    def _clear(self) -> None:
+        self._visits: dict[int, _Visit] = {}
+
+    def update(
+        self, tracks: Tracks, frame_wh: tuple[int, int], ts_monotonic_s: float, ts_utc: datetime
+    ) -> RuleEvent | None:
+        """Feed one frame's tracks; return the incident event it causes, if any."""
+        inside = self._inside(tracks, frame_wh)
+        for t in inside.track_id:
+            visit = self._visits.get(int(t))
+            if visit is None:
+                self._visits[int(t)] = _Visit(ts_monotonic_s, ts_monotonic_s)
+            else:
+                visit.last_inside_mono = ts_monotonic_s
+        grace = self._rule.grace_s
+        self._visits = {
+            t: v for t, v in self._visits.items() if ts_monotonic_s - v.last_inside_mono <= grace
+        }
+        dwell = np.array([ts_monotonic_s - self._visits[int(t)].entered_mono for t in inside.track_id], np.float64)
+        counting = dwell >= self._rule.min_dwell_s
+        return self._observe(inside.select(counting), dwell[counting], ts_monotonic_s, ts_utc)
