@@ -72,6 +72,7 @@ DEFAULT_FIELDS: tuple[str, ...] = (
     "detection.rule_kind",
     "detection.zone",
     "detection.line",
+    "detection.direction",
     "detection.class_name",
     "detection.count",
     "detection.dwell_s",
