@@ -9,6 +9,7 @@ alert, then stops what it started and prints a summary.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import socket
@@ -82,8 +83,11 @@ def _run_agent_and_listen(
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
     def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
-        if msg.topic.endswith("/status") or msg.topic.endswith("/stats"):
+        if msg.topic.endswith("/status"):
             print(f"demo: {msg.topic} = {msg.payload.decode(errors='replace')}", flush=True)
+            return
+        if msg.topic.endswith("/stats"):
+            print(f"demo: stats {_stats_line(msg.payload)}", flush=True)
             return
         try:
             alert = verify_envelope(msg.payload, trust[0] if trust else _site_trust(config, trust)).alert
@@ -119,6 +123,19 @@ def _run_agent_and_listen(
     client.loop_stop()
     client.disconnect()
     return received
+
+
+def _stats_line(payload: bytes) -> str:
+    """One line from the agent's periodic stats message."""
+    try:
+        stats = json.loads(payload)
+        cams = ", ".join(
+            f"{c['camera_id']} {c['achieved_fps']:.1f}/{c['target_fps']:g} fps, inference {c['inference_ms']:.0f} ms"
+            for c in stats["cameras"]
+        )
+        return f"{cams}; outbox depth {stats['outbox_depth']}, delivered {stats['outbox_delivered']}"
+    except (ValueError, KeyError, TypeError):
+        return payload.decode(errors="replace")
 
 
 def _site_trust(config: SiteConfig, cache: list[TrustStore]) -> TrustStore:
