@@ -195,7 +195,7 @@ def draw_line(canvas_bgr: np.ndarray, line: NamedLine, *, colour: BGR | None = N
     for direction in line.directions:
         tail, head = (side_a, side_b) if direction == "A_to_B" else (side_b, side_a)
         shift = along if direction == "A_to_B" else -along
-        cv2.arrowedLine(canvas_bgr, _pt(tail + shift), _pt(head + shift), c, 1, cv2.LINE_AA, tipLength=0.35)
+        cv2.arrowedLine(canvas_bgr, _pt(tail + shift), _pt(head + shift), c, 2, cv2.LINE_AA, tipLength=0.35)
     _side_marker(canvas_bgr, side_a, "A", c)
     _side_marker(canvas_bgr, side_b, "B", c)
     draw_label(canvas_bgr, f"line {line.name}{caption}", (p1[0] + 6, p1[1] - 22), c)
