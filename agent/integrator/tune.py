@@ -276,8 +276,13 @@ def sweep(
     points = []
     for threshold in sorted(set(grid.score_thresholds)):
         tracks = _tracks_at(cache, config, camera, threshold)
+        done: dict[tuple[float | None, ...], tuple[RuleOutcome, ...]] = {}
         for factor in sorted(set(grid.duration_factors)):
             variant = scaled_durations(camera, factor)
-            alerts = _alerts_from_tracks(variant, config, cache, tracks)
-            points.append(GridPoint(threshold, factor, _outcomes(variant, camera, alerts, cache, gt)))
+            # Factors that change no rule (line rules only, rounding) reuse the run they equal.
+            key = tuple(_duration_of(r) for r in variant.rules)
+            if key not in done:
+                alerts = _alerts_from_tracks(variant, config, cache, tracks)
+                done[key] = _outcomes(variant, camera, alerts, cache, gt)
+            points.append(GridPoint(threshold, factor, done[key]))
     return points
