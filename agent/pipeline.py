@@ -29,6 +29,7 @@ from agent.detections import Detections, Tracks
 from agent.frames import Frame
 from agent.motion import MotionCounters, MotionGate, MotionResult
 from agent.object_filter import ObjectFilter
+from agent.privacy.snapshots import AlertMoment
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.events import RuleEvent
 from agent.rules.ruleset import RuleSet, build_rules
@@ -67,11 +68,16 @@ class FrameStamp:
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """What one frame produced: its tracks (for `detect` output) and alerts."""
+    """What one frame produced: its tracks (for `detect` output) and alerts.
+
+    `moment` is set when there are alerts: the frame and the boxes a
+    snapshot policy may picture (None otherwise, so no frame is kept).
+    """
 
     frame_index: int
     tracks: Tracks
     alerts: tuple[Alert, ...]
+    moment: AlertMoment | None = None
 
 
 class CameraPipeline:
@@ -140,7 +146,11 @@ class CameraPipeline:
         gate, _ = self._stages_for(frame.size_wh)
         motion = self._last_motion = gate.update(frame.image_bgr)
         detections = self._detector.detect(frame.image_bgr) if gate.should_detect(motion) else None
-        return self.process_detections(FrameStamp.of(frame), detections)
+        result = self.process_detections(FrameStamp.of(frame), detections)
+        if not result.alerts:
+            return result
+        return FrameResult(result.frame_index, result.tracks, result.alerts,
+                           self._moment(frame, result.tracks, result.alerts))
 
     def process_detections(self, stamp: FrameStamp, detections: Detections | None) -> FrameResult:
         """Track and apply rules to one frame's detections; None means the motion gate
@@ -161,6 +171,18 @@ class CameraPipeline:
             return ()
         mono, utc = self._last_ts
         return self._alerts(self._rules.finish(mono, utc))
+
+    def _moment(self, frame: Frame, tracks: Tracks, alerts: tuple[Alert, ...]) -> AlertMoment:
+        names = self._detector.class_names
+        counted = {a.detection.class_name for a in alerts}
+        class_of = [names[int(c)] for c in tracks.class_id]
+        objects = np.array([n in counted for n in class_of], dtype=bool)
+        people = np.array([n == "person" for n in class_of], dtype=bool)
+        return AlertMoment(
+            image_bgr=frame.image_bgr,
+            object_box_xyxy_px=tracks.box_xyxy_px[objects].reshape(-1, 4),
+            person_box_xyxy_px=tracks.box_xyxy_px[people].reshape(-1, 4),
+        )
 
     def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
         # Masks are pixel polygons, so these stages are (re)built per frame size.

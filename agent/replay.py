@@ -27,6 +27,7 @@ from agent.dispatch import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
 from agent.frames import Frame
 from agent.pipeline import CameraPipeline, FrameResult
+from agent.privacy.snapshots import AlertMoment
 from agent.sources.replay import FileReplay
 
 
@@ -104,11 +105,11 @@ def replay_file(
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
 
-    def emit(batch: tuple[Alert, ...]) -> None:
+    def emit(batch: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
         nonlocal messages
         for alert in batch:
             alerts.append(alert)
-            for message in dispatcher.route(alert):
+            for message in dispatcher.route(alert, moment):
                 messages += 1
                 on_message(message)
 
@@ -118,7 +119,7 @@ def replay_file(
             break
         result = pipeline.process(frame)
         processed += 1
-        emit(result.alerts)
+        emit(result.alerts, result.moment)
         on_frame(result, total)
         if on_picture is not None:
             on_picture(frame, result, pipeline)

@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.subscribe",
     "agent.cli.cap",
     "agent.cli.audit",
+    "agent.cli.status",
+    "agent.cli.warmup",
 )
 
 EXIT_OK = 0
@@ -56,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from agent.numba_cache import configure_from_argv
+
+    # Before the command modules import the Numba kernels, which fixes their cache folder.
+    configure_from_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     from agent.logs import configure_logging

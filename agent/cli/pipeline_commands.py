@@ -118,7 +118,8 @@ def _clip(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from agent.service import AgentService
 
-    service = AgentService(load_config(args.config, args.overrides))
+    service = AgentService(load_config(args.config, args.overrides), config_path=args.config,
+                           overrides=args.overrides)
     service.install_signal_handlers()
     return service.run()
 

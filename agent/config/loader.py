@@ -232,6 +232,10 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
     signing = config.signing.model_copy(
         update={"key_file": absolute(config.signing.key_file) or config.signing.key_file}
     )
+    runtime = config.runtime.model_copy(update={
+        "state_dir": absolute(config.runtime.state_dir) or config.runtime.state_dir,
+        "numba_cache_dir": absolute(config.runtime.numba_cache_dir) or config.runtime.numba_cache_dir,
+    })
     pol = config.policies
     model_path = pol.face_detector.model_path
     faces = pol.face_detector.model_copy(update={"model_path": absolute(model_path) or model_path})
@@ -242,4 +246,5 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
     })
     return config.model_copy(update={
         "cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing, "policies": policies,
+        "runtime": runtime,
     })

@@ -232,6 +232,20 @@ class MqttPublisher:
                 f"no connection to {self._config.host}:{self._config.port} within {timeout_s:g} s"
                 f" ({self._last_error or self._state.value})")
 
+    def publish_transient(self, topic: str, payload: bytes) -> bool:
+        """Publish a message that is worth nothing later (stats): QoS 0, not retained, not
+        kept in the outbox. Returns False when there is no connection (the message is dropped)."""
+        with self._cond:
+            session = self._session if self._session is not None and self._session.connected else None
+        if session is None:
+            return False
+        return session.client.publish(topic, payload, qos=0, retain=False).rc == paho.MQTT_ERR_SUCCESS
+
+    @property
+    def threads_alive(self) -> bool:
+        """Whether the connection and drain threads run (False before start and after close)."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
     def flush(self, timeout_s: float) -> bool:
         """Wait until every outbox message was acknowledged, dropped or rejected; True when empty."""
         return self._outbox.wait_empty(timeout_s)

@@ -1,0 +1,237 @@
+"""Run-time statistics: per-camera meters and the site snapshot built from them.
+
+A `CameraMeter` is written by its camera thread (cumulative counters, one
+lock) and read by the agent's monitor, which once a second turns every
+meter into a frozen `CameraStats` over a sliding window and wraps them with
+outbox, broker and process figures into one `SiteStats`. Everything that
+reports (the stats topic, the state file, Prometheus, the rate scheduler)
+reads that one snapshot, so they always agree.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CameraMeter", "CameraStats", "ProcessSampler", "ProcessStats", "SiteStats"]
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import psutil
+
+from agent.sources.stats import SourceStats
+
+CameraState = str  # "starting" | "running" | "unavailable" | "failed" | "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One camera over the last window (rates) and since start (totals).
+
+    Attributes:
+        state: starting, running, unavailable (source reconnecting), failed
+            (restarting after an error) or ended (a file played once).
+        target_fps: the configured detect rate; achieved_fps: frames through
+            the pipeline per second over the window.
+        frames_in: frames decoded by the source; frames_processed: through the
+            pipeline; frames_detected: sent to the detector; frames_skipped:
+            the motion gate found nothing moving; frames_dropped: decoded but
+            replaced by a newer frame before processing; frames_damaged: skipped
+            as unreadable; ticks_missed: detect slots lost because the camera
+            was still busy with the previous frame.
+        inference_ms: mean ONNX Runtime time per detector call (window).
+        process_ms: mean wall time of one frame through the pipeline (window).
+        motion_duty: share of frames with motion (window).
+        heartbeat_age_s: time since the camera loop last made progress.
+    """
+
+    camera_id: str
+    state: CameraState
+    target_fps: float
+    achieved_fps: float
+    frames_in: int
+    frames_processed: int
+    frames_detected: int
+    frames_skipped: int
+    frames_dropped: int
+    frames_damaged: int
+    ticks_missed: int
+    inference_ms: float
+    process_ms: float
+    motion_duty: float
+    tracks: int
+    restarts: int
+    heartbeat_age_s: float
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    """This process: CPU as a share of the whole box (0-1), resident memory, threads."""
+
+    cpu_fraction: float
+    rss_bytes: int
+    threads: int
+    cpu_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteStats:
+    """The agent at one moment (see the module docstring)."""
+
+    site_id: str
+    ts_unix_s: float
+    uptime_s: float
+    rate_scale: float
+    cameras: tuple[CameraStats, ...]
+    outbox_depth: int
+    outbox_bytes: int
+    outbox_dropped: int
+    outbox_delivered: int
+    broker_state: str
+    process: ProcessStats
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    ts_mono_s: float
+    processed: int
+    detected: int
+    with_motion: int
+    missed: int
+    inference_ms: float
+    process_ms: float
+
+
+class CameraMeter:
+    """Counters of one camera, written by its thread and sampled by the monitor.
+
+    Args:
+        camera_id: the camera.
+        target_fps: its configured detect rate.
+        window_s: length of the sliding window of the rates and means.
+    """
+
+    def __init__(self, camera_id: str, target_fps: float, window_s: float = 5.0) -> None:
+        self.camera_id = camera_id
+        self._lock = threading.Lock()
+        self._target_fps = target_fps
+        self._state: CameraState = "starting"
+        self._processed = self._detected = self._with_motion = self._missed = 0
+        self._inference_ms = self._process_ms = 0.0
+        self._tracks = self._restarts = 0
+        self._last_error = ""
+        self._heartbeat = time.monotonic()
+        self._source: Callable[[], SourceStats] | None = None
+        self._window_s = window_s
+        self._samples: deque[_Totals] = deque()
+
+    # -- camera thread -------------------------------------------------------------------
+
+    def set_state(self, state: CameraState, error: str = "") -> None:
+        with self._lock:
+            self._state = state
+            self._heartbeat = time.monotonic()
+            if error:
+                self._last_error = error
+            if state == "failed":
+                self._restarts += 1
+
+    def set_target_fps(self, fps: float) -> None:
+        with self._lock:
+            self._target_fps = fps
+
+    def attach_source(self, stats: Callable[[], SourceStats] | None) -> None:
+        with self._lock:
+            self._source = stats
+
+    def beat(self) -> None:
+        """The loop is alive (called on every tick, with or without a frame)."""
+        self._heartbeat = time.monotonic()
+
+    def frame_done(self, *, detected: bool, motion: bool, inference_ms: float, process_ms: float,
+                   tracks: int) -> None:
+        with self._lock:
+            self._processed += 1
+            self._detected += int(detected)
+            self._with_motion += int(motion)
+            self._inference_ms += inference_ms if detected else 0.0
+            self._process_ms += process_ms
+            self._tracks = tracks
+            self._heartbeat = time.monotonic()
+
+    def ticks_missed(self, count: int) -> None:
+        with self._lock:
+            self._missed += count
+
+    # -- monitor -------------------------------------------------------------------------
+
+    def sample(self) -> CameraStats:
+        """Record the totals now and return the stats over the window (monitor thread only)."""
+        now = time.monotonic()
+        with self._lock:
+            totals = _Totals(now, self._processed, self._detected, self._with_motion, self._missed,
+                             self._inference_ms, self._process_ms)
+            source = self._source() if self._source is not None else None
+            state, target, tracks, restarts, error = (self._state, self._target_fps, self._tracks,
+                                                      self._restarts, self._last_error)
+            heartbeat = self._heartbeat
+        self._samples.append(totals)
+        while len(self._samples) > 2 and now - self._samples[1].ts_mono_s >= self._window_s:
+            self._samples.popleft()
+        first = self._samples[0]
+        span_s = max(1e-6, now - first.ts_mono_s)
+        processed = totals.processed - first.processed
+        detected = totals.detected - first.detected
+        if state == "running" and source is not None and not source.available:
+            state = "unavailable"
+        return CameraStats(
+            camera_id=self.camera_id, state=state, target_fps=target,
+            achieved_fps=round(processed / span_s, 3) if len(self._samples) > 1 else 0.0,
+            frames_in=source.frames_read if source else totals.processed,
+            frames_processed=totals.processed, frames_detected=totals.detected,
+            frames_skipped=totals.processed - totals.detected,
+            frames_dropped=source.frames_dropped if source else 0,
+            frames_damaged=source.frames_damaged if source else 0,
+            ticks_missed=totals.missed,
+            inference_ms=round((totals.inference_ms - first.inference_ms) / detected, 3) if detected else 0.0,
+            process_ms=round((totals.process_ms - first.process_ms) / processed, 3) if processed else 0.0,
+            motion_duty=round((totals.with_motion - first.with_motion) / processed, 4) if processed else 0.0,
+            tracks=tracks, restarts=restarts, heartbeat_age_s=round(now - heartbeat, 3), last_error=error,
+        )
+
+    def window_on_time(self) -> tuple[int, int]:
+        """(frames processed, slots missed) over the window, for the rate scheduler."""
+        if len(self._samples) < 2:
+            return 0, 0
+        first, last = self._samples[0], self._samples[-1]
+        return last.processed - first.processed, last.missed - first.missed
+
+
+class ProcessSampler:
+    """CPU share and memory of this process (psutil), sampled between calls."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process(os.getpid())
+        self._cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        self._proc.cpu_percent(None)  # the first call only sets the reference point
+
+    @property
+    def cpu_count(self) -> int:
+        return self._cpus
+
+    def sample(self) -> ProcessStats:
+        with self._proc.oneshot():
+            cpu = self._proc.cpu_percent(None) / 100.0 / self._cpus
+            rss = int(self._proc.memory_info().rss)
+            threads = self._proc.num_threads()
+        return ProcessStats(round(cpu, 4), rss, threads, self._cpus)

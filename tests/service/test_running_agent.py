@@ -1,0 +1,113 @@
+"""One agent process, observed as an operator would: stats topic, `status`, metrics, systemd
+notifications, then SIGTERM (these tests run in file order; the last one stops the agent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.delivery.outbox import Outbox
+from agent.config.schema import OutboxConfig
+from tests.brokers import free_port
+from tests.service.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
+
+SITE = "ops-site"
+pytestmark = pytest.mark.broker
+
+
+class Running:
+    def __init__(self, agent: AgentProcess, sub: Subscriber, metrics_port: int, notify: socket.socket,
+                 config: Path) -> None:
+        self.agent, self.sub, self.metrics_port, self.notify, self.config = agent, sub, metrics_port, notify, config
+
+
+@pytest.fixture(scope="module")
+def running(mosquitto, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:  # noqa: ANN001
+    tmp = tmp_path_factory.mktemp("running-agent")
+    metrics_port = free_port()
+    config = write_site_config(tmp / "site.yaml", port=mosquitto.port, site_id=SITE, cameras=[
+        camera("door", str(vtest_avi)), camera("yard", str(vtest_avi))],
+        runtime={"metrics": {"enabled": True, "port": metrics_port}})
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp / "notify.sock"))
+    notify.settimeout(0.2)
+    os.environ.update(NOTIFY_SOCKET=str(tmp / "notify.sock"), WATCHDOG_USEC="4000000")
+    sub = Subscriber(mosquitto.port, f"edge/{SITE}/#")
+    try:
+        with AgentProcess(config) as agent:
+            os.environ.pop("NOTIFY_SOCKET"), os.environ.pop("WATCHDOG_USEC")
+            agent.wait_for_log(r"event=agent_started", 60)
+            yield Running(agent, sub, metrics_port, notify, config)
+    finally:
+        os.environ.pop("NOTIFY_SOCKET", None), os.environ.pop("WATCHDOG_USEC", None)
+        sub.close()
+        notify.close()
+
+
+def test_stats_are_published_with_every_field(running: Running) -> None:
+    topic, payload, retained = running.sub.wait_for(rf"^edge/{SITE}/stats$", 30, count=3)[-1]
+    assert not retained
+    stats = json.loads(payload)
+    assert stats["site_id"] == SITE and stats["broker_state"] == "connected"
+    assert {"outbox_depth", "process", "rate_scale", "uptime_s"} <= stats.keys()
+    assert stats["process"]["rss_bytes"] > 50 * 2**20 and 0 <= stats["process"]["cpu_fraction"] <= 1
+    cams = {c["camera_id"]: c for c in stats["cameras"]}
+    assert set(cams) == {"door", "yard"}
+    for cam in cams.values():
+        assert cam["state"] == "running" and cam["target_fps"] == 5
+        assert cam["frames_in"] >= cam["frames_processed"] > 0
+        assert cam["frames_detected"] + cam["frames_skipped"] == cam["frames_processed"]
+        assert {"achieved_fps", "inference_ms", "motion_duty", "tracks", "frames_dropped"} <= cam.keys()
+
+
+def test_status_reports_a_healthy_agent(running: Running) -> None:
+    result = edge_agent("status", "--config", str(running.config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "agent: healthy" in result.stdout
+    assert "door" in result.stdout and "yard" in result.stdout
+    as_json = json.loads(edge_agent("status", "--config", str(running.config), "--json").stdout)
+    assert as_json["status"] == "running" and as_json["healthy"] is True
+
+
+def test_prometheus_endpoint_serves_camera_metrics(running: Running) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert f'edge_agent_camera_achieved_fps{{camera="door",site="{SITE}"}}' in text
+    assert f'edge_agent_camera_frames_total{{camera="yard",kind="detected",site="{SITE}"}}' in text
+    assert f'edge_agent_broker_connected{{site="{SITE}"}} 1.0' in text
+    assert "edge_agent_outbox_depth" in text and "edge_agent_process_rss_bytes" in text
+
+
+def test_systemd_hears_ready_and_watchdog_pings(running: Running) -> None:
+    received: list[str] = []
+    for _ in range(50):
+        try:
+            received += running.notify.recv(4096).decode().splitlines()
+        except TimeoutError:
+            pass
+        if "READY=1" in received and "WATCHDOG=1" in received:
+            break
+    assert "READY=1" in received and "WATCHDOG=1" in received
+
+
+def test_sigterm_ends_incidents_flushes_and_publishes_stopped(running: Running, tmp_path: Path) -> None:
+    running.sub.wait_for(rf"^edge/{SITE}/[^/]+/alerts/", 60)
+    running.agent.signal(signal.SIGTERM)
+    assert running.agent.wait(30) == 0
+    log = running.agent.log
+    assert "event=agent_stopped flushed=True" in log
+    # Open incidents were ended and their end alerts delivered before the agent left.
+    assert any(b'"end"' in p for _t, p, _r in running.sub.matching(r"/alerts/"))
+    status = running.sub.wait_for(rf"^edge/{SITE}/status$", 10)
+    assert status[-1][1] == b"stopped"
+    with Outbox(OutboxConfig(path=running.config.parent / "outbox.sqlite")) as outbox:
+        assert outbox.stats().depth == 0
+    result = edge_agent("status", "--config", str(running.config))
+    assert result.returncode == 3 and "not running" in result.stdout
