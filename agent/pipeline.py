@@ -12,7 +12,7 @@ were (a person standing still in a zone keeps counting).
 
 from __future__ import annotations
 
-__all__ = ["CameraPipeline", "FrameResult", "ObjectDetecting", "ObjectTracking"]
+__all__ = ["CameraPipeline", "FrameResult", "FrameStamp", "ObjectDetecting", "ObjectTracking"]
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,9 +27,10 @@ from agent.assembly import motion_settings, object_filter_settings
 from agent.config.schema import CameraConfig, SiteInfo
 from agent.detections import Detections, Tracks
 from agent.frames import Frame
-from agent.motion import MotionCounters, MotionGate
+from agent.motion import MotionCounters, MotionGate, MotionResult
 from agent.object_filter import ObjectFilter
 from agent.privacy.snapshots import AlertMoment
+from agent.rules.crossing import LineCrossingRule
 from agent.rules.events import RuleEvent
 from agent.rules.ruleset import RuleSet, build_rules
 
@@ -49,6 +50,20 @@ class ObjectTracking(Protocol):
     def update(self, detections: Detections, ts_monotonic_s: float) -> Tracks: ...
 
     def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FrameStamp:
+    """Where and when a frame sits, without its picture (to rerun cached detections)."""
+
+    frame_index: int
+    size_wh: tuple[int, int]
+    ts_monotonic_s: float
+    ts_utc: datetime
+
+    @classmethod
+    def of(cls, frame: Frame) -> FrameStamp:
+        return cls(frame.frame_index, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,25 +113,57 @@ class CameraPipeline:
         self._rules: RuleSet = build_rules(camera, detector.class_names, site.timezone)
         self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory())
         self._last_ts: tuple[float, datetime] | None = None
+        self._last_motion: MotionResult | None = None
 
     @property
     def motion_counters(self) -> MotionCounters:
         """Frames inspected, with motion, and sent to the detector so far."""
         return self._gate.counters if self._gate is not None else MotionCounters(0, 0, 0)
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The detector's class names, indexed by class id."""
+        return tuple(self._detector.class_names)
+
+    @property
+    def last_motion(self) -> MotionResult | None:
+        """The motion gate's result for the last frame `process` saw (None before the first)."""
+        return self._last_motion
+
+    @property
+    def line_counts(self) -> dict[str, dict[str, int]]:
+        """Per line rule, crossings per direction (A_to_B, B_to_A) since the start, all classes."""
+        counts: dict[str, dict[str, int]] = {}
+        for rule in self._rules.rules:
+            if isinstance(rule, LineCrossingRule):
+                per_direction = {"A_to_B": 0, "B_to_A": 0}
+                for (direction, _), n in rule.counts.items():
+                    per_direction[direction] += n
+                counts[rule.name] = per_direction
+        return counts
+
     def process(self, frame: Frame) -> FrameResult:
-        gate, object_filter = self._stages_for(frame.size_wh)
-        motion = gate.update(frame.image_bgr)
-        if gate.should_detect(motion):
-            detections = self._detector.detect(frame.image_bgr)
-            tracks = self._tracker.update(detections, frame.ts_monotonic_s)
-            self._tracks = object_filter.update(_clipped(tracks, frame.size_wh))
+        gate, _ = self._stages_for(frame.size_wh)
+        motion = self._last_motion = gate.update(frame.image_bgr)
+        detections = self._detector.detect(frame.image_bgr) if gate.should_detect(motion) else None
+        result = self.process_detections(FrameStamp.of(frame), detections)
+        if not result.alerts:
+            return result
+        return FrameResult(result.frame_index, result.tracks, result.alerts,
+                           self._moment(frame, result.tracks, result.alerts))
+
+    def process_detections(self, stamp: FrameStamp, detections: Detections | None) -> FrameResult:
+        """Track and apply rules to one frame's detections; None means the motion gate
+        skipped the detector, so the previous tracks stand. `process` ends here; a
+        caller with detections cached from an earlier pass (threshold tuning) starts here."""
+        _, object_filter = self._stages_for(stamp.size_wh)
+        if detections is not None:
+            tracks = self._tracker.update(detections, stamp.ts_monotonic_s)
+            self._tracks = object_filter.update(_clipped(tracks, stamp.size_wh))
         tracks = self._tracks
-        events = self._rules.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
-        self._last_ts = (frame.ts_monotonic_s, frame.ts_utc)
-        alerts = self._alerts(events)
-        moment = self._moment(frame, tracks, alerts) if alerts else None
-        return FrameResult(frame.frame_index, tracks, alerts, moment)
+        events = self._rules.update(tracks, stamp.size_wh, stamp.ts_monotonic_s, stamp.ts_utc)
+        self._last_ts = (stamp.ts_monotonic_s, stamp.ts_utc)
+        return FrameResult(stamp.frame_index, tracks, self._alerts(events))
 
     def finish(self) -> tuple[Alert, ...]:
         """End every open incident at the last frame's time (end of a replay, shutdown)."""
@@ -153,6 +200,7 @@ class CameraPipeline:
         self._rules.reset()
         self._builder.reset()
         self._last_ts = None
+        self._last_motion = None
 
     @property
     def occupancy(self) -> dict[str, dict[str, int]]:

@@ -25,6 +25,7 @@ from agent.assembly import detector_from_config, tracker_from_config
 from agent.config.schema import CameraConfig, SiteConfig
 from agent.dispatch import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
+from agent.frames import Frame
 from agent.pipeline import CameraPipeline, FrameResult
 from agent.privacy.snapshots import AlertMoment
 from agent.sources.replay import FileReplay
@@ -73,6 +74,8 @@ def replay_file(
     detect_fps: float | None = None,
     on_message: Callable[[OutgoingAlert], None] = lambda m: None,
     on_frame: Callable[[FrameResult, int], None] = lambda r, n: None,
+    on_picture: Callable[[Frame, FrameResult, CameraPipeline], None] | None = None,
+    max_frames: int | None = None,
 ) -> ReplaySummary:
     """Replay one clip as `camera`; see the module docstring.
 
@@ -80,6 +83,9 @@ def replay_file(
         detect_fps: frames per second of file time sent to the pipeline;
             None uses the camera's `detect_fps`, 0 keeps every frame.
         on_frame: called with each frame's result and the frame count of the file.
+        on_picture: called with each processed frame, its result and the
+            pipeline (for read-only state to draw: line counts, motion).
+        max_frames: stop after this many frames of the file (None: the whole file).
 
     Raises:
         SourceError: the clip cannot be opened or has no decodable frames.
@@ -96,6 +102,8 @@ def replay_file(
     messages = 0
     started = time.perf_counter()
     total = _frame_count(source)
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
 
     def emit(batch: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
         nonlocal messages
@@ -107,10 +115,14 @@ def replay_file(
 
     processed = 0
     for frame in clip:
+        if max_frames is not None and frame.frame_index >= max_frames:
+            break
         result = pipeline.process(frame)
         processed += 1
         emit(result.alerts, result.moment)
         on_frame(result, total)
+        if on_picture is not None:
+            on_picture(frame, result, pipeline)
     emit(pipeline.finish())
     stats = clip.stats
     return ReplaySummary(

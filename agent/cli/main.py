@@ -20,6 +20,8 @@ from agent.errors import AgentError, ConfigError
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.pipeline_commands",
     "agent.cli.validate",
+    "agent.cli.preview",
+    "agent.cli.tune",
     "agent.cli.models",
     "agent.cli.keys",
     "agent.cli.subscribe",

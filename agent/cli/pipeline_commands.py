@@ -16,11 +16,12 @@ from agent.assembly import dispatcher_from_config
 from agent.cli.options import add_config_options
 from agent.config import load_config
 from agent.dispatch import OutgoingAlert
-from agent.config.schema import SiteConfig
+from agent.config.schema import CameraConfig, SiteConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
 from agent.errors import AgentError, ConfigError, ConfigIssue
-from agent.pipeline import FrameResult
+from agent.frames import Frame
+from agent.pipeline import CameraPipeline, FrameResult
 from agent.privacy.audit import AuditLog
 from agent.replay import ReplaySummary, replay_file, select_camera
 
@@ -54,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--publish", action="store_true",
         help="also publish the messages to the configured broker (through the outbox) and wait until acknowledged",
     )
+    replay.add_argument(
+        "--annotate", metavar="OUT.mp4",
+        help=(
+            "also write the processed frames with boxes, track trails, zones and lines (red while "
+            "alerting), line counts and alert banners to this MP4 file (mp4v). The annotated video "
+            "stays on this machine: it is never published and never leaves the box unless you copy it"
+        ),
+    )
     replay.set_defaults(handler=_replay)
 
     detect = subparsers.add_parser(
@@ -83,6 +92,9 @@ def _add_clip_options(parser: argparse.ArgumentParser, default_detect_fps: float
     parser.add_argument(
         "--start-time", metavar="ISO8601",
         help="wall-clock time of the clip's first frame (default: the file's modification time)",
+    )
+    parser.add_argument(
+        "--max-frames", type=int, metavar="N", help="only the first N frames of the clip (default: all)",
     )
 
 
@@ -126,15 +138,51 @@ def _replay(args: argparse.Namespace) -> int:
             if publish is not None:
                 publish(message)
 
+        annotate = _annotating(args, camera, source, stack) if args.annotate else None
         summary = replay_file(
             config, camera, source, dispatcher=dispatcher_from_config(config),
             start_utc=_start_time(args, source), detect_fps=args.detect_fps,
-            on_message=write, on_frame=_progress_bar(),
+            on_message=write, on_frame=_progress_bar(), on_picture=annotate, max_frames=_max_frames(args),
         )
         if publish is not None and not publish.flush():
             raise AgentError(f"replay: not every message was acknowledged by {config.mqtt.host}:{config.mqtt.port}")
     _print_summary(summary, sys.stdout if args.out else sys.stderr)
     return 0
+
+
+def _max_frames(args: argparse.Namespace) -> int | None:
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError([ConfigIssue("--max-frames", None, "max-frames", "must be 1 or more")])
+    return args.max_frames
+
+
+def _annotating(
+    args: argparse.Namespace, camera: CameraConfig, source: Path, stack: ExitStack
+) -> Callable[[Frame, FrameResult, CameraPipeline], None]:
+    """An on_picture hook that writes the annotated video, opened at the first frame."""
+    from agent.integrator.annotate import ClipAnnotator
+
+    detect_fps = camera.detect_fps if args.detect_fps is None else args.detect_fps
+    fps = min(_stream_fps(source), detect_fps) if detect_fps else _stream_fps(source)
+    holder: list[ClipAnnotator] = []
+
+    def draw(frame: Frame, result: FrameResult, pipeline: CameraPipeline) -> None:
+        if not holder:
+            holder.append(stack.enter_context(ClipAnnotator(args.annotate, camera, pipeline.class_names, fps)))
+        holder[0].update(frame, result, pipeline.line_counts)
+
+    return draw
+
+
+def _stream_fps(source: Path) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+    finally:
+        cap.release()
+    return fps if fps > 0 else 25.0  # the fallback FileReplay uses when a container states no rate
 
 
 class _Publishing:
@@ -176,6 +224,7 @@ def _detect(args: argparse.Namespace) -> int:
         summary = replay_file(
             config, camera, source, dispatcher=dispatcher_from_config(config),
             start_utc=_start_time(args, source), detect_fps=args.detect_fps, on_frame=write,
+            max_frames=_max_frames(args),
         )
     _print_summary(summary, sys.stdout)
     return 0

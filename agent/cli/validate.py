@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from agent.cli.options import add_config_options
 from agent.config import load_config
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check a site config file",
         description=(
             "Validate a site config. Exits 0 when it is valid; otherwise prints every "
-            "problem as FILE:LINE: FIELD: REASON and exits 2."
+            "problem as FILE:LINE: FIELD: REASON and exits 2. Zones covering under 0.5% or over "
+            "95% of the frame are warned about on stderr (exit stays 0); pixel zones are checked "
+            "only when the camera's source is a readable video file."
         ),
     )
     add_config_options(parser, positional=True)
@@ -23,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
+    from agent.integrator.zone_checks import zone_warnings
+
+    for camera in config.cameras:
+        for warning in zone_warnings(camera):
+            print(f"warning: {args.config}: {warning}", file=sys.stderr)
     rules = sum(len(c.rules) for c in config.cameras)
     zones = sum(len(c.zones) for c in config.cameras)
     print(
