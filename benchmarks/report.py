@@ -82,6 +82,7 @@ class Section:
     command: str = ""
     elapsed_s: float = 0.0
     error: str | None = None
+    preformatted: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,8 @@ def _section_lines(section: Section, plot_files: dict[str, str]) -> list[str]:
         if plot.file_name in plot_files:
             lines += [f"![{plot.title}]({plot_files[plot.file_name]})", ""]
     lines += [f"- {note}" for note in section.notes]
+    if section.preformatted:
+        lines += ["", "```", section.preformatted.rstrip(), "```"]
     return lines + [""]
 
 
