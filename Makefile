@@ -46,6 +46,7 @@ test: venv system-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q
 
 bench: venv system-deps
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m benchmarks.run_all
 
 clean:

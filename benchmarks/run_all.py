@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["BENCHMARKS", "main", "run_capacity", "update_readme"]
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -50,8 +51,7 @@ def _timed(key: str, title: str, command: str, fn: Callable[[], Section]) -> Sec
     except Exception as err:  # one broken benchmark must not sink the report
         traceback.print_exc()
         section = Section(key, title, error=f"{type(err).__name__}: {err}")
-    fields = {f: getattr(section, f) for f in section.__dataclass_fields__}
-    return Section(**{**fields, "command": command, "elapsed_s": time.perf_counter() - t0})
+    return dataclasses.replace(section, command=command, elapsed_s=time.perf_counter() - t0)
 
 
 def run_capacity(quick: bool) -> Section:
