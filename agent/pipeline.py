@@ -29,6 +29,7 @@ from agent.detections import Detections, Tracks
 from agent.frames import Frame
 from agent.motion import MotionCounters, MotionGate
 from agent.object_filter import ObjectFilter
+from agent.privacy.snapshots import AlertMoment
 from agent.rules.events import RuleEvent
 from agent.rules.ruleset import RuleSet, build_rules
 
@@ -52,11 +53,16 @@ class ObjectTracking(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """What one frame produced: its tracks (for `detect` output) and alerts."""
+    """What one frame produced: its tracks (for `detect` output) and alerts.
+
+    `moment` is set when there are alerts: the frame and the boxes a
+    snapshot policy may picture (None otherwise, so no frame is kept).
+    """
 
     frame_index: int
     tracks: Tracks
     alerts: tuple[Alert, ...]
+    moment: AlertMoment | None = None
 
 
 class CameraPipeline:
@@ -108,7 +114,9 @@ class CameraPipeline:
         tracks = self._tracks
         events = self._rules.update(tracks, frame.size_wh, frame.ts_monotonic_s, frame.ts_utc)
         self._last_ts = (frame.ts_monotonic_s, frame.ts_utc)
-        return FrameResult(frame.frame_index, tracks, self._alerts(events))
+        alerts = self._alerts(events)
+        moment = self._moment(frame, tracks, alerts) if alerts else None
+        return FrameResult(frame.frame_index, tracks, alerts, moment)
 
     def finish(self) -> tuple[Alert, ...]:
         """End every open incident at the last frame's time (end of a replay, shutdown)."""
@@ -116,6 +124,18 @@ class CameraPipeline:
             return ()
         mono, utc = self._last_ts
         return self._alerts(self._rules.finish(mono, utc))
+
+    def _moment(self, frame: Frame, tracks: Tracks, alerts: tuple[Alert, ...]) -> AlertMoment:
+        names = self._detector.class_names
+        counted = {a.detection.class_name for a in alerts}
+        class_of = [names[int(c)] for c in tracks.class_id]
+        objects = np.array([n in counted for n in class_of], dtype=bool)
+        people = np.array([n == "person" for n in class_of], dtype=bool)
+        return AlertMoment(
+            image_bgr=frame.image_bgr,
+            object_box_xyxy_px=tracks.box_xyxy_px[objects].reshape(-1, 4),
+            person_box_xyxy_px=tracks.box_xyxy_px[people].reshape(-1, 4),
+        )
 
     def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
         # Masks are pixel polygons, so these stages are (re)built per frame size.

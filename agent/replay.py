@@ -26,6 +26,7 @@ from agent.config.schema import CameraConfig, SiteConfig
 from agent.dispatch import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
 from agent.pipeline import CameraPipeline, FrameResult
+from agent.privacy.snapshots import AlertMoment
 from agent.sources.replay import FileReplay
 
 
@@ -96,11 +97,11 @@ def replay_file(
     started = time.perf_counter()
     total = _frame_count(source)
 
-    def emit(batch: tuple[Alert, ...]) -> None:
+    def emit(batch: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
         nonlocal messages
         for alert in batch:
             alerts.append(alert)
-            for message in dispatcher.route(alert):
+            for message in dispatcher.route(alert, moment):
                 messages += 1
                 on_message(message)
 
@@ -108,7 +109,7 @@ def replay_file(
     for frame in clip:
         result = pipeline.process(frame)
         processed += 1
-        emit(result.alerts)
+        emit(result.alerts, result.moment)
         on_frame(result, total)
     emit(pipeline.finish())
     stats = clip.stats

@@ -31,6 +31,7 @@ from agent.errors import AgentError
 from agent.frames import Frame
 from agent.logs import log_event
 from agent.pipeline import CameraPipeline
+from agent.privacy.snapshots import AlertMoment
 from agent.privacy.audit import AuditLog
 from agent.sources.live import LiveSource
 from agent.sources.replay import FileReplay
@@ -97,7 +98,8 @@ class AgentService:
                 tracker_from_config(self._config.tracker), status="Actual",
             )
             for frame in self._frames(camera):
-                self._publish(pipeline.process(frame).alerts)
+                result = pipeline.process(frame)
+                self._publish(result.alerts, result.moment)
                 if self._stop.is_set():
                     break
             self._publish(pipeline.finish())
@@ -127,12 +129,12 @@ class AgentService:
             yield frame
         log_event(_log, "camera_source_ended", camera=camera.id, source=str(path))
 
-    def _publish(self, alerts: tuple[Alert, ...]) -> None:
+    def _publish(self, alerts: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
         if self._outbox is None:
             return
         expiry_s = self._config.mqtt.message_expiry_s
         for alert in alerts:
-            for message in self._dispatcher.route(alert):
+            for message in self._dispatcher.route(alert, moment):
                 if self._outbox.put(message.to_outbound(expiry_s)):
                     self._audit.record(message)  # accepted: it will leave the box
                 log_event(_log, "alert_queued", camera=alert.detection.camera_id, rule=alert.detection.rule,

@@ -23,9 +23,9 @@ from agent.evaluation.mot import MotSequence, evaluate_tracks, noisy_detections,
 from agent.motion import MotionGate, MotionSettings
 from agent.sources import FileReplay
 from agent.tracking import ByteTracker
+from agent.detection.box_ops import iou_matrix
+from agent.detection.box_ops import iou_matrix_numpy as iou_matrix_reference
 from agent.tracking.assignment import (
-    iou_matrix,
-    iou_matrix_reference,
     linear_assignment,
     linear_assignment_reference,
 )

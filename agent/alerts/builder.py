@@ -79,15 +79,17 @@ class AlertBuilder:
     def _info(self, event: RuleEvent) -> AlertInfo:
         name = _EVENT_NAMES.get(event.rule_kind, event.rule_kind.replace("_", " ").capitalize())
         where = event.zone or event.line or ""
-        area = f"{self._site.name}, camera {self._camera_id}, {where}".rstrip(", ")
+        # Free text names the site and the zone or line, never the camera: the camera id
+        # travels only in `detection.camera_id`, where policies can pseudonymise it.
+        area = f"{self._site.name}, {where}".rstrip(", ")
         lat, lon = self._site.location.lat, self._site.location.lon
         if event.phase == "end":
-            headline = f"{name} ended: {where} on camera {self._camera_id}"
+            headline = f"{name} ended: {where}"
         elif event.direction is not None:
             arrow = event.direction.replace("_to_", " to ")
-            headline = f"{name}: {event.count} {event.class_name} crossed {where} {arrow} on camera {self._camera_id}"
+            headline = f"{name}: {event.count} {event.class_name} crossed {where} {arrow}"
         else:
-            headline = f"{name}: {event.count} {event.class_name} in {where} on camera {self._camera_id}"
+            headline = f"{name}: {event.count} {event.class_name} in {where}"
         return AlertInfo(
             event=name,
             responseType="AllClear" if event.phase == "end" else "Monitor",

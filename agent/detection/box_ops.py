@@ -1,5 +1,7 @@
 """Box math on (n, 4) float32 `x1, y1, x2, y2` arrays: IoU matrix and class-aware NMS.
 
+Shared by the detector (NMS, evaluation) and the tracker (class-aware IoU for association).
+
 Each operation is a Numba kernel behind a typed wrapper, with a NumPy
 reference of the same name plus `_numpy`; tests hold them to the same result
 and the benchmark reports the speed ratio. Box areas are continuous
@@ -15,11 +17,14 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover (compiled)
-    out = np.zeros((a.shape[0], b.shape[0]), np.float32)
-    for i in range(a.shape[0]):
+def _iou_kernel(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, class_aware: bool) -> np.ndarray:
+    n, m = a.shape[0], b.shape[0]
+    out = np.zeros((n, m), np.float32)
+    for i in range(n):
         area_a = max(a[i, 2] - a[i, 0], 0.0) * max(a[i, 3] - a[i, 1], 0.0)
-        for j in range(b.shape[0]):
+        for j in range(m):
+            if class_aware and ca[i] != cb[j]:
+                continue
             iw = min(a[i, 2], b[j, 2]) - max(a[i, 0], b[j, 0])
             ih = min(a[i, 3], b[j, 3]) - max(a[i, 1], b[j, 1])
             if iw <= 0.0 or ih <= 0.0:
@@ -32,24 +37,40 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover
     return out
 
 
-def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """(n, m) float32 IoU between every box of `a` and every box of `b`."""
-    return _iou_matrix(np.ascontiguousarray(a_xyxy, np.float32), np.ascontiguousarray(b_xyxy, np.float32))
+def iou_matrix(
+    a_xyxy: np.ndarray,
+    b_xyxy: np.ndarray,
+    class_a: np.ndarray | None = None,
+    class_b: np.ndarray | None = None,
+) -> np.ndarray:
+    """(n, m) float32 IoU; pairs of different classes get 0 when classes are given."""
+    a = np.ascontiguousarray(a_xyxy, np.float32).reshape(-1, 4)
+    b = np.ascontiguousarray(b_xyxy, np.float32).reshape(-1, 4)
+    aware = class_a is not None and class_b is not None
+    ca = np.ascontiguousarray(class_a if aware else np.zeros(len(a)), np.int32)
+    cb = np.ascontiguousarray(class_b if aware else np.zeros(len(b)), np.int32)
+    return _iou_kernel(a, b, ca, cb, aware)
 
 
-def iou_matrix_numpy(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+def iou_matrix_numpy(
+    a_xyxy: np.ndarray,
+    b_xyxy: np.ndarray,
+    class_a: np.ndarray | None = None,
+    class_b: np.ndarray | None = None,
+) -> np.ndarray:
     """NumPy reference of `iou_matrix`."""
-    a = np.asarray(a_xyxy, np.float32)[:, None, :]
-    b = np.asarray(b_xyxy, np.float32)[None, :, :]
+    a = np.asarray(a_xyxy, np.float32).reshape(-1, 1, 4)
+    b = np.asarray(b_xyxy, np.float32).reshape(1, -1, 4)
     iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = iw * ih
-    area_a = np.clip(a[..., 2] - a[..., 0], 0, None) * np.clip(a[..., 3] - a[..., 1], 0, None)
-    area_b = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
-    union = area_a + area_b - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where((union > 0) & (inter > 0), inter / union, 0.0)
-    return iou.astype(np.float32)
+    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
+    union = area(a) + area(b) - inter
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
+    if class_a is not None and class_b is not None:
+        iou[np.asarray(class_a)[:, None] != np.asarray(class_b)[None, :]] = 0
+    return iou
+
 
 
 @njit(cache=True, nogil=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.detections import Detections, Tracks
-from agent.tracking.assignment import iou_matrix
+from agent.detection.box_ops import iou_matrix
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from agent.logs import log_event
 from agent.privacy.fields import ALWAYS_KEPT, POLICY_ADDED
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.privacy.snapshots import AlertMoment, FaceFinding, Snapshot, SnapshotMaker
-from agent.privacy.view import FieldSelection, coarsen_areas, project, replace_ids
+from agent.privacy.view import FieldSelection, coarsen_areas, project
 
 # Keys of the alert schema that only the policy sets (see `Alert.privacy`, `Alert.snapshot`).
 PRIVACY_KEY, SNAPSHOT_KEY = POLICY_ADDED
@@ -133,13 +133,14 @@ class SharingPolicy:
         return self._key.pseudonym(kind, value, group=recipient.linkage_group, site_id=self._site_id)
 
     def _pseudonymize(self, data: dict[str, Any], recipient: RecipientPolicy) -> dict[str, Any]:
-        detection = data.get("detection", {})
-        camera = detection.get("camera_id")
-        replacements = {camera: self.pseudonym("cam", camera, recipient)} if camera else {}
-        envelope = {k: data[k] for k in ALWAYS_KEPT if k in data}
-        rest = {k: v for k, v in data.items() if k not in envelope}
-        rest = replace_ids(self._track_fields(rest, recipient), replacements)
-        return {**envelope, **rest}
+        # The alert builder names the camera only in `detection.camera_id` (never in
+        # free text), so swapping that one field hides the camera everywhere.
+        out = self._track_fields(data, recipient)
+        detection = out.get("detection")
+        if isinstance(detection, dict) and detection.get("camera_id"):
+            camera = detection["camera_id"]
+            out["detection"] = {**detection, "camera_id": self.pseudonym("cam", camera, recipient)}
+        return out
 
     def _track_fields(self, value: Any, recipient: RecipientPolicy) -> Any:
         """Replace the values under any `*track_id(s)` key with track pseudonyms."""

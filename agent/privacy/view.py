@@ -8,10 +8,9 @@ the recipient, whatever its name or type.
 
 from __future__ import annotations
 
-__all__ = ["FieldSelection", "coarsen_areas", "project", "replace_ids"]
+__all__ = ["FieldSelection", "coarsen_areas", "project"]
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -98,34 +97,3 @@ def _round_circle(circle: str, decimals: int) -> str:
     half_unit_km = 0.5 * 10.0 ** (-decimals) * _KM_PER_DEGREE * math.sqrt(2.0)
     grown = radius_km + half_unit_km
     return f"{round(lat, decimals):.{decimals}f},{round(lon, decimals):.{decimals}f} {grown:.3g}"
-
-
-def replace_ids(value: Any, replacements: dict[str, str]) -> Any:
-    """A copy of `value` with every whole-token occurrence of a key of `replacements` swapped.
-
-    Applied to every string, because headlines and area descriptions name
-    the camera in words as well as in `detection.camera_id`.
-    """
-    pattern = _token_pattern(replacements)
-    if pattern is None:
-        return value
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, str):
-            return pattern.sub(lambda m: replacements[m.group(0)], v)
-        return v
-
-    return walk(value)
-
-
-def _token_pattern(replacements: dict[str, str]) -> re.Pattern[str] | None:
-    if not replacements:
-        return None
-    # Longest first so "cam-10" is not eaten by "cam-1"; token edges keep
-    # "cam-1" from matching inside "cam-12" or "tram-1".
-    alternatives = "|".join(re.escape(k) for k in sorted(replacements, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9_.-])(?:{alternatives})(?![A-Za-z0-9_-])")

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 __all__ = ["CrowdingRule"]
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
 
-from agent.config.schema import CrowdingRuleConfig, ZoneConfig
+from agent.config.schema import CrowdingRuleConfig
 from agent.detections import Tracks
 from agent.rules.events import RuleEvent
-from agent.rules.geometry import points_in_polygon
-from agent.rules.incident import IncidentLifecycle, IncidentTiming, RuleIdentity, observation_of
-from agent.rules.shapes import WatchedObjects, ZoneShape
+from agent.rules.zone_rule import ZoneRule
 
 
-class CrowdingRule:
+class CrowdingRule(ZoneRule):
     """Watches one zone for crowds.
 
     Args:
@@ -33,30 +30,17 @@ class CrowdingRule:
         anchors: per class name, the box anchor (default bottom_center).
     """
 
-    def __init__(
-        self, rule: CrowdingRuleConfig, zone: ZoneConfig, class_names: Sequence[str],
-        anchors: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = rule.name
-        self._rule = rule
-        self._zone = ZoneShape(zone)
-        self._objects = WatchedObjects(rule.classes, rule.min_score, class_names, anchors)
-        self._crowd_since: float | None = None
-        self._lifecycle = IncidentLifecycle(
-            RuleIdentity(rule.name, "crowding", zone.name, None, rule.severity),
-            IncidentTiming(rule.update_interval_s, rule.end_after_s, rule.cooldown_s),
-        )
+    _rule: CrowdingRuleConfig
+    kind = "crowding"
 
-    def reset(self) -> None:
-        self._crowd_since = None
-        self._lifecycle.reset()
+    def _clear(self) -> None:
+        self._crowd_since: float | None = None
 
     def update(
         self, tracks: Tracks, frame_wh: tuple[int, int], ts_monotonic_s: float, ts_utc: datetime
     ) -> RuleEvent | None:
         """Feed one frame's tracks; return the incident event it causes, if any."""
-        watched, points = self._objects.select(tracks)
-        inside = watched.select(points_in_polygon(points, self._zone.polygon_px(frame_wh)))
+        inside = self._inside(tracks, frame_wh)
         if len(inside) < self._rule.min_count:
             self._crowd_since = None
             inside = inside.select(np.zeros(len(inside), dtype=bool))
@@ -66,8 +50,4 @@ class CrowdingRule:
         if lasted < self._rule.min_duration_s:
             inside = inside.select(np.zeros(len(inside), dtype=bool))
         dwell = np.full(len(inside), lasted, np.float64)
-        obs = observation_of(inside, dwell, self._objects.class_names, ts_monotonic_s, ts_utc)
-        return self._lifecycle.update(obs)
-
-    def finish(self, ts_monotonic_s: float, ts_utc: datetime) -> RuleEvent | None:
-        return self._lifecycle.finish(ts_monotonic_s, ts_utc)
+        return self._observe(inside, dwell, ts_monotonic_s, ts_utc)

@@ -6,11 +6,10 @@ __all__ = [
     "BoxKalman",
     "ByteTracker",
     "TrackerSettings",
-    "iou_matrix",
     "linear_assignment",
     "match_by_iou",
 ]
 
-from agent.tracking.assignment import iou_matrix, linear_assignment, match_by_iou
+from agent.tracking.assignment import linear_assignment, match_by_iou
 from agent.tracking.bytetrack import ByteTracker, TrackerSettings
 from agent.tracking.kalman import BoxKalman

@@ -1,4 +1,4 @@
-"""IoU matrices and optimal one-to-one matching for the tracker.
+"""Optimal one-to-one matching for the tracker (IoU comes from `agent.detection.box_ops`).
 
 Numba kernels (private) behind typed wrappers; each has a NumPy reference
 used by the tests and the benchmark. The assignment is an exact linear
@@ -10,8 +10,6 @@ matching, never steals a box from the track that fits it best.
 from __future__ import annotations
 
 __all__ = [
-    "iou_matrix",
-    "iou_matrix_reference",
     "linear_assignment",
     "linear_assignment_reference",
     "match_by_iou",
@@ -24,62 +22,6 @@ from numba import njit
 # fewer forbidden pairs is cheaper: the solver first maximises the number of
 # allowed matches, then minimises their total cost.
 _FORBIDDEN = 1.0e6
-
-
-@njit(cache=True, nogil=True)
-def _iou_kernel(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, class_aware: bool) -> np.ndarray:
-    n, m = a.shape[0], b.shape[0]
-    out = np.zeros((n, m), np.float32)
-    for i in range(n):
-        area_a = max(a[i, 2] - a[i, 0], 0.0) * max(a[i, 3] - a[i, 1], 0.0)
-        for j in range(m):
-            if class_aware and ca[i] != cb[j]:
-                continue
-            iw = min(a[i, 2], b[j, 2]) - max(a[i, 0], b[j, 0])
-            ih = min(a[i, 3], b[j, 3]) - max(a[i, 1], b[j, 1])
-            if iw <= 0.0 or ih <= 0.0:
-                continue
-            inter = iw * ih
-            area_b = max(b[j, 2] - b[j, 0], 0.0) * max(b[j, 3] - b[j, 1], 0.0)
-            union = area_a + area_b - inter
-            if union > 0.0:
-                out[i, j] = inter / union
-    return out
-
-
-def iou_matrix(
-    a_xyxy: np.ndarray,
-    b_xyxy: np.ndarray,
-    class_a: np.ndarray | None = None,
-    class_b: np.ndarray | None = None,
-) -> np.ndarray:
-    """(n, m) float32 IoU; pairs of different classes get 0 when classes are given."""
-    a = np.ascontiguousarray(a_xyxy, np.float32).reshape(-1, 4)
-    b = np.ascontiguousarray(b_xyxy, np.float32).reshape(-1, 4)
-    aware = class_a is not None and class_b is not None
-    ca = np.ascontiguousarray(class_a if aware else np.zeros(len(a)), np.int32)
-    cb = np.ascontiguousarray(class_b if aware else np.zeros(len(b)), np.int32)
-    return _iou_kernel(a, b, ca, cb, aware)
-
-
-def iou_matrix_reference(
-    a_xyxy: np.ndarray,
-    b_xyxy: np.ndarray,
-    class_a: np.ndarray | None = None,
-    class_b: np.ndarray | None = None,
-) -> np.ndarray:
-    """NumPy broadcasting version of `iou_matrix`."""
-    a = np.asarray(a_xyxy, np.float32).reshape(-1, 1, 4)
-    b = np.asarray(b_xyxy, np.float32).reshape(1, -1, 4)
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    union = area(a) + area(b) - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
-    if class_a is not None and class_b is not None:
-        iou[np.asarray(class_a)[:, None] != np.asarray(class_b)[None, :]] = 0
-    return iou
 
 
 @njit(cache=True, nogil=True)

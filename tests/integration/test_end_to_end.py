@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -115,3 +118,31 @@ def test_detect_writes_mot_lines(assets_dir: Path, tmp_path: Path) -> None:
     for r in rows:
         x, y, w, h = map(float, r[2:6])
         assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= 640.5 and y + h <= 480.5
+
+
+@pytest.mark.slow
+def test_replay_sends_face_filled_snapshots_only_to_the_recipient_allowed_them(
+    assets_dir: Path, tmp_path: Path
+) -> None:
+    clip = assets_dir / "videos" / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4"
+    recipients = (
+        'policies.recipients=[{name: police-dispatch}, {name: firm-soc, fields: ["*"], '
+        "snapshots: {enabled: true, framing: frame}}]"
+    )
+    out = tmp_path / "alerts.jsonl"
+    result = edge_agent(
+        "replay", "--config", str(DEMO_CONFIG), "--source", str(clip), "--out", str(out),
+        "--set", "cameras.0.zones.0.points=[[0.0,0.5],[1.0,0.5],[1.0,1.0],[0.0,1.0]]",
+        "--set", recipients, *private_state(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    envelopes = [json.loads(line) for line in out.read_text().splitlines()]
+    by_recipient: dict[str, list[dict]] = {"police-dispatch": [], "firm-soc": []}
+    for envelope in envelopes:
+        alert = envelope["alert"]
+        by_recipient["firm-soc" if "snapshot" in alert else "police-dispatch"].append(alert)
+    assert by_recipient["police-dispatch"] and by_recipient["firm-soc"]
+    pictured = [a["snapshot"] for a in by_recipient["firm-soc"] if a["detection"]["phase"] != "end"]
+    assert pictured and all(s["redaction"] == "faces-filled" and s["data_base64"] for s in pictured)
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(pictured[0]["data_base64"]), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and max(image.shape[:2]) <= 640

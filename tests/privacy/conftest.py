@@ -117,9 +117,9 @@ def full_alert() -> Alert:
     })
     info = alert.info.model_copy(update={
         "severity": "Severe",
-        "headline": "Intrusion: 1 person in yard on camera north-gate-cam",
+        "headline": "Intrusion: 1 person in yard",  # as AlertBuilder writes it: no camera id in text
         "area": [alert.info.area[0].model_copy(update={
-            "areaDesc": "Depot, camera north-gate-cam, yard", "circle": "51.501234,-0.123456 0.1",
+            "areaDesc": "Depot, yard", "circle": "51.501234,-0.123456 0.1",
         })],
     })
     return alert.model_copy(update={"detection": detection, "info": info})

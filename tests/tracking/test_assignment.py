@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from agent.detection.box_ops import iou_matrix
+from agent.detection.box_ops import iou_matrix_numpy as iou_matrix_reference
 from agent.tracking.assignment import (
-    iou_matrix,
-    iou_matrix_reference,
     linear_assignment,
     linear_assignment_reference,
     match_by_iou,
