@@ -122,7 +122,7 @@ def collect(quick: bool = False) -> Section:
     return Section("delivery", "Delivery: outbox and MQTT publisher", (Table("Outbox and publisher", ("measure", "value"),
                    tuple(rows)),), (plot,), notes=(f"{puts} puts, {samples} latency samples, {backlog} backlog.",),
                    headline=(("put -> receipt latency p50 / p99", f"{q[49]:.2f} / {q[98]:.2f} ms"),
-                             ("backlog drain", rows[-1][1].split(",")[0] + ")")))
+                             ("backlog drain", rows[-1][1].split(" msg/s")[0] + " msg/s)")))
 
 
 def main() -> int:

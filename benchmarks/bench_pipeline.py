@@ -43,7 +43,7 @@ import numpy as np
 from agent.assembly import detector_from_config, motion_settings, tracker_from_config
 from agent.config import load_config
 from agent.config.schema import CameraConfig, SiteConfig
-from agent.detections import Detections, Tracks
+from agent.detections import Detections
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes
 from agent.motion import MotionGate
 from agent.pipeline import CameraPipeline
@@ -100,7 +100,8 @@ class _Timed:
 def site_config(mode: str, key_dir: Path) -> tuple[SiteConfig, CameraConfig]:
     """The accuracy-test site config with the given motion mode (every frame kept)."""
     config = load_config(CONFIG, [f"cameras.0.motion.mode={mode}", f"signing.key_file={key_dir}/key.pem",
-                                  f"outbox.path={key_dir}/outbox.sqlite"])
+                                  f"outbox.path={key_dir}/outbox.sqlite",
+                                  f"policies.pseudonym_key_file={key_dir}/pseudonym.key"])
     return config, config.cameras[0]
 
 
@@ -334,12 +335,16 @@ def _targets(off: PipelineRun, inf: PipelineRun) -> tuple[Table, list[tuple[str,
     inf_fps = 1e3 / inf.mean_ms("inference")
     no_decode_ms = sum(off.mean_ms(s) for s in STAGES if s != "decode")
     overhead = sum(off.mean_ms(s) for s in STAGES if s not in ("decode", "inference"))
+    off_total = sum(off.mean_ms(s) for s in STAGES)  # same pass as the inference times: load cancels
     ratios = (off.fps / inf_fps, (1e3 / no_decode_ms) / inf_fps, overhead / off.mean_ms("inference"))
     rows = (
         ("pipeline fps / inference-only fps (with decoding)", f"{off.fps:.1f} / {inf_fps:.1f}", ratios[0],
          ">= 0.85", "met" if ratios[0] >= 0.85 else "not met"),
         ("pipeline fps / inference-only fps (frames already decoded)", f"{1e3 / no_decode_ms:.1f} / {inf_fps:.1f}",
          ratios[1], ">= 0.85", "met" if ratios[1] >= 0.85 else "not met"),
+        ("same pass: inference ms / pipeline ms per frame (with decoding)",
+         f"{off.mean_ms('inference'):.2f} / {off_total:.2f} ms", off.mean_ms("inference") / off_total, ">= 0.85",
+         "met" if off.mean_ms("inference") / off_total >= 0.85 else "not met"),
         ("non-inference, non-decode stages / inference time", f"{overhead:.2f} / {off.mean_ms('inference'):.2f} ms",
          ratios[2], "<= 0.15", "met" if ratios[2] <= 0.15 else "not met"),
     )
