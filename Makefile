@@ -48,6 +48,7 @@ test: venv system-deps
 # supervision (the reference ByteTrack, removed from it in 0.27) requires opencv-python, whose
 # cv2 would overwrite opencv-python-headless: install it without dependencies beside its others.
 bench: venv system-deps
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m pip install -q --no-deps 'supervision>=0.25,<0.27'
 	$(PY) -m pip install -q defusedxml matplotlib pillow requests tqdm
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m benchmarks.run_all

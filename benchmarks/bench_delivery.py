@@ -25,6 +25,7 @@ from agent.config.schema import MqttConfig, OutboxConfig  # noqa: E402
 from agent.delivery.outbox import OutboundMessage, Outbox  # noqa: E402
 from agent.delivery.publisher import MqttPublisher  # noqa: E402
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key  # noqa: E402
+from benchmarks.report import Plot, Section, Table  # noqa: E402
 
 TOPIC = "edge/bench/cam/alerts/yard"
 
@@ -65,12 +66,9 @@ class _Counter:
             return self.cond.wait_for(lambda: len(self.received) >= count, timeout_s)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--puts", type=int, default=2000)
-    parser.add_argument("--latency-samples", type=int, default=500)
-    parser.add_argument("--backlog", type=int, default=10_000)
-    args = parser.parse_args()
+def measure(puts: int, latency_samples: int, backlog: int) -> tuple[list[tuple[str, str]], list[float]]:
+    """(table rows, put-to-receipt latency samples in ms) against a real Mosquitto."""
+    args = argparse.Namespace(puts=puts, latency_samples=latency_samples, backlog=backlog)
     work = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     signer = AlertSigner(load_or_create_signing_key(work / "key.pem"))
     rows: list[tuple[str, str]] = []
@@ -112,6 +110,28 @@ def main() -> int:
                          f" received={len(counter.received):,})"))
         counter.client.disconnect()
         counter.client.loop_stop()
+    return rows, lat_ms
+
+
+def collect(quick: bool = False) -> Section:
+    puts, samples, backlog = (300, 100, 1000) if quick else (2000, 500, 10_000)
+    rows, lat_ms = measure(puts, samples, backlog)
+    q = statistics.quantiles(lat_ms, n=100)
+    plot = Plot("delivery_latency.png", "box", "Outbox put -> subscriber receipt latency (QoS 1, loopback Mosquitto)",
+                (), (("put -> receipt", tuple(lat_ms)),), "ms")
+    return Section("delivery", "Delivery: outbox and MQTT publisher", (Table("Outbox and publisher", ("measure", "value"),
+                   tuple(rows)),), (plot,), notes=(f"{puts} puts, {samples} latency samples, {backlog} backlog.",),
+                   headline=(("put -> receipt latency p50 / p99", f"{q[49]:.2f} / {q[98]:.2f} ms"),
+                             ("backlog drain", rows[-1][1].split(" msg/s")[0] + " msg/s)")))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--puts", type=int, default=2000)
+    parser.add_argument("--latency-samples", type=int, default=500)
+    parser.add_argument("--backlog", type=int, default=10_000)
+    args = parser.parse_args()
+    rows, _ = measure(args.puts, args.latency_samples, args.backlog)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

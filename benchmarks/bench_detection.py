@@ -2,9 +2,10 @@
 
 Run from the repository root with the shared assets beside it:
 
-    EDGE_AGENT_MODEL_PATH=../shared/assets/models python benchmarks/bench_detection.py [--repeats 50]
+    EDGE_AGENT_MODEL_PATH=../shared/assets/models python -m benchmarks.bench_detection [--repeats 50] [--quick]
 
-Prints three tables. Times are wall-clock milliseconds on this machine with
+Prints three tables; `collect()` returns the per-model table for the report
+(the kernel tables live in benchmarks/bench_kernels.py for the report). Times are wall-clock milliseconds on this machine with
 the detector's default 2 ONNX Runtime threads.
 """
 
@@ -28,22 +29,27 @@ from agent.detection import DetectorOptions, ObjectDetector  # noqa: E402
 from agent.detection import box_ops, decoding, preprocess  # noqa: E402
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes  # noqa: E402
 from agent.model_store import resolve_model  # noqa: E402
+from benchmarks.report import Plot, Section, Table, print_section  # noqa: E402
 
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
-MODELS: list[tuple[str, tuple[int, int] | None]] = [
-    ("yolox-nano-416", None), ("yolox-nano", (320, 320)), ("yolox-nano", (640, 640)),
-    ("picodet-s-416", None), ("picodet-s-320", None), ("nanodet-m-320", None),
-    ("person-light", (192, 192)), ("person-light", (416, 416)),
-]
+CLIPS = {"vtest": ("videos/vtest.avi", "videos/PETS09-S2L1/gt/gt.txt"),
+         "TUD": ("videos/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "videos/TUD-Stadtmitte/gt/gt.txt")}
+
+
+def manifest_models() -> list[tuple[str, int]]:
+    """Every (model, input side) the manifest lists as supported."""
+    from agent.model_store import load_manifest
+
+    return [(name, side) for name, spec in load_manifest().items() for side in spec.supported_sizes]
 
 
 def spread(values: list[float]) -> str:
     q = np.percentile(values, [50, 10, 90])
-    return f"{q[0]:7.2f} ({q[1]:.2f}-{q[2]:.2f})"
+    return f"{q[0]:.2f} ({q[1]:.2f}-{q[2]:.2f})"
 
 
-def read_frames(every: int) -> list[tuple[int, np.ndarray]]:
-    cap = cv2.VideoCapture(str(ASSETS / "videos" / "vtest.avi"))
+def read_frames(every: int, clip: str = "vtest") -> list[tuple[int, np.ndarray]]:
+    cap = cv2.VideoCapture(str(ASSETS / CLIPS[clip][0]))
     frames, number = [], 0
     while True:
         ok, image = cap.read()
@@ -55,30 +61,62 @@ def read_frames(every: int) -> list[tuple[int, np.ndarray]]:
     return frames
 
 
-def bench_models(frames: list[tuple[int, np.ndarray]], repeats: int) -> None:
-    gt, ignored = load_mot_boxes(ASSETS / "videos/PETS09-S2L1/gt/gt.txt"), load_mot_boxes(
-        ASSETS / "videos/PETS09-S2L1/gt/gt.txt", ignored=True)
-    print(f"\n== per model on vtest.avi (768x576): median (p10-p90) ms over {repeats} frames; "
-          f"person AP50 over {len(frames)} frames ==")
-    print(f"{'model':<16}{'input':>8} {'preprocess':>22}{'inference':>22}{'postprocess':>22}  AP50")
-    for name, size in MODELS:
-        timing_opts = DetectorOptions(input_size_hw=size, classes=("person",))
-        with ObjectDetector.from_model(name, timing_opts) as det:
-            stages: list[list[float]] = [[], [], []]
-            for i in range(repeats):
-                det.detect(frames[i % len(frames)][1])
-                t = det.last_timings
-                for col, v in zip(stages, (t.preprocess_ms, t.inference_ms, t.postprocess_ms)):
-                    col.append(v)
-        acc = DetectionAPAccumulator()
-        ap_opts = DetectorOptions(input_size_hw=size, classes=("person",), score_threshold=0.05)
-        with ObjectDetector.from_model(name, ap_opts) as det:
-            for number, image in frames:
-                d = det.detect(image)
-                acc.add_frame(d.box_xyxy_px, d.score, gt.get(number, []), ignored.get(number))
-        side = f"{det.input_size_hw[0]}"
-        print(f"{name:<16}{side:>8} {spread(stages[0]):>22}{spread(stages[1]):>22}{spread(stages[2]):>22}"
-              f"  {acc.result().ap:.3f}")
+def person_ap(name: str, side: int, clip: str, frames: list[tuple[int, np.ndarray]]) -> float:
+    gt_path = ASSETS / CLIPS[clip][1]
+    gt, ignored = load_mot_boxes(gt_path), load_mot_boxes(gt_path, ignored=True)
+    acc = DetectionAPAccumulator()
+    opts = DetectorOptions(input_size_hw=(side, side), classes=("person",), score_threshold=0.05)
+    with ObjectDetector.from_model(name, opts) as det:
+        for number, image in frames:
+            d = det.detect(image)
+            acc.add_frame(d.box_xyxy_px, d.score, gt.get(number, []), ignored.get(number))
+    return acc.result().ap
+
+
+def stage_samples(name: str, side: int, frames: list[tuple[int, np.ndarray]], repeats: int) -> list[list[float]]:
+    """ms of preprocess, inference, postprocess per call on vtest frames."""
+    stages: list[list[float]] = [[], [], []]
+    with ObjectDetector.from_model(name, DetectorOptions(input_size_hw=(side, side), classes=("person",))) as det:
+        for i in range(repeats):
+            det.detect(frames[i % len(frames)][1])
+            t = det.last_timings
+            for col, v in zip(stages, (t.preprocess_ms, t.inference_ms, t.postprocess_ms)):
+                col.append(v)
+    return stages
+
+
+def collect(quick: bool = False, repeats: int | None = None) -> Section:
+    """Speed and person AP50 of every manifest model at every supported input size."""
+    from agent.errors import ModelError
+
+    repeats = repeats or (10 if quick else 50)
+    vtest, tud = read_frames(25 if quick else 5), read_frames(10 if quick else 2, "TUD")
+    rows, fps_by, missing = [], {}, []
+    for name, side in manifest_models():
+        try:
+            stages = stage_samples(name, side, vtest, repeats)
+        except ModelError as err:
+            missing.append(f"{name}@{side}: {err}")
+            continue
+        total = [sum(v) for v in zip(*stages)]
+        fps = 1e3 / float(np.median(total))
+        fps_by[(name, side)] = fps
+        rows.append((name, side, *(spread(s) for s in stages), fps,
+                     person_ap(name, side, "vtest", vtest), person_ap(name, side, "TUD", tud)))
+    table = Table(f"Detectors: ms per frame, median (p10-p90) over {repeats} vtest.avi frames; person AP50",
+                  ("model", "input", "preprocess ms", "inference ms", "postprocess ms", "detector fps",
+                   f"AP50 vtest ({len(vtest)} fr)", f"AP50 TUD ({len(tud)} fr)"), tuple(rows), float_digits=3,
+                  note="Detector fps = 1000 / median(pre + inference + post); 2 ONNX Runtime threads. AP50 at "
+                       "score >= 0.05, person class, against the MOT ground truth (one vtest frame "
+                       f"in {25 if quick else 5}, one TUD frame in {10 if quick else 2}).")
+    names = tuple(dict.fromkeys(n for n, _ in fps_by))
+    sides = sorted({s for _, s in fps_by})
+    plot = Plot("detector_fps.png", "bar", "Detector fps by model and input size (vtest.avi)", names,
+                tuple((f"{s}px", tuple(fps_by.get((n, s), float("nan")) for n in names)) for s in sides), "frames per second")
+    best = max(rows, key=lambda r: r[6]) if rows else None
+    headline = (("best person AP50 on vtest", f"{best[0]}@{best[1]}: {best[6]:.3f} at {best[5]:.0f} fps"),) if best else ()
+    return Section("detection", "Detectors: speed and person AP50 per model and input size", (table,), (plot,),
+                   tuple(f"not run: {m}" for m in missing), headline)
 
 
 def time_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -159,11 +197,11 @@ def bench_kernels(image: np.ndarray, repeats: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per model and per kernel")
-    parser.add_argument("--every", type=int, default=5, help="AP over every N-th vtest.avi frame (1: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer frames for AP and timing")
     args = parser.parse_args()
     os.environ.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
-    frames = read_frames(args.every)
-    bench_models(frames, args.repeats)
+    print_section(collect(args.quick, args.repeats))
+    frames = read_frames(5)
     bench_kernels(frames[len(frames) // 2][1], max(args.repeats, 200))
     return 0
 

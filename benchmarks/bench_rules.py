@@ -36,6 +36,7 @@ from agent.rules.geometry import (  # noqa: E402
     side_of_line_reference,
 )
 from agent.rules.ruleset import build_rules  # noqa: E402
+from benchmarks.report import Section, Table, spread  # noqa: E402
 
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
 CONFIG = REPO / "tests" / "evaluation" / "vtest_rules.yaml"
@@ -112,6 +113,34 @@ def accuracy(replay: bool) -> None:
         alerts = list(alerts_from_jsonl(out))
     print_scores("edge-agent replay (yolox-nano-416, tracker, rules) on vtest.avi",
                  evaluate_alerts(camera, seq, alerts, **kw))  # type: ignore[arg-type]
+
+
+def collect(quick: bool = False) -> Section:
+    """Rule-set cost per frame and alert accuracy on ground-truth tracks (kernels: bench_kernels)."""
+    config = load_config(CONFIG)
+    camera = config.cameras[0]
+    seq = read_mot(ASSETS / "videos" / "PETS09-S2L1" / "gt" / "gt.txt")
+    rules = build_rules(camera, ("person",), "UTC")
+    times = []
+    for frame in range(1, seq.last_frame + 1):
+        ids, boxes = seq.frames.get(frame, (np.zeros(0, np.int64), np.zeros((0, 4), np.float32)))
+        tracks = Tracks(boxes, np.ones(len(ids)), np.zeros(len(ids)), ids)
+        t_s = (frame - 1) / 10
+        t = time.perf_counter()
+        rules.update(tracks, (768, 576), t_s, START + timedelta(seconds=t_s))
+        times.append((time.perf_counter() - t) * 1e3)
+    med, p10, p90 = spread(times)
+    cost = Table("Rule set on PETS09 ground-truth tracks", ("rules", "median ms/frame", "p10-p90", "p99"),
+                 ((f"{len(camera.rules)} rules + occupancy", med, f"{p10:.3f}-{p90:.3f}", float(np.percentile(times, 99))),),
+                 float_digits=3)
+    kw = {"fps": 10.0, "frame_wh": (768, 576), "start_utc": START}
+    alerts = alerts_from_ground_truth(camera, config.site, seq, frame_step=1, **kw)  # type: ignore[arg-type]
+    scores = evaluate_alerts(camera, seq, alerts, **kw)  # type: ignore[arg-type]
+    acc = Table("Alerts from ground-truth boxes vs true events", ("rule", "kind", "true", "alerted", "matched",
+                "precision", "recall"), tuple((s.rule, s.kind, s.true_events, s.alert_events, s.matched_true,
+                                               s.precision, s.recall) for s in scores), float_digits=3)
+    return Section("rules", "Rules: cost and alert accuracy", (cost, acc),
+                   headline=(("rule set cost per frame (median)", f"{med:.3f} ms"),))
 
 
 def main() -> None:

@@ -1,0 +1,185 @@
+"""Every Numba kernel beside its NumPy reference and the library routine a user would call instead.
+
+Inputs are real where the kernel sees real data (a vtest.avi frame, the
+detectors' own raw outputs) and seeded random otherwise. Times are median
+microseconds over repeated calls, measured in one run so the ratios are
+taken under the same machine load.
+
+    python -m benchmarks.bench_kernels [--quick]
+"""
+
+from __future__ import annotations
+
+__all__ = ["KernelCase", "cases", "collect", "main"]
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from agent.detection import ObjectDetector, box_ops, decoding, preprocess
+from agent.model_store import resolve_model
+from agent.rules import geometry
+from agent.tracking import assignment
+from benchmarks.report import Section, Table, print_section, spread
+
+ASSETS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "assets").resolve()
+Fn = Callable[[], object]
+
+
+@dataclass(frozen=True, slots=True)
+class KernelCase:
+    """One kernel on one input: the Numba wrapper, its NumPy reference, and an optional library routine."""
+
+    name: str
+    numba: Fn
+    numpy: Fn
+    library_name: str = ""
+    library: Fn | None = None
+
+
+def time_us(fn: Fn, repeats: int) -> list[float]:
+    fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e6)
+    return out
+
+
+def _frame() -> np.ndarray:
+    cap = cv2.VideoCapture(str(ASSETS / "videos" / "vtest.avi"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 400)
+    ok, image = cap.read()
+    cap.release()
+    return image if ok else np.random.default_rng(0).integers(0, 255, (576, 768, 3), np.uint8)
+
+
+def _boxes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xy = rng.uniform(0, 400, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 120, (n, 2))], 1).astype(np.float32)
+    return boxes, rng.uniform(0.05, 1, n).astype(np.float32), rng.integers(0, 3, n).astype(np.int32)
+
+
+def _raw_outputs(name: str, image: np.ndarray) -> tuple[object, list[np.ndarray]]:
+    spec, path = resolve_model(name)
+    with ObjectDetector(spec, path) as det:
+        det._pre.update(image)  # the detector's real preallocated tensor
+        return spec, det._session.run(det._pre.tensor)
+
+
+def detection_cases(image: np.ndarray) -> list[KernelCase]:
+    resized = cv2.resize(image, (416, 312))
+    tensor = np.zeros((1, 3, 312, 416), np.float32)
+    mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
+    out = [KernelCase("hwc->nchw float 416x312", lambda: preprocess.hwc_to_nchw_normalised(resized, tensor, "bgr", mean, std),
+                      lambda: preprocess.hwc_to_nchw_normalised_numpy(resized, tensor, "bgr", mean, std),
+                      "cv2.dnn.blobFromImage", lambda: cv2.dnn.blobFromImage(resized))]
+    person = np.zeros(80, np.bool_)
+    person[0] = True
+    spec, yolox = _raw_outputs("yolox-nano-416", image)
+    buf = decoding.CandidateBuffers(3549)
+    out.append(KernelCase("decode yolox 3549 anchors", lambda: decoding.decode_yolox(yolox[0], spec.strides, (416, 416), 0.05, person, buf),  # type: ignore[attr-defined]
+                          lambda: decoding.decode_yolox_numpy(yolox[0], spec.strides, (416, 416), 0.05, person)))  # type: ignore[attr-defined]
+    pspec, pout = _raw_outputs("picodet-s-416", image)
+    gfl = (pout[:4], pout[4:], pspec.strides, (416, 416), 0.0, 0.05, person)  # type: ignore[attr-defined]
+    gbuf = decoding.CandidateBuffers(3598)
+    out.append(KernelCase("decode gfl 3598 anchors", lambda: decoding.decode_gfl(*gfl, out=gbuf),
+                          lambda: decoding.decode_gfl_numpy(*gfl)))
+    rng = np.random.default_rng(0)
+    v8 = np.concatenate([rng.uniform(0, 640, (1, 4, 8400)), rng.uniform(0, 1, (1, 80, 8400)) ** 4], 1).astype(np.float32)
+    every, vbuf = np.ones(80, np.bool_), decoding.CandidateBuffers(8400)
+    out.append(KernelCase("decode yolov8 8400 anchors", lambda: decoding.decode_yolov8(v8, 0.25, every, vbuf),
+                          lambda: decoding.decode_yolov8_numpy(v8, 0.25, every)))
+    a, b = _boxes(rng, 60)[0], _boxes(rng, 80)[0]
+    out.append(KernelCase("detection iou 60x80", lambda: box_ops.iou_matrix(a, b), lambda: box_ops.iou_matrix_numpy(a, b),
+                          "supervision box_iou_batch", _sv_iou(a, b)))
+    for n in (100, 1000):
+        boxes, score, cls = _boxes(rng, n)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
+        out.append(KernelCase(f"class-aware nms {n} boxes", _bind(box_ops.nms_class_aware, boxes, score, cls, 0.45),
+                              _bind(box_ops.nms_class_aware_numpy, boxes, score, cls, 0.45),
+                              "cv2.dnn.NMSBoxesBatched", _bind(cv2.dnn.NMSBoxesBatched, xywh, score, cls, 0.0, 0.45)))
+    return out
+
+
+def _bind(fn: Callable[..., object], *args: object) -> Fn:
+    return lambda: fn(*args)
+
+
+def _sv_iou(a: np.ndarray, b: np.ndarray) -> Fn | None:
+    try:
+        from supervision.detection.utils import box_iou_batch
+    except ImportError:
+        try:
+            from supervision import box_iou_batch  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return lambda: box_iou_batch(a, b)
+
+
+def tracking_and_rule_cases() -> list[KernelCase]:
+    # The tracker's IoU is the detection iou kernel above.
+    rng = np.random.default_rng(1)
+    cost = rng.random((30, 30))
+    from scipy.optimize import linear_sum_assignment
+
+    out = [KernelCase("linear assignment 30x30", _bind(assignment.linear_assignment, cost),
+                      _bind(assignment.linear_assignment_reference, cost),
+                      "scipy linear_sum_assignment", _bind(linear_sum_assignment, cost))]
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 8))
+    poly = np.stack([400 + 150 * np.cos(angles), 300 + 150 * np.sin(angles)], axis=1)
+    contour = poly.astype(np.float32).reshape(-1, 1, 2)
+    p1, p2 = np.array([100.0, 50.0]), np.array([600.0, 500.0])
+    for n in (20, 5000):
+        pts = rng.uniform(0, 800, (n, 2))
+        pts_list = [(float(x), float(y)) for x, y in pts]
+        out.append(KernelCase(f"point in polygon {n} pts", _bind(geometry.points_in_polygon, pts, poly),
+                              _bind(geometry.points_in_polygon_reference, pts, poly),
+                              "cv2.pointPolygonTest per point",
+                              lambda pl=pts_list: [cv2.pointPolygonTest(contour, p, False) for p in pl]))
+        out.append(KernelCase(f"side of line {n} pts", _bind(geometry.side_of_line, pts, p1, p2),
+                              _bind(geometry.side_of_line_reference, pts, p1, p2)))
+    return out
+
+
+def cases() -> list[KernelCase]:
+    return detection_cases(_frame()) + tracking_and_rule_cases()
+
+
+def collect(quick: bool = False) -> Section:
+    repeats = 30 if quick else 300
+    rows = []
+    for case in cases():
+        # Slow references (the interpreted assignment) get fewer calls; the median stays honest.
+        ref_repeats = max(5, repeats // 20) if "assignment" in case.name else repeats
+        fast = spread(time_us(case.numba, repeats))
+        ref = spread(time_us(case.numpy, ref_repeats))
+        lib = spread(time_us(case.library, repeats)) if case.library is not None else None
+        rows.append((case.name, f"{fast[0]:.1f} ({fast[1]:.1f}-{fast[2]:.1f})", f"{ref[0]:.1f}", ref[0] / fast[0],
+                     case.library_name or None, f"{lib[0]:.1f}" if lib else None, lib[0] / fast[0] if lib else None))
+    table = Table("Numba kernels vs NumPy reference vs library routine: median us per call (numba p10-p90)",
+                  ("kernel", "numba us", "numpy us", "numpy/numba", "library routine", "library us", "library/numba"),
+                  tuple(rows), note=f"{repeats} calls per kernel ({'quick' if quick else 'full'}); ratios > 1 mean "
+                  "the Numba kernel is faster. The NumPy reference of the assignment is the same algorithm run "
+                  "by the interpreter (fewer calls).", float_digits=1)
+    worst = min(rows, key=lambda r: float(r[3]))
+    return Section("kernels", "Numba kernels", (table,),
+                   headline=(("kernels faster than their NumPy reference", f"{sum(float(r[3]) > 1 for r in rows)}/{len(rows)} "
+                              f"(lowest ratio {float(worst[3]):.1f}x: {worst[0]})"),))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    print_section(collect(parser.parse_args().quick))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
