@@ -30,26 +30,15 @@ from agent.privacy.faces import CenterFaceDetector
 from agent.privacy.snapshots import SnapshotMaker
 from benchmarks.report import Section, Table
 from tests.conftest import fetch_opencv_doc
-from tests.privacy.conftest import _HAAR_SCRIPT, _haar_python
-from tests.privacy.redaction_check import check_faces, load_inputs, redact
+from tests.privacy.redaction_check import check_faces, haar_face_boxes, load_inputs, redact
 
 
 def haar_boxes(images: list[np.ndarray]) -> list[np.ndarray]:
-    import json
-    import subprocess
-
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, image in enumerate(images):
-            paths.append(str(Path(tmp) / f"{i}.png"))
-            cv2.imwrite(paths[-1], image)
-        done = subprocess.run([str(_haar_python()), "-c", _HAAR_SCRIPT, *paths], check=True, capture_output=True, text=True)
-    out = []
-    for boxes in json.loads(done.stdout):
-        b = np.asarray(boxes, np.float32).reshape(-1, 4)
-        b[:, 2:] += b[:, :2]
-        out.append(b)
-    return out
+        paths = [Path(tmp) / f"{i}.png" for i in range(len(images))]
+        for path, image in zip(paths, images):
+            cv2.imwrite(str(path), image)
+        return haar_face_boxes(paths)
 
 
 def centre_hits(haar: np.ndarray, faces: np.ndarray) -> int:

@@ -80,7 +80,8 @@ class WatchedObjects:
     ) -> None:
         wanted = set(classes)
         self.class_names = list(class_names)
-        self._watched = np.array([i for i, n in enumerate(class_names) if n in wanted], dtype=np.int32)
+        # A lookup table by class id: indexing is ~20x cheaper than np.isin per frame.
+        self._watched = np.array([n in wanted for n in class_names] or [False], dtype=np.bool_)
         self._min_score = min_score
         anchors = anchors or {}
         self._anchor_codes = np.array(
@@ -89,6 +90,6 @@ class WatchedObjects:
 
     def select(self, tracks: Tracks) -> tuple[Tracks, np.ndarray]:
         """Return the counted tracks and their (n, 2) anchor points in pixels."""
-        mask = np.isin(tracks.class_id, self._watched) & (tracks.score >= self._min_score)
+        mask = self._watched[tracks.class_id] & (tracks.score >= self._min_score)
         kept = tracks.select(mask)
         return kept, anchor_points_by_class(kept.box_xyxy_px, kept.class_id, self._anchor_codes)

@@ -11,9 +11,7 @@ ships both `CascadeClassifier` and the cascade files), created once under
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import types
 import typing
 from datetime import UTC, datetime
@@ -25,57 +23,18 @@ import pytest
 from pydantic import BaseModel
 
 from agent.alerts.schema import Alert
-from tests.conftest import CACHE_DIR
+from tests.privacy.redaction_check import haar_face_boxes, haar_python
 
-HAAR_VENV = CACHE_DIR / "haar-venv"
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
-
-_HAAR_SCRIPT = r"""
-import json, sys
-import cv2
-cascades = [cv2.CascadeClassifier(cv2.data.haarcascades + name)
-            for name in ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")]
-out = []
-for path in sys.argv[1:]:
-    gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)
-    out.append([list(map(int, b)) for c in cascades for b in c.detectMultiScale(gray, 1.1, 5, minSize=(24, 24))])
-print(json.dumps(out))
-"""
-
-
-def _haar_python() -> Path:
-    python = HAAR_VENV / "bin" / "python"
-    if python.exists():
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(HAAR_VENV)], check=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-         "opencv-python-headless>=4.8,<5", "numpy"],
-        check=True, capture_output=True,
-    )
-    return python
-
 
 @pytest.fixture(scope="session")
 def haar_faces() -> typing.Callable[[list[Path]], list[np.ndarray]]:
     """Face boxes (n, 4) `x1, y1, x2, y2` per image file, from the Haar cascades."""
     try:
-        python = _haar_python()
+        haar_python()
     except (OSError, subprocess.CalledProcessError) as err:
         pytest.fail(f"cannot build the Haar-cascade venv (opencv-python-headless 4.x from PyPI): {err}")
-
-    def detect(paths: list[Path]) -> list[np.ndarray]:
-        done = subprocess.run(
-            [str(python), "-c", _HAAR_SCRIPT, *map(str, paths)], check=True, capture_output=True, text=True
-        )
-        out = []
-        for boxes in json.loads(done.stdout):
-            b = np.asarray(boxes, np.float32).reshape(-1, 4)
-            b[:, 2:] += b[:, :2]
-            out.append(b)
-        return out
-
-    return detect
+    return haar_face_boxes
 
 
 def _sample(annotation: Any, name: str) -> Any:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 __all__ = ["FaceCheck", "check_faces", "load_inputs"]
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ import numpy as np
 
 from agent.config.schema import SnapshotPolicy
 from agent.privacy.snapshots import AlertMoment, Snapshot, SnapshotMaker
+from tests.conftest import CACHE_DIR
 
 # Whole frame, no scaling: the snapshot's pixels line up with the original's.
 MEASURE_POLICY = SnapshotPolicy(enabled=True, framing="frame", max_side_px=4096, jpeg_quality=90)
@@ -65,4 +69,46 @@ def check_faces(name: str, original: np.ndarray, redacted: np.ndarray, faces_xyx
         x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
         region = unchanged[y1:y2, x1:x2]
         out.append(FaceCheck(name, (x1, y1, x2, y2), float(region.mean()) if region.size else 0.0))
+    return out
+
+
+HAAR_VENV = CACHE_DIR / "haar-venv"
+_HAAR_SCRIPT = r"""
+import json, sys
+import cv2
+cascades = [cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            for name in ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")]
+out = []
+for path in sys.argv[1:]:
+    gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)
+    out.append([list(map(int, b)) for c in cascades for b in c.detectMultiScale(gray, 1.1, 5, minSize=(24, 24))])
+print(json.dumps(out))
+"""
+
+
+def haar_python() -> Path:
+    """The Python of a throwaway venv with OpenCV 4.x, whose wheels still ship Haar cascades."""
+    python = HAAR_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(HAAR_VENV)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+         "opencv-python-headless>=4.8,<5", "numpy"],
+        check=True, capture_output=True,
+    )
+    return python
+
+
+def haar_face_boxes(paths: list[Path]) -> list[np.ndarray]:
+    """Face boxes (n, 4) `x1, y1, x2, y2` per image file, from OpenCV's Haar cascades (an
+    independent detector: OpenCV 5 no longer has them, so they run in the 4.x venv)."""
+    done = subprocess.run(
+        [str(haar_python()), "-c", _HAAR_SCRIPT, *map(str, paths)], check=True, capture_output=True, text=True
+    )
+    out = []
+    for boxes in json.loads(done.stdout):
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        b[:, 2:] += b[:, :2]
+        out.append(b)
     return out
