@@ -17,7 +17,7 @@ __all__ = ["AlertDispatcher", "OutgoingAlert", "recipient_topics"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.alerts.schema import Alert
@@ -42,7 +42,6 @@ class OutgoingAlert:
         payload: signed envelope bytes.
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
-        created_utc: when the alert was made (its CAP `sent`).
         policy_version: version of the sharing policy that rendered it.
         expiry_s: MQTT 5 message expiry the recipient's policy asks for;
             None means the publisher's default (`mqtt.message_expiry_s`).
@@ -56,19 +55,22 @@ class OutgoingAlert:
     payload: bytes
     alert_id: str
     severity_rank: int
-    created_utc: datetime
     policy_version: str = ""
     expiry_s: int | None = None
     snapshot: str = "none"
     personal_data: bool = False
 
     def to_outbound(self, default_expiry_s: int | None) -> OutboundMessage:
-        """The outbox's form of this message; the recipient's retention wins over the default expiry."""
+        """The outbox's form of this message; the recipient's retention wins over the default expiry.
+
+        Expiry counts from now, when the message enters the outbox, not from the alert's
+        `sent`: a replayed clip's alerts carry the clip's times, yet are fresh messages.
+        """
         return OutboundMessage(
             message_id=self.message_id, topic=self.topic, payload=self.payload,
             severity_rank=self.severity_rank,
             expiry_s=self.expiry_s if self.expiry_s is not None else default_expiry_s,
-            created_utc=self.created_utc,
+            created_utc=datetime.now(UTC),
         )
 
 
@@ -132,7 +134,6 @@ class AlertDispatcher:
                     payload=payload,
                     alert_id=alert.identifier,
                     severity_rank=SEVERITY_ORDER[alert.info.severity],
-                    created_utc=alert.sent,
                     policy_version=sharing.version,
                     expiry_s=recipient.retention_s,
                     snapshot=snapshot.redaction if snapshot is not None else "none",

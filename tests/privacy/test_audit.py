@@ -21,7 +21,7 @@ T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 def message(i: int, recipient: str = "police-dispatch", personal: bool = False) -> OutgoingAlert:
     return OutgoingAlert(
         message_id=f"alert-{i}/{recipient}", recipient=recipient, topic=f"edge/s/cam-x/alerts/yard/{recipient}",
-        payload=f"payload {i}".encode(), alert_id=f"alert-{i}", severity_rank=1, created_utc=T0, policy_version="p-1",
+        payload=f"payload {i}".encode(), alert_id=f"alert-{i}", severity_rank=1, policy_version="p-1",
         snapshot="unredacted" if personal else "none", personal_data=personal,
     )
 
