@@ -23,7 +23,7 @@ from typing import Any
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
 from agent.logs import log_event
-from agent.privacy.fields import ALWAYS_KEPT, POLICY_ADDED
+from agent.privacy.fields import POLICY_ADDED
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.privacy.snapshots import AlertMoment, FaceFinding, Snapshot, SnapshotMaker
 from agent.privacy.view import FieldSelection, coarsen_areas, project
