@@ -66,7 +66,8 @@ def prepare_clips(workdir: Path) -> list[Path]:
     return out
 
 
-def site_config(workdir: Path, clips: list[Path], cameras: int, motion: str, port: int) -> Path:
+def site_config(workdir: Path, clips: list[Path], cameras: int, motion: str, port: int,
+                detector: dict[str, object]) -> Path:
     import yaml
 
     cams = [{"id": f"cam{i:02d}", "source": str(clips[i % len(clips)]), "loop": True, "detect_fps": DETECT_FPS,
@@ -74,7 +75,7 @@ def site_config(workdir: Path, clips: list[Path], cameras: int, motion: str, por
     doc = {
         "site": {"id": "bench", "name": "capacity", "location": {"lat": 0.0, "lon": 0.0}},
         "cameras": cams,
-        "detector": {"model": "yolox-nano-416", "intra_op_threads": 2},
+        "detector": {**detector, "intra_op_threads": 2},
         "mqtt": {"host": "127.0.0.1", "port": port, "connect_timeout_s": 5},
         "outbox": {"path": str(workdir / f"outbox-{cameras}-{motion}.sqlite")},
         "signing": {"key_file": str(workdir / "key.pem")},
@@ -151,7 +152,7 @@ def capacity(args: argparse.Namespace, workdir: Path, clips: list[Path], port: i
     for motion in ("on_motion", "always"):
         best, rss = 0, []
         for n in counts:
-            r = child(site_config(workdir, clips, n, motion, port), args.warmup_s, args.measure_s)
+            r = child(site_config(workdir, clips, n, motion, port, detector_of(args)), args.warmup_s, args.measure_s)
             ok = passes(r)
             rss.append((n, float(r["rss_running"]), float(r["rss_start"])))  # type: ignore[arg-type]
             print(f"{motion:<10} {n:>3} {r['min_fps']:>8.2f} {r['mean_fps']:>9.2f} {r['cpu']:>9.0%} "
@@ -166,7 +167,7 @@ def capacity(args: argparse.Namespace, workdir: Path, clips: list[Path], port: i
 
 
 def soak(args: argparse.Namespace, workdir: Path, clips: list[Path], port: int) -> None:
-    r = child(site_config(workdir, clips, args.soak_cameras, "on_motion", port), args.warmup_s,
+    r = child(site_config(workdir, clips, args.soak_cameras, "on_motion", port, detector_of(args)), args.warmup_s,
               args.soak_minutes * 60, soak=True)
     series = [float(v) / 2**20 for v in r["rss_series"]]  # type: ignore[union-attr]
     growth = (series[-1] - series[0]) / series[0] if series else 0.0
@@ -176,11 +177,18 @@ def soak(args: argparse.Namespace, workdir: Path, clips: list[Path], port: int) 
     print(f"RSS growth first -> last sample: {growth:+.1%} (target <= 5%)")
 
 
+def detector_of(args: argparse.Namespace) -> dict[str, object]:
+    """The detector section for the chosen model and input size."""
+    return {"model": args.model, **({"input_size": args.input_size} if args.input_size else {})}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", default="1,4,8,12,16,20,24", help="camera counts to try, ascending")
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--measure-s", type=float, default=20.0)
+    parser.add_argument("--model", default="yolox-nano-416", help="manifest model name (default: yolox-nano-416)")
+    parser.add_argument("--input-size", type=int, help="input side for dynamic models, e.g. 320 with yolox-nano")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--soak-cameras", type=int, default=8)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -196,7 +204,8 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     clips = prepare_clips(workdir)
     print(f"{len(clips)} clips at {SIZE_WH[0]}x{SIZE_WH[1]} {CAMERA_FPS:g} fps, detect {DETECT_FPS:g} fps, "
-          f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f} (other work shares the box)")
+          f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"model {args.model}{f'@{args.input_size}' if args.input_size else ''}")
     with tempfile.TemporaryDirectory() as tmp, DemoBroker(Path(tmp)) as broker:
         if args.soak_minutes > 0:
             soak(args, workdir, clips, broker.port)

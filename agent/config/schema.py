@@ -251,7 +251,7 @@ class MotionConfig(_Model):
     mode: Literal["always", "on_motion", "regions"] = Field(
         default="on_motion",
         description=(
-            "always: detect on every frame; on_motion: skip frames without motion; "
+            "always: the gate is off, every frame goes to the detector; on_motion: skip frames without motion; "
             "regions: also drop detections away from motion and known objects"
         ),
     )
