@@ -187,6 +187,7 @@ def main() -> int:
     parser.add_argument("--counts", default="1,4,8,12,16,20,24", help="camera counts to try, ascending")
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--measure-s", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 and 2 cameras, short windows")
     parser.add_argument("--model", default="yolox-nano-416", help="manifest model name (default: yolox-nano-416)")
     parser.add_argument("--input-size", type=int, help="input side for dynamic models, e.g. 320 with yolox-nano")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
@@ -194,6 +195,8 @@ def main() -> int:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--soak-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.counts, args.warmup_s, args.measure_s = "1,2", 4.0, 6.0
     sys.path.insert(0, str(REPO))
     if args.child:
         print(json.dumps(run_one(args.child, args.warmup_s, args.measure_s, args.soak_child)))
