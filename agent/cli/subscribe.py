@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from agent.alerts.cap import alert_to_cap_xml
 from agent.alerts.schema import Alert
+from agent.delivery.publisher import read_password_file
 from agent.delivery.signing import TrustStore
 from agent.delivery.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.errors import AgentError
@@ -56,11 +57,7 @@ def register(subparsers: Any) -> None:
 
 def _password(args: argparse.Namespace) -> str | None:
     if args.password_file is not None:
-        try:
-            lines = args.password_file.read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise AgentError(f"cannot read {args.password_file}: {err}") from err
-        return lines[0] if lines else ""
+        return read_password_file(args.password_file, "--password-file")
     return os.environ.get(PASSWORD_ENV)
 
 

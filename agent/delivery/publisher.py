@@ -44,6 +44,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -98,15 +99,24 @@ class _Session:
     status_mids: set[int] = field(default_factory=set)
 
 
+def read_password_file(path: Path, what: str) -> str:
+    """The first line of a password file (empty when the file is empty).
+
+    Raises:
+        AgentError: the file cannot be read; `what` names the setting in the message.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise AgentError(f"cannot read {what} {path}: {err}") from err
+    return lines[0] if lines else ""
+
+
 def _read_password(config: MqttConfig) -> str | None:
     if config.password is not None:
         return config.password.get_secret_value()
     if config.password_file is not None:
-        try:
-            lines = config.password_file.read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise AgentError(f"cannot read mqtt.password_file {config.password_file}: {err}") from err
-        return lines[0] if lines else ""
+        return read_password_file(config.password_file, "mqtt.password_file")
     return None
 
 
