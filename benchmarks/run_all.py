@@ -18,6 +18,7 @@ import dataclasses
 import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.report import Section, command_line, environment, format_table, print_section, summary_table, write_report
+from benchmarks.report import Plot, Section, command_line, environment, format_table, print_section, summary_table, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
@@ -72,8 +73,39 @@ def run_capacity(quick: bool) -> Section:
         if done.returncode != 0:
             return Section(key, title, error=f"exited {done.returncode}: {done.stderr.strip()[-400:]}")
         outputs.append(done.stdout)
-    return Section(key, title, preformatted="\n".join(outputs),
+    text = "\n".join(outputs)
+    return Section(key, title, preformatted=text, plots=capacity_plots(text),
                    notes=("Printed output of the capacity benchmark, for yolox-nano-416 and yolox-nano at 320.",))
+
+
+_CAPACITY_MODEL = re.compile(r"model (\S+)")
+_CAPACITY_ROW = re.compile(r"^(on_motion|always)\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+(\d+)%", re.M)
+
+
+def capacity_plots(text: str) -> tuple[Plot, ...]:
+    """Cameras vs agent CPU and vs the slowest camera's fps, one line per model and motion mode,
+    parsed from the capacity benchmark's printed tables."""
+    rows: dict[str, dict[int, tuple[float, float]]] = {}
+    for block in text.split("\n\n\n"):
+        model = _CAPACITY_MODEL.search(block)
+        for mode, n, min_fps, cpu in _CAPACITY_ROW.findall(block):
+            name = f"{model.group(1) if model else 'model'}, {mode}"
+            rows.setdefault(name, {})[int(n)] = (float(cpu), float(min_fps))
+    counts = sorted({n for series in rows.values() for n in series})
+    if not counts:
+        return ()
+    labels = tuple(str(n) for n in counts)
+
+    def series(column: int) -> tuple[tuple[str, tuple[float, ...]], ...]:
+        return tuple((name, tuple(by_n[n][column] if n in by_n else float("nan") for n in counts))
+                     for name, by_n in rows.items())
+
+    return (
+        Plot("capacity_cpu.png", "line", "Cameras vs agent CPU (detect 5 fps)", labels, series(0),
+             "agent CPU, % of the box", "cameras"),
+        Plot("capacity_fps.png", "line", "Cameras vs slowest camera's detect fps (target 5)", labels, series(1),
+             "detect fps of the slowest camera", "cameras"),
+    )
 
 
 def update_readme(readme: Path, sections: list[Section], report_rel: str) -> bool:

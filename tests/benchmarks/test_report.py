@@ -52,3 +52,24 @@ def test_readme_summary_is_replaced_between_markers(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "old" not in text and "| Pipeline | pipeline fps | 120 |" in text and text.endswith("after\n")
     assert not update_readme(tmp_path / "missing.md", _sections(), "x")
+
+
+def test_capacity_tables_become_cameras_vs_cpu_and_fps_plots() -> None:
+    from benchmarks.run_all import capacity_plots
+
+    printed = (
+        "5 clips at 640x360 15 fps, detect 5 fps, 2 cores, load average 0.5, model yolox-nano-416\n"
+        "motion       N  min fps  mean fps agent cpu  box cpu  detected  infer ms  RSS MiB  pass\n"
+        "on_motion    1     5.05      5.05        8%       8%      100%      15.8      284   yes\n"
+        "on_motion    8     4.40      4.44       67%      68%      100%      14.1      333    no\n"
+        "\n\n"
+        "5 clips at 640x360 15 fps, detect 5 fps, 2 cores, load average 0.5, model yolox-nano@320\n"
+        "on_motion   12     5.00      5.02       54%      54%      100%       9.8      324   yes\n"
+    )
+    cpu, fps = capacity_plots(printed)
+    assert cpu.labels == ("1", "8", "12") and fps.file_name == "capacity_fps.png"
+    series = dict(cpu.series)
+    assert series["yolox-nano-416, on_motion"][:2] == (8.0, 67.0)
+    assert series["yolox-nano@320, on_motion"][2] == 54.0
+    assert dict(fps.series)["yolox-nano-416, on_motion"][1] == 4.40
+    assert capacity_plots("no table here") == ()
