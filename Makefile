@@ -40,7 +40,7 @@ clip: system-deps
 DEMO_CLIP = $(abspath $(firstword $(wildcard $(ASSETS)/videos/vtest.avi) $(OPENCV_DOC_DATA)/vtest.avi))
 
 demo: venv clip
-	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.demo --config config/demo.yaml --clip $(DEMO_CLIP)
+	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.cli.demo --config config/demo.yaml --clip $(DEMO_CLIP)
 
 test: venv system-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q

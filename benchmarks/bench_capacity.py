@@ -90,7 +90,7 @@ def run_one(config_path: Path, warmup_s: float, measure_s: float, soak: bool) ->
     """Child process: run the agent, measure, print one JSON line."""
     from agent.config import load_config
     from agent.logs import configure_logging
-    from agent.service import AgentService
+    from agent.runtime.service import AgentService
 
     configure_logging("warning")
     proc = psutil.Process()
@@ -201,7 +201,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_one(args.child, args.warmup_s, args.measure_s, args.soak_child)))
         return 0
-    from agent.demo import DemoBroker
+    from agent.cli.demo import DemoBroker
 
     workdir = REPO / ".cache" / "bench-capacity"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from agent.detection import DetectorOptions, ObjectDetector  # noqa: E402
 from agent.detection import box_ops, decoding, preprocess  # noqa: E402
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes  # noqa: E402
-from agent.model_store import resolve_model  # noqa: E402
+from agent.detection.model_store import resolve_model  # noqa: E402
 from benchmarks.report import Plot, Section, Table, print_section  # noqa: E402
 
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
@@ -38,7 +38,7 @@ CLIPS = {"vtest": ("videos/vtest.avi", "videos/PETS09-S2L1/gt/gt.txt"),
 
 def manifest_models() -> list[tuple[str, int]]:
     """Every (model, input side) the manifest lists as supported."""
-    from agent.model_store import load_manifest
+    from agent.detection.model_store import load_manifest
 
     return [(name, side) for name, spec in load_manifest().items() for side in spec.supported_sizes]
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from agent.detection import ObjectDetector, box_ops, decoding, preprocess
-from agent.model_store import resolve_model
+from agent.detection.model_store import resolve_model
 from agent.rules import geometry
 from agent.tracking import assignment
 from benchmarks.report import Section, Table, print_section, spread

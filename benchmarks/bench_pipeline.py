@@ -3,7 +3,7 @@
 Both run YOLOX-Nano 416 (same ONNX file, same ONNX Runtime thread count) on
 the same frames of vtest.avi (PETS09-S2L1, 768x576):
 
-- product, gating off: `CameraPipeline` built by `agent.assembly` from
+- product, gating off: `CameraPipeline` built by `agent.runtime.assembly` from
   tests/evaluation/vtest_rules.yaml, motion mode `always`;
 - product, gating on: the same, motion mode `on_motion`;
 - hand-written: what a user would write from the model's README: cv2.resize
@@ -14,7 +14,7 @@ the same frames of vtest.avi (PETS09-S2L1, 768x576):
 Per-stage times are wall-clock ms per frame (mean, and median with p10-p90),
 the product's stages timed from outside through thin wrappers. AP50 is person
 AP50 of each variant's output tracks against the MOT ground truth. With
-`--full`, `edge-agent replay` (`agent.replay.replay_file`, alerts dispatched
+`--full`, `edge-agent replay` (`agent.runtime.clip_replay.replay_file`, alerts dispatched
 and signed) is timed end to end too. The motion gate's savings are also
 counted on the Intel sample clips (gate only; its decision does not depend
 on the detector).
@@ -40,13 +40,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.assembly import detector_from_config, motion_settings, tracker_from_config
+from agent.runtime.assembly import detector_from_config, motion_settings, tracker_from_config
 from agent.config import load_config
 from agent.config.schema import CameraConfig, SiteConfig
-from agent.detections import Detections
+from agent.values.detections import Detections
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes
-from agent.motion import MotionGate
-from agent.pipeline import CameraPipeline
+from agent.motion.gate import MotionGate
+from agent.runtime.pipeline import CameraPipeline
 from agent.sources import FileReplay
 from benchmarks.report import Plot, Section, Table, print_section, spread
 
@@ -121,7 +121,7 @@ def _timed_frames(clip: Path, max_frames: int) -> Iterator[tuple[Any, float]]:
 
 
 def run_product(mode: str, clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
-    """CameraPipeline as `agent.assembly` builds it, stages timed through wrappers."""
+    """CameraPipeline as `agent.runtime.assembly` builds it, stages timed through wrappers."""
     config, camera = site_config(mode, key_dir)
     detector = detector_from_config(config.detector)
     det = _Timed(detector, "detect")
@@ -218,7 +218,7 @@ def run_hand_written(clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
     """The hand-written loop over the same frames; supervision's ByteTrack tracks."""
     import supervision as sv
 
-    from agent.model_store import resolve_model
+    from agent.detection.model_store import resolve_model
 
     config, _ = site_config("always", key_dir)
     _, path = resolve_model(config.detector.model)
@@ -302,8 +302,8 @@ def gate_savings(clips: list[Path], max_frames: int, key_dir: Path) -> list[tupl
 
 def run_replay(mode: str, clip: Path, key_dir: Path) -> float:
     """Frames per second of `edge-agent replay`'s core (`replay_file`), alerts signed and routed."""
-    from agent.assembly import dispatcher_from_config
-    from agent.replay import replay_file
+    from agent.runtime.assembly import dispatcher_from_config
+    from agent.runtime.clip_replay import replay_file
 
     config, camera = site_config(mode, key_dir)
     summary = replay_file(config, camera, clip, dispatcher=dispatcher_from_config(config), start_utc=START,

@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from agent.alerts.cap import alerts_from_jsonl  # noqa: E402
 from agent.config import load_config  # noqa: E402
-from agent.detections import Tracks  # noqa: E402
-from agent.evaluation.events import alerts_from_ground_truth, evaluate_alerts  # noqa: E402
+from agent.values.detections import Tracks  # noqa: E402
+from agent.evaluation.event_matching import alerts_from_ground_truth, evaluate_alerts  # noqa: E402
 from agent.evaluation.mot import read_mot  # noqa: E402
 from agent.rules.geometry import (  # noqa: E402
     points_in_polygon,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.detections import Detections, Tracks
+from agent.values.detections import Detections, Tracks
 from agent.evaluation.mot import MotSequence, evaluate_tracks, noisy_detections, read_mot
-from agent.motion import MotionGate, MotionSettings
+from agent.motion.gate import MotionGate, MotionSettings
 from agent.sources import FileReplay
 from agent.tracking import ByteTracker
 from agent.detection.box_ops import iou_matrix

@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
 sys.path[:0] = [str(REPO)]
 
-from agent.assembly import dispatcher_from_config  # noqa: E402
+from agent.runtime.assembly import dispatcher_from_config  # noqa: E402
 from agent.config import load_config  # noqa: E402
 from agent.evaluation.mot import read_mot  # noqa: E402
 from agent.integrator.tune import TuneGrid, cache_detections, sweep  # noqa: E402
-from agent.replay import replay_file  # noqa: E402
+from agent.runtime.clip_replay import replay_file  # noqa: E402
 
 START = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert, AlertArea, AlertInfo, DetectionDetails
 from agent.config.schema import SiteInfo
-from agent.rules.events import RuleEvent
+from agent.values.rule_events import RuleEvent
 
 _EVENT_NAMES = {
     "intrusion": "Intrusion",

@@ -19,16 +19,16 @@ from agent.errors import AgentError, ConfigError
 # Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.pipeline_commands",
-    "agent.cli.validate",
-    "agent.cli.preview",
-    "agent.cli.tune",
-    "agent.cli.models",
-    "agent.cli.keys",
-    "agent.cli.subscribe",
-    "agent.cli.cap",
-    "agent.cli.audit",
-    "agent.cli.status",
-    "agent.cli.warmup",
+    "agent.cli.validate_command",
+    "agent.cli.preview_command",
+    "agent.cli.tune_command",
+    "agent.cli.models_command",
+    "agent.cli.keys_command",
+    "agent.cli.subscribe_command",
+    "agent.cli.cap_command",
+    "agent.cli.audit_command",
+    "agent.cli.status_command",
+    "agent.cli.warmup_command",
 )
 
 EXIT_OK = 0
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agent.numba_cache import configure_from_argv
+    from agent.runtime.numba_cache import configure_from_argv
 
     # Before the command modules import the Numba kernels, which fixes their cache folder.
     configure_from_argv(list(sys.argv[1:] if argv is None else argv))

@@ -12,18 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from agent.assembly import dispatcher_from_config
+from agent.runtime.assembly import dispatcher_from_config
 from agent.cli.options import add_config_options
 from agent.config import load_config
-from agent.dispatch import OutgoingAlert
+from agent.delivery.routing import OutgoingAlert
 from agent.config.schema import CameraConfig, SiteConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
 from agent.errors import AgentError, ConfigError, ConfigIssue
-from agent.frames import Frame
-from agent.pipeline import CameraPipeline, FrameResult
+from agent.values.frames import Frame
+from agent.runtime.pipeline import CameraPipeline, FrameResult
 from agent.privacy.audit import AuditLog
-from agent.replay import ReplaySummary, replay_file, select_camera
+from agent.runtime.clip_replay import ReplaySummary, replay_file, select_camera
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,7 +116,7 @@ def _clip(args: argparse.Namespace) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agent.service import AgentService
+    from agent.runtime.service import AgentService
 
     service = AgentService(load_config(args.config, args.overrides), config_path=args.config,
                            overrides=args.overrides)

@@ -583,7 +583,7 @@ class RecipientPolicy(_Model):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: list[str]) -> list[str]:
-        from agent.privacy.fields import check_field_paths
+        from agent.alerts.fields import check_field_paths
 
         check_field_paths(value)
         return value
@@ -641,7 +641,7 @@ class PoliciesConfig(_Model):
 
 
 def _default_fields() -> tuple[str, ...]:
-    from agent.privacy.fields import DEFAULT_FIELDS
+    from agent.alerts.fields import DEFAULT_FIELDS
 
     return DEFAULT_FIELDS
 

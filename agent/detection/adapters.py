@@ -15,7 +15,7 @@ import numpy as np
 
 from agent.detection.decoding import CandidateBuffers, Candidates, decode_gfl, decode_yolov8, decode_yolox
 from agent.errors import ModelError
-from agent.model_store import ModelSpec
+from agent.detection.model_store import ModelSpec
 
 
 class OutputAdapter(Protocol):

@@ -22,9 +22,9 @@ from agent.detection.adapters import make_adapter
 from agent.detection.box_ops import nms_class_aware
 from agent.detection.onnx_session import OnnxSession
 from agent.detection.preprocess import Preprocessor
-from agent.detections import Detections
+from agent.values.detections import Detections
 from agent.errors import ModelError, SourceError
-from agent.model_store import ModelSpec, resolve_model
+from agent.detection.model_store import ModelSpec, resolve_model
 
 
 @dataclass(frozen=True, slots=True)

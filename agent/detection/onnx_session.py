@@ -20,7 +20,7 @@ import onnxruntime as ort
 
 from agent.errors import ModelError
 from agent.logs import log_event
-from agent.model_store import ModelSpec
+from agent.detection.model_store import ModelSpec
 
 _LOG = logging.getLogger("agent.detection.onnx_session")
 Dim = int | str | None

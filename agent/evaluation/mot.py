@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.detections import Detections, Tracks
+from agent.values.detections import Detections, Tracks
 from agent.detection.box_ops import iou_matrix
 
 

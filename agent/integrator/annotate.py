@@ -24,7 +24,7 @@ import numpy as np
 from agent.alerts.schema import Alert
 from agent.config.schema import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.errors import AgentError
-from agent.frames import Frame
+from agent.values.frames import Frame
 from agent.integrator.drawing import (
     ALERT_BGR,
     SceneShapes,
@@ -35,7 +35,7 @@ from agent.integrator.drawing import (
     draw_zone,
     scene_shapes,
 )
-from agent.pipeline import FrameResult
+from agent.runtime.pipeline import FrameResult
 from agent.rules.geometry import anchor_points
 
 # mp4v (MPEG-4 Part 2) is the MP4 encoder every opencv-python wheel can write;

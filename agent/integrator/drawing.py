@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from agent.config.schema import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.geometry import polygon_to_pixels
 
 BGR = tuple[int, int, int]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.assembly import motion_settings
+from agent.runtime.assembly import motion_settings
 from agent.config.schema import CameraConfig
 from agent.errors import SourceError
 from agent.integrator.drawing import (
@@ -30,10 +30,10 @@ from agent.integrator.drawing import (
     draw_zone,
     scene_shapes,
 )
-from agent.motion import MotionGate
+from agent.motion.gate import MotionGate
 from agent.sources.capture import CaptureTimeouts
 from agent.sources.live import LiveSource
-from agent.sources.replay import FileReplay
+from agent.sources.file_replay import FileReplay
 from agent.sources.spec import parse_source
 
 

@@ -14,7 +14,7 @@ returns at the higher threshold: greedy NMS keeps or drops a box only
 because of boxes scoring higher than it, which are the same in both runs.
 
 With ground truth, each grid point's alerts are scored by
-`agent.evaluation.events` against the truth the *configured* durations
+`agent.evaluation.event_matching` against the truth the *configured* durations
 define (the config states what the site wants alerted; the sweep shows which
 settings reproduce it).
 """
@@ -43,7 +43,7 @@ import numpy as np
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.assembly import detector_from_config, tracker_from_config
+from agent.runtime.assembly import detector_from_config, tracker_from_config
 from agent.config.schema import (
     CameraConfig,
     CrowdingRuleConfig,
@@ -52,13 +52,13 @@ from agent.config.schema import (
     RuleConfig,
     SiteConfig,
 )
-from agent.detections import Detections, Tracks
+from agent.values.detections import Detections, Tracks
 from agent.errors import ConfigError, ConfigIssue
-from agent.evaluation.events import evaluate_alerts
+from agent.evaluation.event_matching import evaluate_alerts
 from agent.evaluation.mot import MotSequence
-from agent.pipeline import CameraPipeline, FrameStamp, ObjectDetecting
+from agent.runtime.pipeline import CameraPipeline, FrameStamp, ObjectDetecting
 from agent.rules.ruleset import build_rules
-from agent.sources.replay import FileReplay
+from agent.sources.file_replay import FileReplay
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ _TAIL_READ = 65536
 
 
 class Outgoing(Protocol):
-    """What the log needs from an outgoing message (`agent.dispatch.OutgoingAlert`)."""
+    """What the log needs from an outgoing message (`agent.delivery.routing.OutgoingAlert`)."""
 
     @property
     def message_id(self) -> str: ...

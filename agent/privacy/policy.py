@@ -23,9 +23,10 @@ from typing import Any
 from agent.alerts.schema import Alert
 from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
 from agent.logs import log_event
-from agent.privacy.fields import POLICY_ADDED
+from agent.alerts.fields import POLICY_ADDED
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
-from agent.privacy.snapshots import AlertMoment, FaceFinding, Snapshot, SnapshotMaker
+from agent.privacy.snapshots import FaceFinding, Snapshot, SnapshotMaker
+from agent.values.alert_moment import AlertMoment
 from agent.privacy.view import FieldSelection, coarsen_areas, project
 
 # Keys of the alert schema that only the policy sets (see `Alert.privacy`, `Alert.snapshot`).

@@ -11,7 +11,7 @@ picture and a recipient never holds a picture without its alert.
 
 from __future__ import annotations
 
-__all__ = ["AlertMoment", "Snapshot", "SnapshotMaker"]
+__all__ = ["Snapshot", "SnapshotMaker"]
 
 import base64
 import logging
@@ -25,6 +25,7 @@ import numpy as np
 from agent.config.schema import SnapshotPolicy
 from agent.errors import AgentError
 from agent.logs import log_event
+from agent.values.alert_moment import AlertMoment
 from agent.privacy.redaction import expand_boxes, face_fill_boxes, fill_boxes
 
 _log = logging.getLogger("agent.privacy.snapshots")
@@ -35,21 +36,6 @@ class FaceFinding(Protocol):
     """What snapshots need from a face detector."""
 
     def detect(self, image_bgr: np.ndarray) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMoment:
-    """The frame an alert was made on, and what it counted.
-
-    Attributes:
-        image_bgr: (H, W, 3) uint8, the original frame; never modified.
-        object_box_xyxy_px: (n, 4) boxes of the objects the alert counts (crop framing).
-        person_box_xyxy_px: (m, 4) every person box in the frame (for `fill_person_boxes`).
-    """
-
-    image_bgr: np.ndarray
-    object_box_xyxy_px: np.ndarray
-    person_box_xyxy_px: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.privacy.fields import ALWAYS_KEPT
+from agent.alerts.fields import ALWAYS_KEPT
 
 _KM_PER_DEGREE = 111.32
 

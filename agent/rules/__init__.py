@@ -2,7 +2,7 @@
 
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.crowding import CrowdingRule
-from agent.rules.events import RuleEvent
+from agent.values.rule_events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.occupancy import ZoneOccupancy

@@ -31,8 +31,8 @@ from datetime import datetime
 import numpy as np
 
 from agent.config.schema import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.detections import Tracks
-from agent.rules.events import RuleEvent
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 from agent.rules.geometry import side_of_line
 from agent.rules.shapes import LineShape, WatchedObjects
 

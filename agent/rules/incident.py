@@ -19,8 +19,8 @@ from datetime import datetime
 
 import numpy as np
 
-from agent.detections import Tracks
-from agent.rules.events import RuleEvent
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from datetime import datetime
 import numpy as np
 
 from agent.config.schema import IntrusionRuleConfig
-from agent.detections import Tracks
-from agent.rules.events import RuleEvent
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 from agent.rules.zone_rule import ZoneRule
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from agent.config.schema import ZoneConfig
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.geometry import points_in_polygon
 from agent.rules.shapes import WatchedObjects, ZoneShape
 

@@ -25,11 +25,11 @@ from agent.config.schema import (
     RuleConfig,
     WrongWayRuleConfig,
 )
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.logs import log_event
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.crowding import CrowdingRule
-from agent.rules.events import RuleEvent
+from agent.values.rule_events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.occupancy import ZoneOccupancy

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from agent.config.schema import LineConfig, ZoneConfig
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.logs import log_event
 from agent.rules.geometry import ANCHOR_CODES, anchor_points_by_class, polygon_to_pixels
 

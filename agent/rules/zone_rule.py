@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agent.config.schema import ZoneConfig
-from agent.detections import Tracks
-from agent.rules.events import RuleEvent
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 from agent.rules.geometry import points_in_polygon
 from agent.rules.incident import IncidentLifecycle, IncidentTiming, RuleIdentity, observation_of
 from agent.rules.shapes import WatchedObjects, ZoneShape

@@ -18,6 +18,6 @@ __all__ = [
 
 from agent.sources.capture import CaptureTimeouts
 from agent.sources.live import Backoff, LiveSource
-from agent.sources.replay import FileReplay
+from agent.sources.file_replay import FileReplay
 from agent.sources.spec import SourceSpec, parse_source
-from agent.sources.stats import SourceStats
+from agent.sources.source_stats import SourceStats

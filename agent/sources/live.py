@@ -24,11 +24,11 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from agent.frames import Frame
+from agent.values.frames import Frame
 from agent.logs import log_event
 from agent.sources.capture import CaptureTimeouts, open_capture
 from agent.sources.spec import SourceSpec, parse_source
-from agent.sources.stats import SourceStats
+from agent.sources.source_stats import SourceStats
 
 _log = logging.getLogger("agent.sources")
 

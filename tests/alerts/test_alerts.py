@@ -10,7 +10,7 @@ from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import SCHEMA_PATH, Alert, json_schema
 from agent.config.schema import SiteInfo
-from agent.rules.events import RuleEvent
+from agent.values.rule_events import RuleEvent
 
 SITE = SiteInfo(id="site-1", name="Depot", location={"lat": 51.5, "lon": -0.12})  # type: ignore[arg-type]
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ from agent.alerts.builder import AlertBuilder
 from agent.alerts.cap import CAP_NAMESPACE, alert_to_cap_xml, alerts_from_jsonl
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.cli import cap as cap_cli
+from agent.cli import cap_command as cap_cli
 from agent.config.schema import SiteInfo
 from agent.errors import AgentError
-from agent.rules.events import RuleEvent
+from agent.values.rule_events import RuleEvent
 
 SITE = SiteInfo(id="site-1", name="Depot", location={"lat": 51.5, "lon": -0.12})  # type: ignore[arg-type]
 T0 = datetime(2026, 3, 1, 23, 0, 0, 250000, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from tests.brokers import Pki, make_pki
 
 from agent.delivery.signing import AlertSigner, TrustStore, export_public_key, load_or_create_signing_key
-from agent.delivery.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
+from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
 
 
 

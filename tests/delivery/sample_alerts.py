@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from agent.delivery.outbox import OutboundMessage
 from agent.delivery.signing import AlertSigner
-from agent.delivery.subscriber import AlertReceiver, ReceivedAlert
+from agent.agency.subscriber import AlertReceiver, ReceivedAlert
 
 __all__ = ["T0", "drain", "make_alert"]
 

@@ -13,7 +13,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from tests.delivery.sample_alerts import drain, make_alert
 
-from agent.cli import subscribe as subscribe_cli
+from agent.cli import subscribe_command as subscribe_cli
 from agent.config.schema import MqttConfig, MqttTlsConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import keys as keys_cli
+from agent.cli import keys_command as keys_cli
 from agent.delivery.signing import (
     AlertSigner,
     SignatureInvalid,

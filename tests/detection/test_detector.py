@@ -11,7 +11,7 @@ from agent.detection import DetectorOptions, ObjectDetector, StageTimings
 from agent.detection.box_ops import iou_matrix
 from agent.detection.onnx_session import OnnxSession
 from agent.errors import ModelError, SourceError
-from agent.model_store import load_manifest, resolve_model
+from agent.detection.model_store import load_manifest, resolve_model
 
 # The standing person in darknet_person.jpg (640x424), checked by eye against the image.
 PERSON_BOX_XYXY = np.array([[188, 98, 275, 372]], np.float32)

@@ -19,7 +19,7 @@ from agent.detection.decoding import (
 )
 from agent.detection.onnx_session import OnnxSession
 from agent.detection.preprocess import Preprocessor, hwc_to_nchw_normalised, hwc_to_nchw_normalised_numpy
-from agent.model_store import ModelSpec, resolve_model
+from agent.detection.model_store import ModelSpec, resolve_model
 
 
 def random_boxes(rng: np.random.Generator, n: int, extent: float = 200.0) -> np.ndarray:

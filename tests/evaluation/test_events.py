@@ -18,7 +18,7 @@ import pytest
 
 from agent.alerts.cap import alerts_from_jsonl
 from agent.config import load_config
-from agent.evaluation.events import alerts_from_ground_truth, evaluate_alerts
+from agent.evaluation.event_matching import alerts_from_ground_truth, evaluate_alerts
 from agent.evaluation.mot import read_mot
 
 HERE = Path(__file__).resolve().parent

@@ -14,7 +14,7 @@ import pytest
 from tests.brokers import MosquittoBroker
 
 from agent.delivery.signing import TrustStore, key_id_for, load_or_create_signing_key
-from agent.delivery.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
+from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE_S = 30.0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.assembly import dispatcher_from_config
+from agent.runtime.assembly import dispatcher_from_config
 from agent.cli.main import main
 from agent.config import load_config
-from agent.dispatch import OutgoingAlert
+from agent.delivery.routing import OutgoingAlert
 from agent.integrator.tune import DetectionCache, TuneGrid, cache_detections, scaled_durations, sweep
-from agent.replay import replay_file
+from agent.runtime.clip_replay import replay_file
 
 FRAMES = 100  # the walkway has intrusion and crossing incidents in its first 10 s
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

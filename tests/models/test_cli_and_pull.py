@@ -13,7 +13,7 @@ import pytest
 
 from agent.cli import main as cli_main
 from agent.errors import ModelError
-from agent.model_store import RECORDED_HASH_SUFFIX, file_sha256, load_manifest, pull, resolve_model
+from agent.detection.model_store import RECORDED_HASH_SUFFIX, file_sha256, load_manifest, pull, resolve_model
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
 @pytest.fixture(autouse=True)
 def _only_models_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     # Other command groups are not needed to exercise `models`, so they are not imported.
-    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("agent.cli.models",))
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("agent.cli.models_command",))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.detection.onnx_session import check_output_contract, read_io_shapes
-from agent.model_store import file_sha256, load_manifest
+from agent.detection.model_store import file_sha256, load_manifest
 
 MANIFEST = load_manifest()
 

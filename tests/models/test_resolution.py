@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import ModelError
-from agent.model_store import cache_dir, resolve_model
+from agent.detection.model_store import cache_dir, resolve_model
 
 
 def link(models_dir: Path, directory: Path, file_name: str, as_name: str | None = None) -> Path:

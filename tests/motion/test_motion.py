@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.motion import MotionGate, MotionSettings, merge_boxes, motion_crops
+from agent.motion.gate import MotionGate, MotionSettings, merge_boxes, motion_crops
 from agent.sources import FileReplay
 
 

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from agent.config.schema import SnapshotPolicy
-from agent.privacy.snapshots import AlertMoment, Snapshot, SnapshotMaker
+from agent.privacy.snapshots import Snapshot, SnapshotMaker
+from agent.values.alert_moment import AlertMoment
 from tests.conftest import CACHE_DIR
 
 # Whole frame, no scaling: the snapshot's pixels line up with the original's.

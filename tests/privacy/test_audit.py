@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import audit as audit_cli
-from agent.dispatch import OutgoingAlert
+from agent.cli import audit_command as audit_cli
+from agent.delivery.routing import OutgoingAlert
 from agent.privacy.audit import AuditLog, verify_log
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)

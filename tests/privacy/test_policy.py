@@ -14,12 +14,13 @@ from pydantic import ValidationError
 
 from agent.alerts.schema import Alert
 from agent.config.schema import PoliciesConfig, RecipientPolicy
-from agent.dispatch import AlertDispatcher, OutgoingAlert, recipient_topics
-from agent.privacy.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
+from agent.delivery.routing import AlertDispatcher, OutgoingAlert, recipient_topics
+from agent.alerts.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
 from agent.privacy.policy import SharingPolicy
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.errors import ModelError
-from agent.privacy.snapshots import AlertMoment, SnapshotMaker
+from agent.privacy.snapshots import SnapshotMaker
+from agent.values.alert_moment import AlertMoment
 
 KEY = PseudonymKey.from_secret(b"k" * 32)
 

@@ -13,7 +13,8 @@ from agent.config.schema import FaceDetectorConfig, SnapshotPolicy
 from agent.errors import ModelError
 from agent.privacy.faces import CenterFaceDetector
 from agent.privacy.redaction import FILL_BGR, expand_boxes, fill_boxes
-from agent.privacy.snapshots import AlertMoment, SnapshotMaker
+from agent.privacy.snapshots import SnapshotMaker
+from agent.values.alert_moment import AlertMoment
 from tests.privacy.redaction_check import check_faces, load_inputs, redact
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from agent.config.schema import IntrusionRuleConfig, ZoneConfig
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.intrusion import ZoneIntrusionRule
 
 CLASSES = ("person", "bicycle", "car")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.config.schema import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.geometry import side_of_line, side_of_line_reference
 

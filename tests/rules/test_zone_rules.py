@@ -13,7 +13,7 @@ from agent.config.schema import (
     ScheduleConfig,
     ZoneConfig,
 )
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.crowding import CrowdingRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.ruleset import build_rules

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.detections import Tracks
-from agent.object_filter import ObjectFilter, ObjectFilterSettings
+from agent.values.detections import Tracks
+from agent.tracking.object_filter import ObjectFilter, ObjectFilterSettings
 from agent.rules.geometry import points_in_polygon
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.detections import Detections
+from agent.values.detections import Detections
 from agent.evaluation.mot import evaluate_tracks, noisy_detections, read_mot
 from agent.tracking import ByteTracker, TrackerSettings
 

@@ -13,7 +13,7 @@ from agent.cli.options import add_config_options
 from agent.config import load_config
 from agent.errors import AgentError
 from agent.integrator.preview import grab_frames, motion_overview, render_preview
-from agent.replay import select_camera
+from agent.runtime.clip_replay import select_camera
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

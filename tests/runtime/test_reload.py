@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
+from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
 SITE = "reload-site"
 pytestmark = pytest.mark.broker

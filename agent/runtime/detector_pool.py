@@ -23,13 +23,13 @@ from types import TracebackType
 
 import numpy as np
 
-from agent.assembly import detector_from_config
+from agent.runtime.assembly import detector_from_config
 from agent.config.schema import DetectorConfig
 from agent.detection.detector import ObjectDetector, StageTimings
-from agent.detections import Detections
+from agent.values.detections import Detections
 from agent.logs import log_event
 
-_log = logging.getLogger("agent.detector_pool")
+_log = logging.getLogger("agent.runtime.detector_pool")
 
 
 class FairLock:

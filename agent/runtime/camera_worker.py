@@ -23,19 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.alerts.schema import Alert
-from agent.assembly import tracker_from_config
+from agent.runtime.assembly import tracker_from_config
 from agent.config.schema import CameraConfig, SiteConfig
-from agent.detector_pool import DetectorHandle
+from agent.runtime.detector_pool import DetectorHandle
 from agent.errors import AgentError
-from agent.frames import Frame
+from agent.values.frames import Frame
 from agent.logs import log_event
-from agent.pipeline import CameraPipeline
-from agent.privacy.snapshots import AlertMoment
-from agent.scheduler import RateScheduler
+from agent.runtime.pipeline import CameraPipeline
+from agent.values.alert_moment import AlertMoment
+from agent.runtime.scheduler import RateScheduler
 from agent.sources.live import LiveSource
-from agent.sources.replay import FileReplay
+from agent.sources.file_replay import FileReplay
 from agent.sources.spec import parse_source
-from agent.stats import CameraMeter
+from agent.runtime.stats import CameraMeter
 from agent.tracking.bytetrack import ByteTracker
 
 _log = logging.getLogger("agent.camera")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.scheduler import RateScheduler, RateSignal
+from agent.runtime.scheduler import RateScheduler, RateSignal
 
 KEEPING_UP = [RateSignal(processed=25, missed=0), RateSignal(processed=50, missed=0)]
 FALLING_BEHIND = [RateSignal(processed=15, missed=10), RateSignal(processed=30, missed=20)]

@@ -25,7 +25,7 @@ from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
 from agent.delivery.outbox import OutboundMessage, message_id_for
 from agent.delivery.topics import alert_topic
 from agent.privacy.policy import SharingPolicy
-from agent.privacy.snapshots import AlertMoment
+from agent.values.alert_moment import AlertMoment
 
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]

@@ -44,7 +44,7 @@ LAYOUTS: tuple[str, ...] = ("yolox", "gfl", "yolov8")
 MODEL_PATH_ENV = "EDGE_AGENT_MODEL_PATH"
 # Written beside a downloaded file whose hash the manifest could not pin.
 RECORDED_HASH_SUFFIX = ".sha256"
-_REPO_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "manifest.yaml"
+_REPO_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest.yaml"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import pytest
 from agent.delivery.outbox import Outbox
 from agent.config.schema import OutboxConfig
 from tests.brokers import free_port
-from tests.service.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
+from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
 SITE = "ops-site"
 pytestmark = pytest.mark.broker

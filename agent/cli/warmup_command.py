@@ -19,8 +19,8 @@ import numpy as np
 
 from agent.cli.options import add_config_options
 from agent.config import load_config
-from agent.frames import Frame
-from agent.numba_cache import effective_cache_dir
+from agent.values.frames import Frame
+from agent.runtime.numba_cache import effective_cache_dir
 
 _FRAMES = 12
 
@@ -55,8 +55,8 @@ def _synthetic_frames(camera_id: str, wh: tuple[int, int]) -> list[Frame]:
 def _warmup(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     config = load_config(args.config, args.overrides)
-    from agent.assembly import detector_from_config, tracker_from_config
-    from agent.pipeline import CameraPipeline
+    from agent.runtime.assembly import detector_from_config, tracker_from_config
+    from agent.runtime.pipeline import CameraPipeline
 
     detector = detector_from_config(config.detector)
     t1 = time.perf_counter()

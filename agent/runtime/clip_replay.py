@@ -21,14 +21,14 @@ from pathlib import Path
 
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.assembly import detector_from_config, tracker_from_config
+from agent.runtime.assembly import detector_from_config, tracker_from_config
 from agent.config.schema import CameraConfig, SiteConfig
-from agent.dispatch import AlertDispatcher, OutgoingAlert
+from agent.delivery.routing import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
-from agent.frames import Frame
-from agent.pipeline import CameraPipeline, FrameResult
-from agent.privacy.snapshots import AlertMoment
-from agent.sources.replay import FileReplay
+from agent.values.frames import Frame
+from agent.runtime.pipeline import CameraPipeline, FrameResult
+from agent.values.alert_moment import AlertMoment
+from agent.sources.file_replay import FileReplay
 
 
 @dataclass(frozen=True, slots=True)

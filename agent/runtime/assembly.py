@@ -22,9 +22,9 @@ from agent.config.schema import CameraConfig, DetectorConfig, RecipientPolicy, S
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key
 from agent.delivery.topics import alert_topic
 from agent.detection.detector import DetectorOptions, ObjectDetector
-from agent.dispatch import AlertDispatcher
-from agent.motion import MotionSettings
-from agent.object_filter import ObjectFilterSettings
+from agent.delivery.routing import AlertDispatcher
+from agent.motion.gate import MotionSettings
+from agent.tracking.object_filter import ObjectFilterSettings
 from agent.rules.geometry import polygon_to_pixels
 from agent.tracking.bytetrack import ByteTracker, TrackerSettings
 

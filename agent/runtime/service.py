@@ -36,27 +36,27 @@ from types import FrameType
 import psutil
 
 from agent.alerts.schema import Alert
-from agent.assembly import dispatcher_from_config
-from agent.camera_worker import CameraWorker
+from agent.runtime.assembly import dispatcher_from_config
+from agent.runtime.camera_worker import CameraWorker
 from agent.config import load_config
 from agent.config.schema import SiteConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
 from agent.delivery.topics import stats_topic
-from agent.detector_pool import DetectorPool
-from agent.dispatch import AlertDispatcher
+from agent.runtime.detector_pool import DetectorPool
+from agent.delivery.routing import AlertDispatcher
 from agent.errors import AgentError, ConfigError
-from agent.health import AgentState, HealthReport, assess_health, write_state
+from agent.runtime.health import AgentState, HealthReport, assess_health, write_state
 from agent.logs import log_event
-from agent.metrics import MetricsServer
-from agent.numba_cache import effective_cache_dir
-from agent.scheduler import RateScheduler, RateSignal
-from agent.sd_notify import SystemdNotifier
+from agent.runtime.metrics import MetricsServer
+from agent.runtime.numba_cache import effective_cache_dir
+from agent.runtime.scheduler import RateScheduler, RateSignal
+from agent.runtime.sd_notify import SystemdNotifier
 from agent.privacy.audit import AuditLog
-from agent.privacy.snapshots import AlertMoment
-from agent.stats import ProcessSampler, SiteStats
+from agent.values.alert_moment import AlertMoment
+from agent.runtime.stats import ProcessSampler, SiteStats
 
-_log = logging.getLogger("agent.service")
+_log = logging.getLogger("agent.runtime.service")
 FLUSH_ON_STOP_S = 10.0
 _MONITOR_PERIOD_S = 1.0
 # What SIGHUP may change inside a camera; anything else there needs a restart.

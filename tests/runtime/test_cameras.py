@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
-from agent.service import AgentService
-from agent.stats import SiteStats
-from tests.service.agent_process import camera, write_site_config
+from agent.runtime.service import AgentService
+from agent.runtime.stats import SiteStats
+from tests.runtime.agent_process import camera, write_site_config
 
 
 def wait_for_stats(service: AgentService, done, timeout_s: float = 40) -> SiteStats:  # noqa: ANN001

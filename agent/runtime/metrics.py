@@ -22,9 +22,9 @@ from prometheus_client.registry import Collector
 from agent.config.schema import MetricsConfig
 from agent.errors import AgentError
 from agent.logs import log_event
-from agent.stats import CameraStats, SiteStats
+from agent.runtime.stats import CameraStats, SiteStats
 
-_log = logging.getLogger("agent.metrics")
+_log = logging.getLogger("agent.runtime.metrics")
 _P = "edge_agent_"
 
 _CAMERA_GAUGES: tuple[tuple[str, str, Callable[[CameraStats], float]], ...] = (

@@ -37,7 +37,7 @@ from typing import Any
 import psutil
 
 from agent.errors import AgentError
-from agent.stats import SiteStats
+from agent.runtime.stats import SiteStats
 
 STATE_FILE_NAME = "agent-state.json"
 

@@ -27,7 +27,7 @@ from agent.alerts.cap import alert_to_cap_xml
 from agent.alerts.schema import Alert
 from agent.delivery.publisher import read_password_file
 from agent.delivery.signing import TrustStore
-from agent.delivery.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
+from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.errors import AgentError
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
-from agent.sources.stats import SourceStats
+from agent.sources.source_stats import SourceStats
 
 CameraState = str  # "starting" | "running" | "unavailable" | "failed" | "ended"
 

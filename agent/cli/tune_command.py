@@ -15,7 +15,7 @@ from agent.cli.options import add_config_options
 from agent.config import load_config
 from agent.errors import ConfigError, ConfigIssue
 from agent.integrator.tune import DetectionCache, GridPoint, TuneGrid, cache_detections, sweep
-from agent.replay import select_camera
+from agent.runtime.clip_replay import select_camera
 
 _DEFAULT_SCORES = (0.25, 0.35, 0.45, 0.55)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.rules.geometry import anchor_points, points_in_polygon
 
 Polygon = tuple[tuple[float, float], ...]

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from agent.errors import ModelError
-from agent.model_store import ModelSpec, load_manifest, pull, resolve_model
+from agent.detection.model_store import ModelSpec, load_manifest, pull, resolve_model
 
 
 def _input_text(spec: ModelSpec) -> str:

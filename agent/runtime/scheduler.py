@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from agent.logs import log_event
 
-_log = logging.getLogger("agent.scheduler")
+_log = logging.getLogger("agent.runtime.scheduler")
 
 # Below this share of slots served a camera counts as falling behind; the gap
 # to _RECOVER is hysteresis so the scale does not flap around one value.

@@ -60,7 +60,7 @@ class DemoBroker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agent.cli.demo", description=__doc__)
     parser.add_argument("--config", default="config/demo.yaml", help="demo site config")
     parser.add_argument("--clip", required=True, help="video file to play as the camera")
     args = parser.parse_args(argv)

@@ -23,7 +23,7 @@ from agent.cli.options import add_config_options
 from agent.config import load_config
 from agent.config.schema import RuntimeConfig
 from agent.errors import ConfigError
-from agent.health import AgentState, judge_state, read_state
+from agent.runtime.health import AgentState, judge_state, read_state
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1

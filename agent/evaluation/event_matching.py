@@ -60,7 +60,7 @@ from agent.config.schema import (
     WrongWayRuleConfig,
     ZoneConfig,
 )
-from agent.detections import Tracks
+from agent.values.detections import Tracks
 from agent.evaluation.mot import MotSequence
 from agent.rules.geometry import ANCHOR_CODES, anchor_points_by_class, points_in_polygon, polygon_to_pixels, side_of_line
 from agent.rules.ruleset import build_rules

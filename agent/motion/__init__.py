@@ -1,0 +1,1 @@
+"""The motion gate: which frames (and where in them) anything moved."""

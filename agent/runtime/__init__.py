@@ -1,0 +1,1 @@
+"""The running process: one camera's pipeline, camera workers, scheduler, service, health, stats."""
