@@ -21,7 +21,7 @@ import paho.mqtt.client as paho  # noqa: E402
 from brokers import MosquittoBroker  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from agent.config.schema import MqttConfig, OutboxConfig  # noqa: E402
+from agent.config import MqttConfig, OutboxConfig  # noqa: E402
 from agent.delivery.outbox import OutboundMessage, Outbox  # noqa: E402
 from agent.delivery.publisher import MqttPublisher  # noqa: E402
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key  # noqa: E402

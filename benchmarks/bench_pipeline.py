@@ -42,7 +42,7 @@ import numpy as np
 
 from agent.runtime.assembly import detector_from_config, motion_settings, tracker_from_config
 from agent.config import load_config
-from agent.config.schema import CameraConfig, SiteConfig
+from agent.config import CameraConfig, SiteConfig
 from agent.values.detections import Detections
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes
 from agent.motion.gate import MotionGate

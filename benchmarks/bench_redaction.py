@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.config.schema import FaceDetectorConfig
+from agent.config import FaceDetectorConfig
 from agent.privacy.faces import CenterFaceDetector
 from agent.privacy.snapshots import SnapshotMaker
 from benchmarks.report import Section, Table

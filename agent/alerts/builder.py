@@ -14,7 +14,7 @@ from datetime import datetime
 
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert, AlertArea, AlertInfo, DetectionDetails
-from agent.config.schema import SiteInfo
+from agent.config import SiteInfo
 from agent.values.rule_events import RuleEvent
 
 _EVENT_NAMES = {

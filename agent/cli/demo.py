@@ -24,9 +24,14 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from agent.config import load_config
-from agent.config.schema import SiteConfig
-from agent.delivery.signing import SignatureInvalid, TrustStore, key_id_for, load_signing_key, verify_envelope
+from agent.config import SiteConfig, load_config
+from agent.delivery.signing import (
+    SignatureInvalid,
+    TrustStore,
+    key_id_for,
+    load_signing_key,
+    verify_envelope,
+)
 
 
 class DemoBroker:

@@ -8,7 +8,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.delivery.signing import export_public_key, generate_key_file, key_id_for, load_signing_key
+from agent.delivery.signing import (
+    export_public_key,
+    generate_key_file,
+    key_id_for,
+    load_signing_key,
+)
 
 
 def register(subparsers: Any) -> None:

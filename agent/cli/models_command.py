@@ -7,8 +7,8 @@ __all__ = ["register"]
 import argparse
 from pathlib import Path
 
-from agent.errors import ModelError
 from agent.detection.model_store import ModelSpec, load_manifest, pull, resolve_model
+from agent.errors import ModelError
 
 
 def _input_text(spec: ModelSpec) -> str:

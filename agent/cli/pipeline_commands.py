@@ -12,18 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from agent.runtime.assembly import dispatcher_from_config
 from agent.cli.options import add_config_options
-from agent.config import load_config
-from agent.delivery.routing import OutgoingAlert
-from agent.config.schema import CameraConfig, SiteConfig
+from agent.config import CameraConfig, SiteConfig, load_config
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
+from agent.delivery.routing import OutgoingAlert
 from agent.errors import AgentError, ConfigError, ConfigIssue
-from agent.values.frames import Frame
-from agent.runtime.pipeline import CameraPipeline, FrameResult
 from agent.privacy.audit import AuditLog
+from agent.runtime.assembly import dispatcher_from_config
 from agent.runtime.clip_replay import ReplaySummary, replay_file, select_camera
+from agent.runtime.pipeline import CameraPipeline, FrameResult
+from agent.values.frames import Frame
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,8 +20,7 @@ from typing import Any, TextIO
 import yaml
 
 from agent.cli.options import add_config_options
-from agent.config import load_config
-from agent.config.schema import RuntimeConfig
+from agent.config import RuntimeConfig, load_config
 from agent.errors import ConfigError
 from agent.runtime.health import AgentState, judge_state, read_state
 

@@ -23,11 +23,11 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.alerts.cap import alert_to_cap_xml
 from agent.alerts.schema import Alert
 from agent.delivery.publisher import read_password_file
 from agent.delivery.signing import TrustStore
-from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.errors import AgentError
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"

@@ -19,8 +19,8 @@ import numpy as np
 
 from agent.cli.options import add_config_options
 from agent.config import load_config
-from agent.values.frames import Frame
 from agent.runtime.numba_cache import effective_cache_dir
+from agent.values.frames import Frame
 
 _FRAMES = 12
 

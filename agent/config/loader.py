@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.config.schema import RULE_KINDS, SiteConfig
+from agent.config.rule_configs import RULE_KINDS
+from agent.config.site_config import SiteConfig
 from agent.errors import ConfigError, ConfigIssue
 
 __all__ = ["apply_overrides", "load_config", "parse_override"]

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from agent.config.schema import OutboxConfig
+from agent.config import OutboxConfig
 from agent.errors import AgentError
 from agent.logs import log_event
 

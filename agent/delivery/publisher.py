@@ -54,7 +54,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config.schema import MqttConfig
+from agent.config import MqttConfig
 from agent.delivery.outbox import Outbox, StoredMessage
 from agent.delivery.topics import status_topic
 from agent.errors import AgentError, PublishRejected

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.alerts.schema import Alert
-from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
 from agent.delivery.outbox import OutboundMessage, message_id_for
 from agent.delivery.topics import alert_topic
 from agent.privacy.policy import SharingPolicy

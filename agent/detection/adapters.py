@@ -13,9 +13,15 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.detection.decoding import CandidateBuffers, Candidates, decode_gfl, decode_yolov8, decode_yolox
-from agent.errors import ModelError
+from agent.detection.decoding import (
+    CandidateBuffers,
+    Candidates,
+    decode_gfl,
+    decode_yolov8,
+    decode_yolox,
+)
 from agent.detection.model_store import ModelSpec
+from agent.errors import ModelError
 
 
 class OutputAdapter(Protocol):

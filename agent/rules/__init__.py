@@ -2,12 +2,12 @@
 
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.crowding import CrowdingRule
-from agent.values.rule_events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.occupancy import ZoneOccupancy
 from agent.rules.ruleset import RuleSet, build_rules
 from agent.rules.schedule import Schedule
+from agent.values.rule_events import RuleEvent
 
 __all__ = [
     "CrowdingRule",

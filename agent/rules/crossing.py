@@ -30,11 +30,11 @@ from datetime import datetime
 
 import numpy as np
 
-from agent.config.schema import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.values.detections import Tracks
-from agent.values.rule_events import RuleEvent
+from agent.config import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.rules.geometry import side_of_line
 from agent.rules.shapes import LineShape, WatchedObjects
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 
 SIDE_A, SIDE_B = -1, 1
 

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import numpy as np
 
-from agent.config.schema import IntrusionRuleConfig
+from agent.config import IntrusionRuleConfig
+from agent.rules.zone_rule import ZoneRule
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
-from agent.rules.zone_rule import ZoneRule
 
 
 class ZoneIntrusionRule(ZoneRule):

@@ -16,10 +16,10 @@ from datetime import datetime
 
 import numpy as np
 
-from agent.config.schema import LoiteringRuleConfig
+from agent.config import LoiteringRuleConfig
+from agent.rules.zone_rule import ZoneRule
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
-from agent.rules.zone_rule import ZoneRule
 
 
 @dataclass(slots=True)

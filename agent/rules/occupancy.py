@@ -11,10 +11,10 @@ __all__ = ["ZoneOccupancy"]
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from agent.config.schema import ZoneConfig
-from agent.values.detections import Tracks
+from agent.config import ZoneConfig
 from agent.rules.geometry import points_in_polygon
 from agent.rules.shapes import WatchedObjects, ZoneShape
+from agent.values.detections import Tracks
 
 
 class ZoneOccupancy:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from agent.config.schema import (
+from agent.config import (
     CameraConfig,
     CrowdingRuleConfig,
     IntrusionRuleConfig,
@@ -25,15 +25,15 @@ from agent.config.schema import (
     RuleConfig,
     WrongWayRuleConfig,
 )
-from agent.values.detections import Tracks
 from agent.logs import log_event
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.crowding import CrowdingRule
-from agent.values.rule_events import RuleEvent
 from agent.rules.intrusion import ZoneIntrusionRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.occupancy import ZoneOccupancy
 from agent.rules.schedule import Schedule
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 
 _log = logging.getLogger(__name__)
 

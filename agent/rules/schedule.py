@@ -14,7 +14,7 @@ __all__ = ["Schedule"]
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.config.schema import WEEKDAYS, ScheduleConfig
+from agent.config import WEEKDAYS, ScheduleConfig
 
 
 def _minutes(hhmm: str) -> int:

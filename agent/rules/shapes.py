@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from agent.config.schema import LineConfig, ZoneConfig
-from agent.values.detections import Tracks
+from agent.config import LineConfig, ZoneConfig
 from agent.logs import log_event
 from agent.rules.geometry import ANCHOR_CODES, anchor_points_by_class, polygon_to_pixels
+from agent.values.detections import Tracks
 
 _log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agent.config.schema import ZoneConfig
-from agent.values.detections import Tracks
-from agent.values.rule_events import RuleEvent
+from agent.config import ZoneConfig
 from agent.rules.geometry import points_in_polygon
 from agent.rules.incident import IncidentLifecycle, IncidentTiming, RuleIdentity, observation_of
 from agent.rules.shapes import WatchedObjects, ZoneShape
+from agent.values.detections import Tracks
+from agent.values.rule_events import RuleEvent
 
 
 class ZoneRule:

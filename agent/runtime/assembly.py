@@ -18,15 +18,15 @@ __all__ = [
 from collections.abc import Sequence
 
 from agent.alerts.schema import Alert
-from agent.config.schema import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, TrackerConfig
+from agent.config import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, TrackerConfig
+from agent.delivery.routing import AlertDispatcher
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key
 from agent.delivery.topics import alert_topic
 from agent.detection.detector import DetectorOptions, ObjectDetector
-from agent.delivery.routing import AlertDispatcher
 from agent.motion.gate import MotionSettings
-from agent.tracking.object_filter import ObjectFilterSettings
 from agent.rules.geometry import polygon_to_pixels
 from agent.tracking.bytetrack import ByteTracker, TrackerSettings
+from agent.tracking.object_filter import ObjectFilterSettings
 
 
 def detector_from_config(config: DetectorConfig, *, score_threshold: float | None = None) -> ObjectDetector:

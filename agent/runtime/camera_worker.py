@@ -23,20 +23,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.alerts.schema import Alert
-from agent.runtime.assembly import tracker_from_config
-from agent.config.schema import CameraConfig, SiteConfig
-from agent.runtime.detector_pool import DetectorHandle
+from agent.config import CameraConfig, SiteConfig
 from agent.errors import AgentError
-from agent.values.frames import Frame
 from agent.logs import log_event
+from agent.runtime.assembly import tracker_from_config
+from agent.runtime.detector_pool import DetectorHandle
 from agent.runtime.pipeline import CameraPipeline
-from agent.values.alert_moment import AlertMoment
 from agent.runtime.scheduler import RateScheduler
-from agent.sources.live import LiveSource
-from agent.sources.file_replay import FileReplay
-from agent.sources.spec import parse_source
 from agent.runtime.stats import CameraMeter
+from agent.sources.file_replay import FileReplay
+from agent.sources.live import LiveSource
+from agent.sources.spec import parse_source
 from agent.tracking.bytetrack import ByteTracker
+from agent.values.alert_moment import AlertMoment
+from agent.values.frames import Frame
 
 _log = logging.getLogger("agent.camera")
 AlertSink = Callable[[tuple[Alert, ...], AlertMoment | None], None]

@@ -21,14 +21,14 @@ from pathlib import Path
 
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.runtime.assembly import detector_from_config, tracker_from_config
-from agent.config.schema import CameraConfig, SiteConfig
+from agent.config import CameraConfig, SiteConfig
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
-from agent.values.frames import Frame
+from agent.runtime.assembly import detector_from_config, tracker_from_config
 from agent.runtime.pipeline import CameraPipeline, FrameResult
-from agent.values.alert_moment import AlertMoment
 from agent.sources.file_replay import FileReplay
+from agent.values.alert_moment import AlertMoment
+from agent.values.frames import Frame
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ from types import TracebackType
 
 import numpy as np
 
-from agent.runtime.assembly import detector_from_config
-from agent.config.schema import DetectorConfig
+from agent.config import DetectorConfig
 from agent.detection.detector import ObjectDetector, StageTimings
-from agent.values.detections import Detections
 from agent.logs import log_event
+from agent.runtime.assembly import detector_from_config
+from agent.values.detections import Detections
 
 _log = logging.getLogger("agent.runtime.detector_pool")
 

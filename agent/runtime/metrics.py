@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.config.schema import MetricsConfig
+from agent.config import MetricsConfig
 from agent.errors import AgentError
 from agent.logs import log_event
 from agent.runtime.stats import CameraStats, SiteStats

@@ -23,16 +23,16 @@ import numpy as np
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.runtime.assembly import motion_settings, object_filter_settings
-from agent.config.schema import CameraConfig, SiteInfo
-from agent.values.detections import Detections, Tracks
-from agent.values.frames import Frame
+from agent.config import CameraConfig, SiteInfo
 from agent.motion.gate import MotionCounters, MotionGate, MotionResult
+from agent.rules.crossing import LineCrossingRule
+from agent.rules.ruleset import RuleSet, build_rules
+from agent.runtime.assembly import motion_settings, object_filter_settings
 from agent.tracking.object_filter import ObjectFilter
 from agent.values.alert_moment import AlertMoment
-from agent.rules.crossing import LineCrossingRule
+from agent.values.detections import Detections, Tracks
+from agent.values.frames import Frame
 from agent.values.rule_events import RuleEvent
-from agent.rules.ruleset import RuleSet, build_rules
 
 
 class ObjectDetecting(Protocol):

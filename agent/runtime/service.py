@@ -36,25 +36,24 @@ from types import FrameType
 import psutil
 
 from agent.alerts.schema import Alert
-from agent.runtime.assembly import dispatcher_from_config
-from agent.runtime.camera_worker import CameraWorker
-from agent.config import load_config
-from agent.config.schema import SiteConfig
+from agent.config import SiteConfig, load_config
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
-from agent.delivery.topics import stats_topic
-from agent.runtime.detector_pool import DetectorPool
 from agent.delivery.routing import AlertDispatcher
+from agent.delivery.topics import stats_topic
 from agent.errors import AgentError, ConfigError
-from agent.runtime.health import AgentState, HealthReport, assess_health, write_state
 from agent.logs import log_event
+from agent.privacy.audit import AuditLog
+from agent.runtime.assembly import dispatcher_from_config
+from agent.runtime.camera_worker import CameraWorker
+from agent.runtime.detector_pool import DetectorPool
+from agent.runtime.health import AgentState, HealthReport, assess_health, write_state
 from agent.runtime.metrics import MetricsServer
 from agent.runtime.numba_cache import effective_cache_dir
 from agent.runtime.scheduler import RateScheduler, RateSignal
 from agent.runtime.sd_notify import SystemdNotifier
-from agent.privacy.audit import AuditLog
-from agent.values.alert_moment import AlertMoment
 from agent.runtime.stats import ProcessSampler, SiteStats
+from agent.values.alert_moment import AlertMoment
 
 _log = logging.getLogger("agent.runtime.service")
 FLUSH_ON_STOP_S = 10.0

@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 from agent.sources.capture import CaptureTimeouts
-from agent.sources.live import Backoff, LiveSource
 from agent.sources.file_replay import FileReplay
-from agent.sources.spec import SourceSpec, parse_source
+from agent.sources.live import Backoff, LiveSource
 from agent.sources.source_stats import SourceStats
+from agent.sources.spec import SourceSpec, parse_source

@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from agent.errors import SourceError
-from agent.values.frames import Frame
 from agent.sources.source_stats import SourceStats
+from agent.values.frames import Frame
 
 # Failed reads in a row after which the file is taken to be finished. FFmpeg
 # skips a damaged frame in one failed read; 25 covers a burst of them and

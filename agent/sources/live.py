@@ -24,11 +24,11 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from agent.values.frames import Frame
 from agent.logs import log_event
 from agent.sources.capture import CaptureTimeouts, open_capture
-from agent.sources.spec import SourceSpec, parse_source
 from agent.sources.source_stats import SourceStats
+from agent.sources.spec import SourceSpec, parse_source
+from agent.values.frames import Frame
 
 _log = logging.getLogger("agent.sources")
 

@@ -19,10 +19,10 @@ from enum import IntEnum
 
 import numpy as np
 
-from agent.values.detections import Detections, Tracks
 from agent.detection.box_ops import iou_matrix
 from agent.tracking.assignment import match_by_iou
 from agent.tracking.kalman import BoxKalman
+from agent.values.detections import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)

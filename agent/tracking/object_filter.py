@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.values.detections import Tracks
 from agent.rules.geometry import anchor_points, points_in_polygon
+from agent.values.detections import Tracks
 
 Polygon = tuple[tuple[float, float], ...]
 

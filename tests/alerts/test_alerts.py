@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import SCHEMA_PATH, Alert, json_schema
-from agent.config.schema import SiteInfo
+from agent.config import SiteInfo
 from agent.values.rule_events import RuleEvent
 
 SITE = SiteInfo(id="site-1", name="Depot", location={"lat": 51.5, "lon": -0.12})  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from agent.alerts.cap import CAP_NAMESPACE, alert_to_cap_xml, alerts_from_jsonl
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.cli import cap_command as cap_cli
-from agent.config.schema import SiteInfo
+from agent.config import SiteInfo
 from agent.errors import AgentError
 from agent.values.rule_events import RuleEvent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.schema import OutboxConfig
+from agent.config import OutboxConfig
 from agent.delivery.outbox import OutboundMessage, Outbox
 
 

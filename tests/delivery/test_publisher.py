@@ -14,7 +14,7 @@ from tests.brokers import MosquittoBroker
 from tests.delivery.sample_alerts import drain, make_alert
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config.schema import MqttConfig, OutboxConfig
+from agent.config import MqttConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher, PublisherState
 from agent.delivery.signing import AlertSigner

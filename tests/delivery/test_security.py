@@ -14,7 +14,7 @@ from paho.mqtt.properties import Properties
 from tests.delivery.sample_alerts import drain, make_alert
 
 from agent.cli import subscribe_command as subscribe_cli
-from agent.config.schema import MqttConfig, MqttTlsConfig, OutboxConfig
+from agent.config import MqttConfig, MqttTlsConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
 from agent.delivery.signing import AlertSigner

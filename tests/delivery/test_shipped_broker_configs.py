@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.brokers import MOSQUITTO, Pki, free_port, make_pki
 from tests.delivery.sample_alerts import drain, make_alert
 
-from agent.config.schema import MqttConfig, OutboxConfig
+from agent.config import MqttConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
 from agent.delivery.signing import AlertSigner

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.config.schema import SnapshotPolicy
+from agent.config import SnapshotPolicy
 from agent.privacy.snapshots import Snapshot, SnapshotMaker
 from agent.values.alert_moment import AlertMoment
 from tests.conftest import CACHE_DIR

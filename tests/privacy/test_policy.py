@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.alerts.schema import Alert
-from agent.config.schema import PoliciesConfig, RecipientPolicy
+from agent.config import PoliciesConfig, RecipientPolicy
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, recipient_topics
 from agent.alerts.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
 from agent.privacy.policy import SharingPolicy

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.config.schema import FaceDetectorConfig, SnapshotPolicy
+from agent.config import FaceDetectorConfig, SnapshotPolicy
 from agent.errors import ModelError
 from agent.privacy.faces import CenterFaceDetector
 from agent.privacy.redaction import FILL_BGR, expand_boxes, fill_boxes

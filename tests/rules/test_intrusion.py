@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from agent.config.schema import IntrusionRuleConfig, ZoneConfig
+from agent.config import IntrusionRuleConfig, ZoneConfig
 from agent.values.detections import Tracks
 from agent.rules.intrusion import ZoneIntrusionRule
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from agent.config.schema import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
+from agent.config import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.values.detections import Tracks
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.geometry import side_of_line, side_of_line_reference

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from agent.config.schema import (
+from agent.config import (
     CameraConfig,
     CrowdingRuleConfig,
     LoiteringRuleConfig,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.delivery.outbox import Outbox
-from agent.config.schema import OutboxConfig
+from agent.config import OutboxConfig
 from tests.brokers import free_port
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 

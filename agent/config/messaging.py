@@ -1,0 +1,69 @@
+"""The `mqtt`, `outbox` and `signing` sections: how alerts leave the box."""
+
+from __future__ import annotations
+
+__all__ = ["MqttConfig", "MqttTlsConfig", "OutboxConfig", "SigningConfig"]
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from agent.config.model import ConfigModel
+
+
+class MqttTlsConfig(ConfigModel):
+    enabled: bool = Field(default=False, description="connect with TLS")
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker certificate")
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    key_file: Path | None = Field(default=None, description="client private key (PEM)")
+    verify_hostname: bool = Field(default=True, description="check the broker's name against its certificate")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+
+class MqttConfig(ConfigModel):
+    host: str = Field(default="127.0.0.1", min_length=1, description="broker host name or address")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker TCP port")
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
+    client_id: str | None = Field(default=None, description="MQTT client id; default: edge-agent-<site id>")
+    topic_prefix: str = Field(
+        default="edge", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        description="first topic levels; topics are <prefix>/<site>/...",
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive interval")
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300, description="time allowed for CONNACK")
+    username: str | None = Field(default=None, description="user name; ${ENV} placeholders allowed")
+    password: SecretStr | None = Field(default=None, description="password; use ${ENV}, never plain text")
+    password_file: Path | None = Field(default=None, description="file whose first line is the password")
+    tls: MqttTlsConfig = Field(default_factory=MqttTlsConfig, description="TLS settings")
+    message_expiry_s: int = Field(
+        default=3600, ge=1, le=31_536_000,
+        description="MQTT 5 message expiry of alerts: how long the broker may hold one for a subscriber",
+    )
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        return self
+
+
+class OutboxConfig(ConfigModel):
+    path: Path = Field(default=Path("var/outbox.sqlite"), description="SQLite file of alerts not yet acknowledged")
+    max_messages: int = Field(default=10000, ge=1, le=10_000_000, description="most alerts kept")
+    max_bytes: int = Field(default=50_000_000, ge=10_000, description="most payload bytes kept")
+
+
+class SigningConfig(ConfigModel):
+    key_file: Path = Field(
+        default=Path("var/keys/site-signing.pem"),
+        description="Ed25519 private key (PEM) that signs every alert; created on first start if missing",
+    )
+    key_id: str | None = Field(
+        default=None, description="key id put in each envelope; default: derived from the public key"
+    )
