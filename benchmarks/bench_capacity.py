@@ -34,8 +34,13 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
-CLIPS = ["videos/vtest.avi", "videos/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "videos/intel/one-by-one-person-detection.mp4",
-         "videos/intel/person-bicycle-car-detection.gif", "videos/intel/worker-zone-detection.gif"]
+CLIPS = [
+    "videos/vtest.avi",
+    "videos/TUD-Stadtmitte/TUD-Stadtmitte.mp4",
+    "videos/intel/one-by-one-person-detection.mp4",
+    "videos/intel/person-bicycle-car-detection.gif",
+    "videos/intel/worker-zone-detection.gif",
+]
 SIZE_WH = (640, 360)
 CAMERA_FPS = 15.0
 DETECT_FPS = 5.0
@@ -66,12 +71,21 @@ def prepare_clips(workdir: Path) -> list[Path]:
     return out
 
 
-def site_config(workdir: Path, clips: list[Path], cameras: int, motion: str, port: int,
-                detector: dict[str, object]) -> Path:
+def site_config(
+    workdir: Path, clips: list[Path], cameras: int, motion: str, port: int, detector: dict[str, object]
+) -> Path:
     import yaml
 
-    cams = [{"id": f"cam{i:02d}", "source": str(clips[i % len(clips)]), "loop": True, "detect_fps": DETECT_FPS,
-             "motion": {"mode": motion}} for i in range(cameras)]
+    cams = [
+        {
+            "id": f"cam{i:02d}",
+            "source": str(clips[i % len(clips)]),
+            "loop": True,
+            "detect_fps": DETECT_FPS,
+            "motion": {"mode": motion},
+        }
+        for i in range(cameras)
+    ]
     doc = {
         "site": {"id": "bench", "name": "capacity", "location": {"lat": 0.0, "lon": 0.0}},
         "cameras": cams,
@@ -121,20 +135,35 @@ def run_one(config_path: Path, warmup_s: float, measure_s: float, soak: bool) ->
     processed = sum(c.frames_processed - before[c.camera_id].frames_processed for c in last.cameras)
     infer = [c.inference_ms for c in last.cameras if c.inference_ms > 0]
     return {
-        "cameras": len(last.cameras), "min_fps": min(fps), "mean_fps": sum(fps) / len(fps), "cpu": cpu,
-        "box_cpu": box_cpu, "rss_start": rss_start, "rss_running": rss_series[0], "rss_end": rss_series[-1],
-        "rate_scale": last.rate_scale, "detected_share": detected / processed if processed else 0.0,
-        "inference_ms": sum(infer) / len(infer) if infer else 0.0, "rss_series": rss_series if soak else [],
+        "cameras": len(last.cameras),
+        "min_fps": min(fps),
+        "mean_fps": sum(fps) / len(fps),
+        "cpu": cpu,
+        "box_cpu": box_cpu,
+        "rss_start": rss_start,
+        "rss_running": rss_series[0],
+        "rss_end": rss_series[-1],
+        "rate_scale": last.rate_scale,
+        "detected_share": detected / processed if processed else 0.0,
+        "inference_ms": sum(infer) / len(infer) if infer else 0.0,
+        "rss_series": rss_series if soak else [],
     }
 
 
 def child(config: Path, warmup_s: float, measure_s: float, soak: bool = False) -> dict[str, object]:
-    args = [sys.executable, __file__, "--child", str(config), "--warmup-s", str(warmup_s),
-            "--measure-s", str(measure_s)] + (["--soak-child"] if soak else [])
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(config),
+        "--warmup-s",
+        str(warmup_s),
+        "--measure-s",
+        str(measure_s),
+    ] + (["--soak-child"] if soak else [])
     env = dict(os.environ, NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba")))
     env.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
-    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO,
-                            timeout=warmup_s + measure_s + 120)
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=warmup_s + measure_s + 120)
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         raise SystemExit(f"child failed:\n{result.stderr[-2000:]}")
@@ -147,32 +176,46 @@ def passes(r: dict[str, object]) -> bool:
 
 def capacity(args: argparse.Namespace, workdir: Path, clips: list[Path], port: int) -> None:
     counts = [int(c) for c in args.counts.split(",")]
-    print(f"{'motion':<10} {'N':>3} {'min fps':>8} {'mean fps':>9} {'agent cpu':>9} {'box cpu':>8} "
-          f"{'detected':>9} {'infer ms':>9} {'RSS MiB':>8} {'pass':>5}")
+    print(
+        f"{'motion':<10} {'N':>3} {'min fps':>8} {'mean fps':>9} {'agent cpu':>9} {'box cpu':>8} "
+        f"{'detected':>9} {'infer ms':>9} {'RSS MiB':>8} {'pass':>5}"
+    )
     for motion in ("on_motion", "always"):
         best, rss = 0, []
         for n in counts:
             r = child(site_config(workdir, clips, n, motion, port, detector_of(args)), args.warmup_s, args.measure_s)
             ok = passes(r)
             rss.append((n, float(r["rss_running"]), float(r["rss_start"])))  # type: ignore[arg-type]
-            print(f"{motion:<10} {n:>3} {r['min_fps']:>8.2f} {r['mean_fps']:>9.2f} {r['cpu']:>9.0%} "
-                  f"{r['box_cpu']:>8.0%} {r['detected_share']:>9.0%} {r['inference_ms']:>9.1f} "
-                  f"{float(r['rss_running']) / 2**20:>8.0f} {'yes' if ok else 'no':>5}", flush=True)  # type: ignore[arg-type]
+            print(
+                f"{motion:<10} {n:>3} {r['min_fps']:>8.2f} {r['mean_fps']:>9.2f} {r['cpu']:>9.0%} "
+                f"{r['box_cpu']:>8.0%} {r['detected_share']:>9.0%} {r['inference_ms']:>9.1f} "
+                f"{float(r['rss_running']) / 2**20:>8.0f} {'yes' if ok else 'no':>5}",
+                flush=True,
+            )  # type: ignore[arg-type]
             if not ok:
                 break
             best = n
         per_cam = (rss[-1][1] - rss[0][1]) / (rss[-1][0] - rss[0][0]) if len(rss) > 1 and rss[-1][0] > rss[0][0] else 0
-        print(f"-> {motion}: largest N at 5 fps with agent CPU <= 70%: {best}; RSS before cameras "
-              f"{rss[0][2] / 2**20:.0f} MiB, about {per_cam / 2**20:.1f} MiB per added camera\n", flush=True)
+        print(
+            f"-> {motion}: largest N at 5 fps with agent CPU <= 70%: {best}; RSS before cameras "
+            f"{rss[0][2] / 2**20:.0f} MiB, about {per_cam / 2**20:.1f} MiB per added camera\n",
+            flush=True,
+        )
 
 
 def soak(args: argparse.Namespace, workdir: Path, clips: list[Path], port: int) -> None:
-    r = child(site_config(workdir, clips, args.soak_cameras, "on_motion", port, detector_of(args)), args.warmup_s,
-              args.soak_minutes * 60, soak=True)
+    r = child(
+        site_config(workdir, clips, args.soak_cameras, "on_motion", port, detector_of(args)),
+        args.warmup_s,
+        args.soak_minutes * 60,
+        soak=True,
+    )
     series = [float(v) / 2**20 for v in r["rss_series"]]  # type: ignore[union-attr]
     growth = (series[-1] - series[0]) / series[0] if series else 0.0
-    print(f"soak: {args.soak_cameras} cameras, {args.soak_minutes:g} min after {args.warmup_s:g} s warm-up; "
-          f"min fps {r['min_fps']:.2f}, agent cpu {r['cpu']:.0%}")
+    print(
+        f"soak: {args.soak_cameras} cameras, {args.soak_minutes:g} min after {args.warmup_s:g} s warm-up; "
+        f"min fps {r['min_fps']:.2f}, agent cpu {r['cpu']:.0%}"
+    )
     print(f"RSS MiB every 10 s: {', '.join(f'{v:.0f}' for v in series)}")
     print(f"RSS growth first -> last sample: {growth:+.1%} (target <= 5%)")
 
@@ -206,9 +249,11 @@ def main() -> int:
     workdir = REPO / ".cache" / "bench-capacity"
     workdir.mkdir(parents=True, exist_ok=True)
     clips = prepare_clips(workdir)
-    print(f"{len(clips)} clips at {SIZE_WH[0]}x{SIZE_WH[1]} {CAMERA_FPS:g} fps, detect {DETECT_FPS:g} fps, "
-          f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}, "
-          f"model {args.model}{f'@{args.input_size}' if args.input_size else ''}")
+    print(
+        f"{len(clips)} clips at {SIZE_WH[0]}x{SIZE_WH[1]} {CAMERA_FPS:g} fps, detect {DETECT_FPS:g} fps, "
+        f"{len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}, "
+        f"model {args.model}{f'@{args.input_size}' if args.input_size else ''}"
+    )
     with tempfile.TemporaryDirectory() as tmp, DemoBroker(Path(tmp)) as broker:
         if args.soak_minutes > 0:
             soak(args, workdir, clips, broker.port)

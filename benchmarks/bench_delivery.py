@@ -36,8 +36,12 @@ def _alerts(signer: AlertSigner, start: int, count: int) -> list[OutboundMessage
     now = datetime.now(UTC)
     out = []
     for n in range(start, start + count):
-        alert = {"identifier": f"bench-{n}", "n": n, "info": [{"event": "intrusion", "severity": "Moderate"}],
-                 "area": {"polygon": "0,0 0,1 1,1 1,0 0,0"}}
+        alert = {
+            "identifier": f"bench-{n}",
+            "n": n,
+            "info": [{"event": "intrusion", "severity": "Moderate"}],
+            "area": {"polygon": "0,0 0,1 1,1 1,0 0,0"},
+        }
         out.append(OutboundMessage.for_payload(TOPIC, signer.sign(alert, f"bench-{n}", now), 1))
     return out
 
@@ -84,8 +88,10 @@ def measure(puts: int, latency_samples: int, backlog: int) -> tuple[list[tuple[s
 
     with MosquittoBroker(work / "broker") as broker:
         counter = _Counter(broker.port)
-        with Outbox(OutboxConfig(path=work / "lat.sqlite")) as box, \
-                MqttPublisher(MqttConfig(port=broker.port), "bench", box) as pub:
+        with (
+            Outbox(OutboxConfig(path=work / "lat.sqlite")) as box,
+            MqttPublisher(MqttConfig(port=broker.port), "bench", box) as pub,
+        ):
             pub.wait_connected(5)
             lat_ms = []
             for i, msg in enumerate(_alerts(signer, 0, args.latency_samples)):
@@ -96,8 +102,9 @@ def measure(puts: int, latency_samples: int, backlog: int) -> tuple[list[tuple[s
             q = statistics.quantiles(lat_ms, n=100)
             rows.append(("put -> receipt latency p50 / p99", f"{q[49]:.2f} / {q[98]:.2f} ms"))
         counter.received.clear()
-        with Outbox(OutboxConfig(path=work / "backlog.sqlite", max_messages=10_000_000,
-                                 max_bytes=1_000_000_000)) as box:
+        with Outbox(
+            OutboxConfig(path=work / "backlog.sqlite", max_messages=10_000_000, max_bytes=1_000_000_000)
+        ) as box:
             for msg in _alerts(signer, 0, args.backlog):
                 box.put(msg)
             t = time.perf_counter()
@@ -105,9 +112,13 @@ def measure(puts: int, latency_samples: int, backlog: int) -> tuple[list[tuple[s
                 drained = pub.flush(300)
                 acked_s = time.perf_counter() - t
             counter.wait_for(args.backlog, 30)
-            rows.append((f"drain {args.backlog:,} backlog (all PUBACKs committed)",
-                         f"{acked_s:.2f} s ({args.backlog / acked_s:,.0f} msg/s, drained={drained},"
-                         f" received={len(counter.received):,})"))
+            rows.append(
+                (
+                    f"drain {args.backlog:,} backlog (all PUBACKs committed)",
+                    f"{acked_s:.2f} s ({args.backlog / acked_s:,.0f} msg/s, drained={drained},"
+                    f" received={len(counter.received):,})",
+                )
+            )
         counter.client.disconnect()
         counter.client.loop_stop()
     return rows, lat_ms
@@ -117,12 +128,25 @@ def collect(quick: bool = False) -> Section:
     puts, samples, backlog = (300, 100, 1000) if quick else (2000, 500, 10_000)
     rows, lat_ms = measure(puts, samples, backlog)
     q = statistics.quantiles(lat_ms, n=100)
-    plot = Plot("delivery_latency.png", "box", "Outbox put -> subscriber receipt latency (QoS 1, loopback Mosquitto)",
-                (), (("put -> receipt", tuple(lat_ms)),), "ms")
-    return Section("delivery", "Delivery: outbox and MQTT publisher", (Table("Outbox and publisher", ("measure", "value"),
-                   tuple(rows)),), (plot,), notes=(f"{puts} puts, {samples} latency samples, {backlog} backlog.",),
-                   headline=(("put -> receipt latency p50 / p99", f"{q[49]:.2f} / {q[98]:.2f} ms"),
-                             ("backlog drain", rows[-1][1].split(" msg/s")[0] + " msg/s)")))
+    plot = Plot(
+        "delivery_latency.png",
+        "box",
+        "Outbox put -> subscriber receipt latency (QoS 1, loopback Mosquitto)",
+        (),
+        (("put -> receipt", tuple(lat_ms)),),
+        "ms",
+    )
+    return Section(
+        "delivery",
+        "Delivery: outbox and MQTT publisher",
+        (Table("Outbox and publisher", ("measure", "value"), tuple(rows)),),
+        (plot,),
+        notes=(f"{puts} puts, {samples} latency samples, {backlog} backlog.",),
+        headline=(
+            ("put -> receipt latency p50 / p99", f"{q[49]:.2f} / {q[98]:.2f} ms"),
+            ("backlog drain", rows[-1][1].split(" msg/s")[0] + " msg/s)"),
+        ),
+    )
 
 
 def main() -> int:

@@ -25,15 +25,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.detection import DetectorOptions, ObjectDetector  # noqa: E402
-from agent.detection import box_ops, decoding, preprocess  # noqa: E402
-from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes  # noqa: E402
+from agent.detection import DetectorOptions, ObjectDetector, box_ops, decoding, preprocess  # noqa: E402  # noqa: E402
 from agent.detection.model_store import resolve_model  # noqa: E402
+from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes  # noqa: E402
 from benchmarks.report import Plot, Section, Table, print_section  # noqa: E402
 
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
-CLIPS = {"vtest": ("videos/vtest.avi", "videos/PETS09-S2L1/gt/gt.txt"),
-         "TUD": ("videos/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "videos/TUD-Stadtmitte/gt/gt.txt")}
+CLIPS = {
+    "vtest": ("videos/vtest.avi", "videos/PETS09-S2L1/gt/gt.txt"),
+    "TUD": ("videos/TUD-Stadtmitte/TUD-Stadtmitte.mp4", "videos/TUD-Stadtmitte/gt/gt.txt"),
+}
 
 
 def manifest_models() -> list[tuple[str, int]]:
@@ -80,7 +81,7 @@ def stage_samples(name: str, side: int, frames: list[tuple[int, np.ndarray]], re
         for i in range(repeats):
             det.detect(frames[i % len(frames)][1])
             t = det.last_timings
-            for col, v in zip(stages, (t.preprocess_ms, t.inference_ms, t.postprocess_ms)):
+            for col, v in zip(stages, (t.preprocess_ms, t.inference_ms, t.postprocess_ms), strict=False):
                 col.append(v)
     return stages
 
@@ -98,25 +99,59 @@ def collect(quick: bool = False, repeats: int | None = None) -> Section:
         except ModelError as err:
             missing.append(f"{name}@{side}: {err}")
             continue
-        total = [sum(v) for v in zip(*stages)]
+        total = [sum(v) for v in zip(*stages, strict=False)]
         fps = 1e3 / float(np.median(total))
         fps_by[(name, side)] = fps
-        rows.append((name, side, *(spread(s) for s in stages), fps,
-                     person_ap(name, side, "vtest", vtest), person_ap(name, side, "TUD", tud)))
-    table = Table(f"Detectors: ms per frame, median (p10-p90) over {repeats} vtest.avi frames; person AP50",
-                  ("model", "input", "preprocess ms", "inference ms", "postprocess ms", "detector fps",
-                   f"AP50 vtest ({len(vtest)} fr)", f"AP50 TUD ({len(tud)} fr)"), tuple(rows), float_digits=3,
-                  note="Detector fps = 1000 / median(pre + inference + post); 2 ONNX Runtime threads. AP50 at "
-                       "score >= 0.05, person class, against the MOT ground truth (one vtest frame "
-                       f"in {25 if quick else 5}, one TUD frame in {10 if quick else 2}).")
+        rows.append(
+            (
+                name,
+                side,
+                *(spread(s) for s in stages),
+                fps,
+                person_ap(name, side, "vtest", vtest),
+                person_ap(name, side, "TUD", tud),
+            )
+        )
+    table = Table(
+        f"Detectors: ms per frame, median (p10-p90) over {repeats} vtest.avi frames; person AP50",
+        (
+            "model",
+            "input",
+            "preprocess ms",
+            "inference ms",
+            "postprocess ms",
+            "detector fps",
+            f"AP50 vtest ({len(vtest)} fr)",
+            f"AP50 TUD ({len(tud)} fr)",
+        ),
+        tuple(rows),
+        float_digits=3,
+        note="Detector fps = 1000 / median(pre + inference + post); 2 ONNX Runtime threads. AP50 at "
+        "score >= 0.05, person class, against the MOT ground truth (one vtest frame "
+        f"in {25 if quick else 5}, one TUD frame in {10 if quick else 2}).",
+    )
     names = tuple(dict.fromkeys(n for n, _ in fps_by))
     sides = sorted({s for _, s in fps_by})
-    plot = Plot("detector_fps.png", "bar", "Detector fps by model and input size (vtest.avi)", names,
-                tuple((f"{s}px", tuple(fps_by.get((n, s), float("nan")) for n in names)) for s in sides), "frames per second")
+    plot = Plot(
+        "detector_fps.png",
+        "bar",
+        "Detector fps by model and input size (vtest.avi)",
+        names,
+        tuple((f"{s}px", tuple(fps_by.get((n, s), float("nan")) for n in names)) for s in sides),
+        "frames per second",
+    )
     best = max(rows, key=lambda r: r[6]) if rows else None
-    headline = (("best person AP50 on vtest", f"{best[0]}@{best[1]}: {best[6]:.3f} at {best[5]:.0f} fps"),) if best else ()
-    return Section("detection", "Detectors: speed and person AP50 per model and input size", (table,), (plot,),
-                   tuple(f"not run: {m}" for m in missing), headline)
+    headline = (
+        (("best person AP50 on vtest", f"{best[0]}@{best[1]}: {best[6]:.3f} at {best[5]:.0f} fps"),) if best else ()
+    )
+    return Section(
+        "detection",
+        "Detectors: speed and person AP50 per model and input size",
+        (table,),
+        (plot,),
+        tuple(f"not run: {m}" for m in missing),
+        headline,
+    )
 
 
 def time_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -145,32 +180,59 @@ def kernel_rows(image: np.ndarray, repeats: int) -> list[tuple[str, Callable[[],
         outputs = det._session.run(pre.tensor)
     resized = cv2.resize(image, (416, 312))
     mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
-    rows.append(("hwc->nchw 416x312", lambda: preprocess.hwc_to_nchw_normalised(resized, pre.tensor, "bgr", mean, std),
-                 lambda: preprocess.hwc_to_nchw_normalised_numpy(resized, pre.tensor, "bgr", mean, std)))
+    rows.append(
+        (
+            "hwc->nchw 416x312",
+            lambda: preprocess.hwc_to_nchw_normalised(resized, pre.tensor, "bgr", mean, std),
+            lambda: preprocess.hwc_to_nchw_normalised_numpy(resized, pre.tensor, "bgr", mean, std),
+        )
+    )
     mask = np.zeros(80, np.bool_)
     mask[0] = True
     buf = decoding.CandidateBuffers(3549)
-    rows.append(("decode yolox 3549", lambda: decoding.decode_yolox(outputs[0], spec.strides, (416, 416), 0.05, mask, buf),
-                 lambda: decoding.decode_yolox_numpy(outputs[0], spec.strides, (416, 416), 0.05, mask)))
+    rows.append(
+        (
+            "decode yolox 3549",
+            lambda: decoding.decode_yolox(outputs[0], spec.strides, (416, 416), 0.05, mask, buf),
+            lambda: decoding.decode_yolox_numpy(outputs[0], spec.strides, (416, 416), 0.05, mask),
+        )
+    )
     pspec, ppath = resolve_model("picodet-s-416")
     with ObjectDetector(pspec, ppath) as det:
         det._pre.update(image)
         pout = det._session.run(det._pre.tensor)
     gfl_args = (pout[:4], pout[4:], pspec.strides, (416, 416), 0.0, 0.05, mask)
     gbuf = decoding.CandidateBuffers(3598)
-    rows.append(("decode gfl 3598", lambda: decoding.decode_gfl(*gfl_args, out=gbuf),
-                 lambda: decoding.decode_gfl_numpy(*gfl_args)))
-    v8 = np.concatenate([rng.uniform(0, 640, (1, 4, 8400)), rng.uniform(0, 1, (1, 80, 8400)) ** 4], 1).astype(np.float32)
+    rows.append(
+        (
+            "decode gfl 3598",
+            lambda: decoding.decode_gfl(*gfl_args, out=gbuf),
+            lambda: decoding.decode_gfl_numpy(*gfl_args),
+        )
+    )
+    v8 = np.concatenate([rng.uniform(0, 640, (1, 4, 8400)), rng.uniform(0, 1, (1, 80, 8400)) ** 4], 1).astype(
+        np.float32
+    )
     all_cls = np.ones(80, np.bool_)
     vbuf = decoding.CandidateBuffers(8400)
-    rows.append(("decode yolov8 8400", lambda: decoding.decode_yolov8(v8, 0.25, all_cls, vbuf),
-                 lambda: decoding.decode_yolov8_numpy(v8, 0.25, all_cls)))
+    rows.append(
+        (
+            "decode yolov8 8400",
+            lambda: decoding.decode_yolov8(v8, 0.25, all_cls, vbuf),
+            lambda: decoding.decode_yolov8_numpy(v8, 0.25, all_cls),
+        )
+    )
     a, b = nms_cases(rng, 60)[0], nms_cases(rng, 80)[0]
     rows.append(("iou 60x80", lambda: box_ops.iou_matrix(a, b), lambda: box_ops.iou_matrix_numpy(a, b)))
     for n in (100, 1000):
         boxes, score, cls = nms_cases(rng, n)
-        rows.append((f"nms {n} boxes", functools_partial(box_ops.nms_class_aware, boxes, score, cls, 0.45),
-                     functools_partial(box_ops.nms_class_aware_numpy, boxes, score, cls, 0.45)))
+        rows.append(
+            (
+                f"nms {n} boxes",
+                functools_partial(box_ops.nms_class_aware, boxes, score, cls, 0.45),
+                functools_partial(box_ops.nms_class_aware_numpy, boxes, score, cls, 0.45),
+            )
+        )
     return rows
 
 

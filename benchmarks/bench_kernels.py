@@ -77,34 +77,70 @@ def detection_cases(image: np.ndarray) -> list[KernelCase]:
     resized = cv2.resize(image, (416, 312))
     tensor = np.zeros((1, 3, 312, 416), np.float32)
     mean, std = np.zeros(3, np.float32), np.ones(3, np.float32)
-    out = [KernelCase("hwc->nchw float 416x312", lambda: preprocess.hwc_to_nchw_normalised(resized, tensor, "bgr", mean, std),
-                      lambda: preprocess.hwc_to_nchw_normalised_numpy(resized, tensor, "bgr", mean, std),
-                      "cv2.dnn.blobFromImage", lambda: cv2.dnn.blobFromImage(resized))]
+    out = [
+        KernelCase(
+            "hwc->nchw float 416x312",
+            lambda: preprocess.hwc_to_nchw_normalised(resized, tensor, "bgr", mean, std),
+            lambda: preprocess.hwc_to_nchw_normalised_numpy(resized, tensor, "bgr", mean, std),
+            "cv2.dnn.blobFromImage",
+            lambda: cv2.dnn.blobFromImage(resized),
+        )
+    ]
     person = np.zeros(80, np.bool_)
     person[0] = True
     spec, yolox = _raw_outputs("yolox-nano-416", image)
     buf = decoding.CandidateBuffers(3549)
-    out.append(KernelCase("decode yolox 3549 anchors", lambda: decoding.decode_yolox(yolox[0], spec.strides, (416, 416), 0.05, person, buf),  # type: ignore[attr-defined]
-                          lambda: decoding.decode_yolox_numpy(yolox[0], spec.strides, (416, 416), 0.05, person)))  # type: ignore[attr-defined]
+    out.append(
+        KernelCase(
+            "decode yolox 3549 anchors",
+            lambda: decoding.decode_yolox(yolox[0], spec.strides, (416, 416), 0.05, person, buf),  # type: ignore[attr-defined]
+            lambda: decoding.decode_yolox_numpy(yolox[0], spec.strides, (416, 416), 0.05, person),
+        )
+    )  # type: ignore[attr-defined]
     pspec, pout = _raw_outputs("picodet-s-416", image)
     gfl = (pout[:4], pout[4:], pspec.strides, (416, 416), 0.0, 0.05, person)  # type: ignore[attr-defined]
     gbuf = decoding.CandidateBuffers(3598)
-    out.append(KernelCase("decode gfl 3598 anchors", lambda: decoding.decode_gfl(*gfl, out=gbuf),
-                          lambda: decoding.decode_gfl_numpy(*gfl)))
+    out.append(
+        KernelCase(
+            "decode gfl 3598 anchors",
+            lambda: decoding.decode_gfl(*gfl, out=gbuf),
+            lambda: decoding.decode_gfl_numpy(*gfl),
+        )
+    )
     rng = np.random.default_rng(0)
-    v8 = np.concatenate([rng.uniform(0, 640, (1, 4, 8400)), rng.uniform(0, 1, (1, 80, 8400)) ** 4], 1).astype(np.float32)
+    v8 = np.concatenate([rng.uniform(0, 640, (1, 4, 8400)), rng.uniform(0, 1, (1, 80, 8400)) ** 4], 1).astype(
+        np.float32
+    )
     every, vbuf = np.ones(80, np.bool_), decoding.CandidateBuffers(8400)
-    out.append(KernelCase("decode yolov8 8400 anchors", lambda: decoding.decode_yolov8(v8, 0.25, every, vbuf),
-                          lambda: decoding.decode_yolov8_numpy(v8, 0.25, every)))
+    out.append(
+        KernelCase(
+            "decode yolov8 8400 anchors",
+            lambda: decoding.decode_yolov8(v8, 0.25, every, vbuf),
+            lambda: decoding.decode_yolov8_numpy(v8, 0.25, every),
+        )
+    )
     a, b = _boxes(rng, 60)[0], _boxes(rng, 80)[0]
-    out.append(KernelCase("detection iou 60x80", lambda: box_ops.iou_matrix(a, b), lambda: box_ops.iou_matrix_numpy(a, b),
-                          "supervision box_iou_batch", _sv_iou(a, b)))
+    out.append(
+        KernelCase(
+            "detection iou 60x80",
+            lambda: box_ops.iou_matrix(a, b),
+            lambda: box_ops.iou_matrix_numpy(a, b),
+            "supervision box_iou_batch",
+            _sv_iou(a, b),
+        )
+    )
     for n in (100, 1000):
         boxes, score, cls = _boxes(rng, n)
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
-        out.append(KernelCase(f"class-aware nms {n} boxes", _bind(box_ops.nms_class_aware, boxes, score, cls, 0.45),
-                              _bind(box_ops.nms_class_aware_numpy, boxes, score, cls, 0.45),
-                              "cv2.dnn.NMSBoxesBatched", _bind(cv2.dnn.NMSBoxesBatched, xywh, score, cls, 0.0, 0.45)))
+        out.append(
+            KernelCase(
+                f"class-aware nms {n} boxes",
+                _bind(box_ops.nms_class_aware, boxes, score, cls, 0.45),
+                _bind(box_ops.nms_class_aware_numpy, boxes, score, cls, 0.45),
+                "cv2.dnn.NMSBoxesBatched",
+                _bind(cv2.dnn.NMSBoxesBatched, xywh, score, cls, 0.0, 0.45),
+            )
+        )
     return out
 
 
@@ -129,9 +165,15 @@ def tracking_and_rule_cases() -> list[KernelCase]:
     cost = rng.random((30, 30))
     from scipy.optimize import linear_sum_assignment
 
-    out = [KernelCase("linear assignment 30x30", _bind(assignment.linear_assignment, cost),
-                      _bind(assignment.linear_assignment_reference, cost),
-                      "scipy linear_sum_assignment", _bind(linear_sum_assignment, cost))]
+    out = [
+        KernelCase(
+            "linear assignment 30x30",
+            _bind(assignment.linear_assignment, cost),
+            _bind(assignment.linear_assignment_reference, cost),
+            "scipy linear_sum_assignment",
+            _bind(linear_sum_assignment, cost),
+        )
+    ]
     angles = np.sort(rng.uniform(0, 2 * np.pi, 8))
     poly = np.stack([400 + 150 * np.cos(angles), 300 + 150 * np.sin(angles)], axis=1)
     contour = poly.astype(np.float32).reshape(-1, 1, 2)
@@ -139,12 +181,22 @@ def tracking_and_rule_cases() -> list[KernelCase]:
     for n in (20, 5000):
         pts = rng.uniform(0, 800, (n, 2))
         pts_list = [(float(x), float(y)) for x, y in pts]
-        out.append(KernelCase(f"point in polygon {n} pts", _bind(geometry.points_in_polygon, pts, poly),
-                              _bind(geometry.points_in_polygon_reference, pts, poly),
-                              "cv2.pointPolygonTest per point",
-                              lambda pl=pts_list: [cv2.pointPolygonTest(contour, p, False) for p in pl]))
-        out.append(KernelCase(f"side of line {n} pts", _bind(geometry.side_of_line, pts, p1, p2),
-                              _bind(geometry.side_of_line_reference, pts, p1, p2)))
+        out.append(
+            KernelCase(
+                f"point in polygon {n} pts",
+                _bind(geometry.points_in_polygon, pts, poly),
+                _bind(geometry.points_in_polygon_reference, pts, poly),
+                "cv2.pointPolygonTest per point",
+                lambda pl=pts_list: [cv2.pointPolygonTest(contour, p, False) for p in pl],
+            )
+        )
+        out.append(
+            KernelCase(
+                f"side of line {n} pts",
+                _bind(geometry.side_of_line, pts, p1, p2),
+                _bind(geometry.side_of_line_reference, pts, p1, p2),
+            )
+        )
     return out
 
 
@@ -161,17 +213,38 @@ def collect(quick: bool = False) -> Section:
         fast = spread(time_us(case.numba, repeats))
         ref = spread(time_us(case.numpy, ref_repeats))
         lib = spread(time_us(case.library, repeats)) if case.library is not None else None
-        rows.append((case.name, f"{fast[0]:.1f} ({fast[1]:.1f}-{fast[2]:.1f})", f"{ref[0]:.1f}", ref[0] / fast[0],
-                     case.library_name or None, f"{lib[0]:.1f}" if lib else None, lib[0] / fast[0] if lib else None))
-    table = Table("Numba kernels vs NumPy reference vs library routine: median us per call (numba p10-p90)",
-                  ("kernel", "numba us", "numpy us", "numpy/numba", "library routine", "library us", "library/numba"),
-                  tuple(rows), note=f"{repeats} calls per kernel ({'quick' if quick else 'full'}); ratios > 1 mean "
-                  "the Numba kernel is faster. The NumPy reference of the assignment is the same algorithm run "
-                  "by the interpreter (fewer calls).", float_digits=1)
+        rows.append(
+            (
+                case.name,
+                f"{fast[0]:.1f} ({fast[1]:.1f}-{fast[2]:.1f})",
+                f"{ref[0]:.1f}",
+                ref[0] / fast[0],
+                case.library_name or None,
+                f"{lib[0]:.1f}" if lib else None,
+                lib[0] / fast[0] if lib else None,
+            )
+        )
+    table = Table(
+        "Numba kernels vs NumPy reference vs library routine: median us per call (numba p10-p90)",
+        ("kernel", "numba us", "numpy us", "numpy/numba", "library routine", "library us", "library/numba"),
+        tuple(rows),
+        note=f"{repeats} calls per kernel ({'quick' if quick else 'full'}); ratios > 1 mean "
+        "the Numba kernel is faster. The NumPy reference of the assignment is the same algorithm run "
+        "by the interpreter (fewer calls).",
+        float_digits=1,
+    )
     worst = min(rows, key=lambda r: float(r[3]))
-    return Section("kernels", "Numba kernels", (table,),
-                   headline=(("kernels faster than their NumPy reference", f"{sum(float(r[3]) > 1 for r in rows)}/{len(rows)} "
-                              f"(lowest ratio {float(worst[3]):.1f}x: {worst[0]})"),))
+    return Section(
+        "kernels",
+        "Numba kernels",
+        (table,),
+        headline=(
+            (
+                "kernels faster than their NumPy reference",
+                f"{sum(float(r[3]) > 1 for r in rows)}/{len(rows)} (lowest ratio {float(worst[3]):.1f}x: {worst[0]})",
+            ),
+        ),
+    )
 
 
 def main() -> int:

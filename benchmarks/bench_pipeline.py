@@ -40,14 +40,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.runtime.assembly import detector_from_config, motion_settings, tracker_from_config
-from agent.config import load_config
-from agent.config import CameraConfig, SiteConfig
-from agent.values.detections import Detections
+from agent.config import CameraConfig, SiteConfig, load_config
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes
 from agent.motion.gate import MotionGate
+from agent.runtime.assembly import detector_from_config, motion_settings, tracker_from_config
 from agent.runtime.pipeline import CameraPipeline
 from agent.sources import FileReplay
+from agent.values.detections import Detections
 from benchmarks.report import Plot, Section, Table, print_section, spread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,14 +93,21 @@ class _Timed:
             out = attr(*args, **kwargs)
             self.last_ms = (time.perf_counter() - t0) * 1e3
             return out
+
         return timed
 
 
 def site_config(mode: str, key_dir: Path) -> tuple[SiteConfig, CameraConfig]:
     """The accuracy-test site config with the given motion mode (every frame kept)."""
-    config = load_config(CONFIG, [f"cameras.0.motion.mode={mode}", f"signing.key_file={key_dir}/key.pem",
-                                  f"outbox.path={key_dir}/outbox.sqlite",
-                                  f"policies.pseudonym_key_file={key_dir}/pseudonym.key"])
+    config = load_config(
+        CONFIG,
+        [
+            f"cameras.0.motion.mode={mode}",
+            f"signing.key_file={key_dir}/key.pem",
+            f"outbox.path={key_dir}/outbox.sqlite",
+            f"policies.pseudonym_key_file={key_dir}/pseudonym.key",
+        ],
+    )
     return config, config.cameras[0]
 
 
@@ -146,9 +152,15 @@ def run_product(mode: str, clip: Path, max_frames: int, key_dir: Path) -> Pipeli
             continue
         wall += decode_ms + total
         t = detector.last_timings if det.last_ms else None
-        parts = {"decode": decode_ms, "motion": gate.last_ms, "tracking": trk.last_ms, "rules": rules.last_ms,
-                 "preprocess": t.preprocess_ms if t else 0.0, "inference": t.inference_ms if t else 0.0,
-                 "postprocess": t.postprocess_ms if t else 0.0}
+        parts = {
+            "decode": decode_ms,
+            "motion": gate.last_ms,
+            "tracking": trk.last_ms,
+            "rules": rules.last_ms,
+            "preprocess": t.preprocess_ms if t else 0.0,
+            "inference": t.inference_ms if t else 0.0,
+            "postprocess": t.postprocess_ms if t else 0.0,
+        }
         # Whatever the wrappers did not see: object filter, box clipping, alert building.
         parts["other"] = max(0.0, total - sum(v for k, v in parts.items() if k != "decode"))
         for k, v in parts.items():
@@ -157,8 +169,14 @@ def run_product(mode: str, clip: Path, max_frames: int, key_dir: Path) -> Pipeli
         acc.add_frame(result.tracks.box_xyxy_px, result.tracks.score, gt.get(n, []), ignored.get(n))
     label = "product, gating off" if mode == "always" else "product, gating on"
     detector.close()
-    return PipelineRun(label, stage_ms, len(stage_ms["decode"]), wall / 1e3,
-                       pipeline.motion_counters.frames_detected - 1, acc.result().ap)  # first frame left out
+    return PipelineRun(
+        label,
+        stage_ms,
+        len(stage_ms["decode"]),
+        wall / 1e3,
+        pipeline.motion_counters.frames_detected - 1,
+        acc.result().ap,
+    )  # first frame left out
 
 
 def _warm_tracker(tracker: Any) -> None:
@@ -222,11 +240,17 @@ def run_hand_written(clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
 
     config, _ = site_config("always", key_dir)
     _, path = resolve_model(config.detector.model)
-    model = HandWrittenYolox(path, 416, config.detector.score_threshold, config.detector.nms_iou_threshold,
-                             config.detector.intra_op_threads)
+    model = HandWrittenYolox(
+        path, 416, config.detector.score_threshold, config.detector.nms_iou_threshold, config.detector.intra_op_threads
+    )
     tracker = sv.ByteTrack(frame_rate=10)
-    tracker.update_with_detections(sv.Detections(xyxy=np.array([[10, 10, 50, 90]], np.float32),
-                                                 confidence=np.array([0.9], np.float32), class_id=np.zeros(1, int)))
+    tracker.update_with_detections(
+        sv.Detections(
+            xyxy=np.array([[10, 10, 50, 90]], np.float32),
+            confidence=np.array([0.9], np.float32),
+            class_id=np.zeros(1, int),
+        )
+    )
     tracker.reset()
     gt, ignored = _gt()
     acc = DetectionAPAccumulator()
@@ -246,23 +270,29 @@ def run_hand_written(clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
         marks.append(time.perf_counter())
         d = model.postprocess(out, r)
         marks.append(time.perf_counter())
-        res = tracker.update_with_detections(sv.Detections(xyxy=d.box_xyxy_px, confidence=d.score,
-                                                           class_id=d.class_id))
+        res = tracker.update_with_detections(sv.Detections(xyxy=d.box_xyxy_px, confidence=d.score, class_id=d.class_id))
         marks.append(time.perf_counter())
         frames += 1
         if frames == 1:
             continue
         ms = np.diff(marks) * 1e3
-        for stage, v in zip(("decode", "preprocess", "inference", "postprocess", "tracking"), ms):
+        for stage, v in zip(("decode", "preprocess", "inference", "postprocess", "tracking"), ms, strict=False):
             stage_ms[stage].append(float(v))
         wall += float(ms.sum())
-        acc.add_frame(res.xyxy.astype(np.float32), res.confidence.astype(np.float32), gt.get(frames, []),
-                      ignored.get(frames))
+        acc.add_frame(
+            res.xyxy.astype(np.float32), res.confidence.astype(np.float32), gt.get(frames, []), ignored.get(frames)
+        )
     cap.release()
     for stage in ("motion", "rules", "other"):
         stage_ms[stage] = []
-    return PipelineRun("hand-written OpenCV+NumPy", stage_ms, len(stage_ms["decode"]), wall / 1e3,
-                       len(stage_ms["decode"]), acc.result().ap)
+    return PipelineRun(
+        "hand-written OpenCV+NumPy",
+        stage_ms,
+        len(stage_ms["decode"]),
+        wall / 1e3,
+        len(stage_ms["decode"]),
+        acc.result().ap,
+    )
 
 
 def run_inference_only(clip: Path, frames: int, key_dir: Path) -> PipelineRun:
@@ -306,8 +336,9 @@ def run_replay(mode: str, clip: Path, key_dir: Path) -> float:
     from agent.runtime.clip_replay import replay_file
 
     config, camera = site_config(mode, key_dir)
-    summary = replay_file(config, camera, clip, dispatcher=dispatcher_from_config(config), start_utc=START,
-                          detect_fps=0)
+    summary = replay_file(
+        config, camera, clip, dispatcher=dispatcher_from_config(config), start_utc=START, detect_fps=0
+    )
     return summary.processed_fps
 
 
@@ -323,12 +354,19 @@ def _stage_table(runs: list[PipelineRun]) -> Table:
             med, p10, p90 = spread(v)
             row.append(f"{np.mean(v):.2f} / {med:.2f} ({p10:.2f}-{p90:.2f})")
         rows.append(tuple(row))
-    rows.append(("total (frames/s)", *(f"{sum(r.mean_ms(s) for s in STAGES if r.stage_ms.get(s)):.2f}"
-                                        f" ({r.fps:.1f} fps)" for r in runs)))
-    return Table("Per-stage ms per frame on vtest.avi: mean / median (p10-p90)",
-                 ("stage", *(r.variant for r in runs)), tuple(rows),
-                 note="Gated frames count 0 ms for the stages they skip, so means are what a stage costs "
-                      "per frame of video. First frame of each pass (model warm-up) left out.")
+    rows.append(
+        (
+            "total (frames/s)",
+            *(f"{sum(r.mean_ms(s) for s in STAGES if r.stage_ms.get(s)):.2f} ({r.fps:.1f} fps)" for r in runs),
+        )
+    )
+    return Table(
+        "Per-stage ms per frame on vtest.avi: mean / median (p10-p90)",
+        ("stage", *(r.variant for r in runs)),
+        tuple(rows),
+        note="Gated frames count 0 ms for the stages they skip, so means are what a stage costs "
+        "per frame of video. First frame of each pass (model warm-up) left out.",
+    )
 
 
 def _targets(off: PipelineRun, inf: PipelineRun) -> tuple[Table, list[tuple[str, str]]]:
@@ -338,41 +376,86 @@ def _targets(off: PipelineRun, inf: PipelineRun) -> tuple[Table, list[tuple[str,
     off_total = sum(off.mean_ms(s) for s in STAGES)  # same pass as the inference times: load cancels
     ratios = (off.fps / inf_fps, (1e3 / no_decode_ms) / inf_fps, overhead / off.mean_ms("inference"))
     rows = (
-        ("pipeline fps / inference-only fps (with decoding)", f"{off.fps:.1f} / {inf_fps:.1f}", ratios[0],
-         ">= 0.85", "met" if ratios[0] >= 0.85 else "not met"),
-        ("pipeline fps / inference-only fps (frames already decoded)", f"{1e3 / no_decode_ms:.1f} / {inf_fps:.1f}",
-         ratios[1], ">= 0.85", "met" if ratios[1] >= 0.85 else "not met"),
-        ("same pass: inference ms / pipeline ms per frame (with decoding)",
-         f"{off.mean_ms('inference'):.2f} / {off_total:.2f} ms", off.mean_ms("inference") / off_total, ">= 0.85",
-         "met" if off.mean_ms("inference") / off_total >= 0.85 else "not met"),
-        ("non-inference, non-decode stages / inference time", f"{overhead:.2f} / {off.mean_ms('inference'):.2f} ms",
-         ratios[2], "<= 0.15", "met" if ratios[2] <= 0.15 else "not met"),
+        (
+            "pipeline fps / inference-only fps (with decoding)",
+            f"{off.fps:.1f} / {inf_fps:.1f}",
+            ratios[0],
+            ">= 0.85",
+            "met" if ratios[0] >= 0.85 else "not met",
+        ),
+        (
+            "pipeline fps / inference-only fps (frames already decoded)",
+            f"{1e3 / no_decode_ms:.1f} / {inf_fps:.1f}",
+            ratios[1],
+            ">= 0.85",
+            "met" if ratios[1] >= 0.85 else "not met",
+        ),
+        (
+            "same pass: inference ms / pipeline ms per frame (with decoding)",
+            f"{off.mean_ms('inference'):.2f} / {off_total:.2f} ms",
+            off.mean_ms("inference") / off_total,
+            ">= 0.85",
+            "met" if off.mean_ms("inference") / off_total >= 0.85 else "not met",
+        ),
+        (
+            "non-inference, non-decode stages / inference time",
+            f"{overhead:.2f} / {off.mean_ms('inference'):.2f} ms",
+            ratios[2],
+            "<= 0.15",
+            "met" if ratios[2] <= 0.15 else "not met",
+        ),
     )
-    headline = [("pipeline fps vs inference-only fps, gating off", f"{off.fps:.1f} vs {inf_fps:.1f} "
-                 f"({ratios[0]:.0%}; {ratios[1]:.0%} without decoding)"),
-                ("non-inference overhead / inference", f"{ratios[2]:.0%}")]
-    return Table("Targets (gating off, YOLOX-Nano 416)", ("measure", "values", "ratio", "target", "result"), rows,
-                 float_digits=3), headline
+    headline = [
+        (
+            "pipeline fps vs inference-only fps, gating off",
+            f"{off.fps:.1f} vs {inf_fps:.1f} ({ratios[0]:.0%}; {ratios[1]:.0%} without decoding)",
+        ),
+        ("non-inference overhead / inference", f"{ratios[2]:.0%}"),
+    ]
+    return Table(
+        "Targets (gating off, YOLOX-Nano 416)", ("measure", "values", "ratio", "target", "result"), rows, float_digits=3
+    ), headline
 
 
 def _gating_table(off: PipelineRun, on: PipelineRun, savings: list[tuple[str, int, int]]) -> Table:
     rows: list[tuple[str | float | int | None, ...]] = [
-        ("vtest.avi (full pipeline)", on.frames, on.inference_calls, 1 - on.inference_calls / max(1, on.frames),
-         off.ap50, on.ap50)]
+        (
+            "vtest.avi (full pipeline)",
+            on.frames,
+            on.inference_calls,
+            1 - on.inference_calls / max(1, on.frames),
+            off.ap50,
+            on.ap50,
+        )
+    ]
     rows += [(name, n, calls, 1 - calls / max(1, n), None, None) for name, n, calls in savings]
-    return Table("Motion gating (on_motion): inference calls saved and AP50 cost",
-                 ("clip", "frames", "inference calls", "share saved", "AP50 gating off", "AP50 gating on"),
-                 tuple(rows), note="AP50: person AP50 of the pipeline's output tracks against the MOT ground "
-                 "truth (vtest only; the Intel clips have none). Intel rows run the gate alone.", float_digits=3)
+    return Table(
+        "Motion gating (on_motion): inference calls saved and AP50 cost",
+        ("clip", "frames", "inference calls", "share saved", "AP50 gating off", "AP50 gating on"),
+        tuple(rows),
+        note="AP50: person AP50 of the pipeline's output tracks against the MOT ground "
+        "truth (vtest only; the Intel clips have none). Intel rows run the gate alone.",
+        float_digits=3,
+    )
 
 
 def _plots(runs: list[PipelineRun]) -> tuple[Plot, ...]:
-    stacked = Plot("pipeline_stages.png", "stacked_bar", "Mean ms per frame by stage, vtest.avi, YOLOX-Nano 416",
-                   tuple(r.variant for r in runs),
-                   tuple((s, tuple(r.mean_ms(s) if r.stage_ms.get(s) else 0.0 for r in runs)) for s in STAGES),
-                   "ms per frame")
-    fps = Plot("pipeline_fps.png", "bar", "Frames per second, vtest.avi (median pass)", tuple(r.variant for r in runs),
-               (("fps", tuple(r.fps for r in runs)),), "frames per second")
+    stacked = Plot(
+        "pipeline_stages.png",
+        "stacked_bar",
+        "Mean ms per frame by stage, vtest.avi, YOLOX-Nano 416",
+        tuple(r.variant for r in runs),
+        tuple((s, tuple(r.mean_ms(s) if r.stage_ms.get(s) else 0.0 for r in runs)) for s in STAGES),
+        "ms per frame",
+    )
+    fps = Plot(
+        "pipeline_fps.png",
+        "bar",
+        "Frames per second, vtest.avi (median pass)",
+        tuple(r.variant for r in runs),
+        (("fps", tuple(r.fps for r in runs)),),
+        "frames per second",
+    )
     return stacked, fps
 
 
@@ -411,27 +494,43 @@ def collect(quick: bool = False, repeats: int | None = None) -> Section:
     ordered = [runs["off"], runs["on"], runs["hand"], runs["inf"]]
     target_table, headline = _targets(runs["off"], runs["inf"])
     fps_rows = tuple((name, statistics.median(v), min(v), max(v), len(v)) for name, v in fps_spread.items())
-    fps_rows += tuple((f"edge-agent replay core (replay_file), motion {m}", fps, None, None, 1)
-                      for m, fps in replay.items())
+    fps_rows += tuple(
+        (f"edge-agent replay core (replay_file), motion {m}", fps, None, None, 1) for m, fps in replay.items()
+    )
     tables = (
-        Table("Frames per second on vtest.avi (decode to tracks/alerts)", ("variant", "median fps", "min", "max",
-              "passes"), fps_rows),
-        _stage_table(ordered), target_table,
+        Table(
+            "Frames per second on vtest.avi (decode to tracks/alerts)",
+            ("variant", "median fps", "min", "max", "passes"),
+            fps_rows,
+        ),
+        _stage_table(ordered),
+        target_table,
         _gating_table(runs["off"], runs["on"], savings),
-        Table("Output quality on vtest.avi", ("variant", "person AP50 of output tracks"),
-              tuple((r.variant, r.ap50) for r in ordered[:3]), float_digits=3),
+        Table(
+            "Output quality on vtest.avi",
+            ("variant", "person AP50 of output tracks"),
+            tuple((r.variant, r.ap50) for r in ordered[:3]),
+            float_digits=3,
+        ),
     )
     hand, off = runs["hand"], runs["off"]
-    headline += [("product (gating off) vs hand-written OpenCV+NumPy fps", f"{off.fps:.1f} vs {hand.fps:.1f}"),
-                 ("inference calls saved by gating on vtest.avi",
-                  f"{1 - runs['on'].inference_calls / max(1, runs['on'].frames):.0%} "
-                  f"(AP50 {off.ap50:.3f} -> {runs['on'].ap50:.3f})")]
-    notes = (f"{max_frames} frames of vtest.avi per pass ({'quick subset' if quick else 'whole clip'}), "
-             f"{repeats} pass(es) per variant, interleaved.",
-             "The hand-written loop has no motion gate and no rules; its tracker is supervision's ByteTrack.",
-             "Both trackers are warmed up (kernels compiled) before the timed frames, as a service does at start.")
-    return Section("pipeline", "Pipeline: product vs hand-written OpenCV + NumPy", tables, _plots(ordered),
-                   notes, tuple(headline))
+    headline += [
+        ("product (gating off) vs hand-written OpenCV+NumPy fps", f"{off.fps:.1f} vs {hand.fps:.1f}"),
+        (
+            "inference calls saved by gating on vtest.avi",
+            f"{1 - runs['on'].inference_calls / max(1, runs['on'].frames):.0%} "
+            f"(AP50 {off.ap50:.3f} -> {runs['on'].ap50:.3f})",
+        ),
+    ]
+    notes = (
+        f"{max_frames} frames of vtest.avi per pass ({'quick subset' if quick else 'whole clip'}), "
+        f"{repeats} pass(es) per variant, interleaved.",
+        "The hand-written loop has no motion gate and no rules; its tracker is supervision's ByteTrack.",
+        "Both trackers are warmed up (kernels compiled) before the timed frames, as a service does at start.",
+    )
+    return Section(
+        "pipeline", "Pipeline: product vs hand-written OpenCV + NumPy", tables, _plots(ordered), notes, tuple(headline)
+    )
 
 
 def main() -> int:

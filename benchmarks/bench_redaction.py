@@ -36,7 +36,7 @@ from tests.privacy.redaction_check import check_faces, haar_face_boxes, load_inp
 def haar_boxes(images: list[np.ndarray]) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp) / f"{i}.png" for i in range(len(images))]
-        for path, image in zip(paths, images):
+        for path, image in zip(paths, images, strict=False):
             cv2.imwrite(str(path), image)
         return haar_face_boxes(paths)
 
@@ -52,7 +52,11 @@ def centre_hits(haar: np.ndarray, faces: np.ndarray) -> int:
 def _face_stats(checks: list) -> tuple[str, float, float]:  # type: ignore[type-arg]
     kept = [c.kept_fraction for c in checks]
     ok = sum(k <= 0.05 for k in kept)
-    return f"{ok}/{len(kept)} = {ok / max(1, len(kept)):.3f}", float(np.mean(kept)) if kept else 0.0, max(kept, default=0.0)
+    return (
+        f"{ok}/{len(kept)} = {ok / max(1, len(kept)):.3f}",
+        float(np.mean(kept)) if kept else 0.0,
+        max(kept, default=0.0),
+    )
 
 
 def _ours(inputs: list[tuple[str, np.ndarray]], haar: list[np.ndarray]) -> tuple[list[float], list]:  # type: ignore[type-arg]
@@ -68,8 +72,9 @@ def _ours(inputs: list[tuple[str, np.ndarray]], haar: list[np.ndarray]) -> tuple
     return ms, checks
 
 
-def _deface(inputs: list[tuple[str, np.ndarray]], haar: list[np.ndarray], video: Path,
-            frames: int) -> tuple[float, float, list]:  # type: ignore[type-arg]
+def _deface(
+    inputs: list[tuple[str, np.ndarray]], haar: list[np.ndarray], video: Path, frames: int
+) -> tuple[float, float, list]:  # type: ignore[type-arg]
     from benchmarks.deface_cli import run_deface
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,33 +122,56 @@ def _clip_fps(video: Path, frames: int) -> float:
     return len(images) / (time.perf_counter() - t0)
 
 
-def collect(quick: bool = False, assets: Path = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets") -> Section:
+def collect(
+    quick: bool = False, assets: Path = Path(__file__).resolve().parents[1] / ".." / "shared" / "assets"
+) -> Section:
     """Agent redaction beside the `deface` CLI on the same images and clip."""
     doc = fetch_opencv_doc()
     inputs = list(load_inputs(doc, assets.resolve(), 15 if quick else 3))
     haar = haar_boxes([image for _, image in inputs])
     frames = 60 if quick else 270
     ms, ours = _ours(inputs, haar)
-    rows: list[tuple[str | float | None, ...]] = [("agent (CenterFace, solid fill, JPEG q90)", *_face_stats(ours),
-                                                  statistics.median(ms), _clip_fps(doc / "Megamind.avi", frames))]
-    notes = [f"{len(inputs)} images (messi5.jpg, darknet_person.jpg, Megamind.avi frames), "
-             f"{len(ours)} Haar faces; clip fps over the first {frames} frames of Megamind.avi (720x528)."]
+    rows: list[tuple[str | float | None, ...]] = [
+        (
+            "agent (CenterFace, solid fill, JPEG q90)",
+            *_face_stats(ours),
+            statistics.median(ms),
+            _clip_fps(doc / "Megamind.avi", frames),
+        )
+    ]
+    notes = [
+        f"{len(inputs)} images (messi5.jpg, darknet_person.jpg, Megamind.avi frames), "
+        f"{len(ours)} Haar faces; clip fps over the first {frames} frames of Megamind.avi (720x528)."
+    ]
     error = None
     try:
         per_ms, fps, theirs = _deface(inputs, haar, doc / "Megamind.avi", frames)
         rows.append(("deface 1.5.0 CLI (--replacewith solid, onnxrt)", *_face_stats(theirs), per_ms, fps))
-        notes.append("deface ms per image and clip fps exclude its process start and model load "
-                     "(a one-image run's wall time is subtracted). deface writes PNG / MP4 (its own encoder).")
+        notes.append(
+            "deface ms per image and clip fps exclude its process start and model load "
+            "(a one-image run's wall time is subtracted). deface writes PNG / MP4 (its own encoder)."
+        )
     except RuntimeError as err:
         error = f"deface could not run: {err}"
-    table = Table("Face redaction: agent vs deface on the same inputs",
-                  ("tool", "faces redacted (<=5% pixels unchanged)", "mean unchanged fraction",
-                   "worst unchanged fraction", "ms per image", "clip fps"), tuple(rows), float_digits=3,
-                  note="Face boxes from OpenCV 4 Haar cascades (independent of both). An unchanged pixel: every "
-                       "channel within 12 levels of the original (JPEG noise).")
+    table = Table(
+        "Face redaction: agent vs deface on the same inputs",
+        (
+            "tool",
+            "faces redacted (<=5% pixels unchanged)",
+            "mean unchanged fraction",
+            "worst unchanged fraction",
+            "ms per image",
+            "clip fps",
+        ),
+        tuple(rows),
+        float_digits=3,
+        note="Face boxes from OpenCV 4 Haar cascades (independent of both). An unchanged pixel: every "
+        "channel within 12 levels of the original (JPEG noise).",
+    )
     headline = tuple((f"face recall / clip fps: {r[0]}", f"{r[1]} / {float(r[5]):.1f} fps") for r in rows)
-    return Section("redaction", "Face redaction: agent vs deface", (table,), notes=tuple(notes),
-                   headline=headline, error=error)
+    return Section(
+        "redaction", "Face redaction: agent vs deface", (table,), notes=tuple(notes), headline=headline, error=error
+    )
 
 
 def main() -> None:
@@ -172,10 +200,16 @@ def main() -> None:
     print(f"inputs: {len(inputs)} images/frames, {len(checks)} Haar faces, face detector threads={args.threads}")
     print("| metric | value |")
     print("|---|---|")
-    print(f"| face recall (Haar faces with <=5% pixels unchanged) | {redacted_ok}/{len(checks)} = {redacted_ok / max(1, len(checks)):.3f} |")
+    print(
+        f"| face recall (Haar faces with <=5% pixels unchanged) | {redacted_ok}/{len(checks)} = {redacted_ok / max(1, len(checks)):.3f} |"
+    )
     print(f"| worst kept fraction of a Haar face | {max(kept, default=0):.3f} |")
-    print(f"| CenterFace detections covering a Haar face centre | {hits}/{len(checks)} = {hits / max(1, len(checks)):.3f} |")
-    print(f"| ms per snapshot (detect+fill+JPEG), median / p95 | {statistics.median(ms):.1f} / {np.percentile(ms, 95):.1f} |")
+    print(
+        f"| CenterFace detections covering a Haar face centre | {hits}/{len(checks)} = {hits / max(1, len(checks)):.3f} |"
+    )
+    print(
+        f"| ms per snapshot (detect+fill+JPEG), median / p95 | {statistics.median(ms):.1f} / {np.percentile(ms, 95):.1f} |"
+    )
     print(f"| ms face detection alone, median | {statistics.median(detect_ms):.1f} |")
     for c in checks:
         if c.kept_fraction > 0.05:

@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO))
 
 from agent.alerts.cap import alerts_from_jsonl  # noqa: E402
 from agent.config import load_config  # noqa: E402
-from agent.values.detections import Tracks  # noqa: E402
 from agent.evaluation.event_matching import alerts_from_ground_truth, evaluate_alerts  # noqa: E402
 from agent.evaluation.mot import read_mot  # noqa: E402
 from agent.rules.geometry import (  # noqa: E402
@@ -36,6 +35,7 @@ from agent.rules.geometry import (  # noqa: E402
     side_of_line_reference,
 )
 from agent.rules.ruleset import build_rules  # noqa: E402
+from agent.values.detections import Tracks  # noqa: E402
 from benchmarks.report import Section, Table, spread  # noqa: E402
 
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
@@ -87,15 +87,19 @@ def rule_times_ms() -> tuple[int, list[float]]:
 
 def rule_cost() -> None:
     count, times = rule_times_ms()
-    print(f"\nrule set ({count} rules + occupancy) on gt tracks: median "
-          f"{np.median(times) * 1e3:.0f} us/frame, p99 {np.percentile(times, 99) * 1e3:.0f} us/frame")
+    print(
+        f"\nrule set ({count} rules + occupancy) on gt tracks: median "
+        f"{np.median(times) * 1e3:.0f} us/frame, p99 {np.percentile(times, 99) * 1e3:.0f} us/frame"
+    )
 
 
 def print_scores(title: str, scores: list) -> None:  # type: ignore[type-arg]
     print(f"\n{title}\nrule                kind  true  alerted  matched  precision  recall")
     for s in scores:
-        print(f"{s.rule:<19} {s.kind:<5} {s.true_events:>5} {s.alert_events:>8} {s.matched_true:>8} "
-              f"{s.precision:>10.3f} {s.recall:>7.3f}")
+        print(
+            f"{s.rule:<19} {s.kind:<5} {s.true_events:>5} {s.alert_events:>8} {s.matched_true:>8} "
+            f"{s.precision:>10.3f} {s.recall:>7.3f}"
+        )
 
 
 def accuracy(replay: bool) -> None:
@@ -111,13 +115,33 @@ def accuracy(replay: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "alerts.jsonl"
         env = {**os.environ, "EDGE_AGENT_MODEL_PATH": str(ASSETS / "models"), "PYTHONPATH": str(REPO)}
-        subprocess.run([sys.executable, "-m", "agent", "replay", "--config", str(CONFIG),
-                        "--source", str(ASSETS / "videos" / "vtest.avi"), "--start-time", START.isoformat(),
-                        "--out", str(out), "--set", f"signing.key_file={tmp}/key.pem",
-                        "--set", f"outbox.path={tmp}/outbox.sqlite"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "replay",
+                "--config",
+                str(CONFIG),
+                "--source",
+                str(ASSETS / "videos" / "vtest.avi"),
+                "--start-time",
+                START.isoformat(),
+                "--out",
+                str(out),
+                "--set",
+                f"signing.key_file={tmp}/key.pem",
+                "--set",
+                f"outbox.path={tmp}/outbox.sqlite",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         alerts = list(alerts_from_jsonl(out))
-    print_scores("edge-agent replay (yolox-nano-416, tracker, rules) on vtest.avi",
-                 evaluate_alerts(camera, seq, alerts, **kw))  # type: ignore[arg-type]
+    print_scores(
+        "edge-agent replay (yolox-nano-416, tracker, rules) on vtest.avi", evaluate_alerts(camera, seq, alerts, **kw)
+    )  # type: ignore[arg-type]
 
 
 def collect(quick: bool = False) -> Section:
@@ -127,17 +151,27 @@ def collect(quick: bool = False) -> Section:
     camera = config.cameras[0]
     seq = read_mot(ASSETS / "videos" / "PETS09-S2L1" / "gt" / "gt.txt")
     med, p10, p90 = spread(times)
-    cost = Table("Rule set on PETS09 ground-truth tracks", ("rules", "median ms/frame", "p10-p90", "p99"),
-                 ((f"{count} rules + occupancy", med, f"{p10:.3f}-{p90:.3f}", float(np.percentile(times, 99))),),
-                 float_digits=3)
+    cost = Table(
+        "Rule set on PETS09 ground-truth tracks",
+        ("rules", "median ms/frame", "p10-p90", "p99"),
+        ((f"{count} rules + occupancy", med, f"{p10:.3f}-{p90:.3f}", float(np.percentile(times, 99))),),
+        float_digits=3,
+    )
     kw = {"fps": 10.0, "frame_wh": (768, 576), "start_utc": START}
     alerts = alerts_from_ground_truth(camera, config.site, seq, frame_step=1, **kw)  # type: ignore[arg-type]
     scores = evaluate_alerts(camera, seq, alerts, **kw)  # type: ignore[arg-type]
-    acc = Table("Alerts from ground-truth boxes vs true events", ("rule", "kind", "true", "alerted", "matched",
-                "precision", "recall"), tuple((s.rule, s.kind, s.true_events, s.alert_events, s.matched_true,
-                                               s.precision, s.recall) for s in scores), float_digits=3)
-    return Section("rules", "Rules: cost and alert accuracy", (cost, acc),
-                   headline=(("rule set cost per frame (median)", f"{med:.3f} ms"),))
+    acc = Table(
+        "Alerts from ground-truth boxes vs true events",
+        ("rule", "kind", "true", "alerted", "matched", "precision", "recall"),
+        tuple((s.rule, s.kind, s.true_events, s.alert_events, s.matched_true, s.precision, s.recall) for s in scores),
+        float_digits=3,
+    )
+    return Section(
+        "rules",
+        "Rules: cost and alert accuracy",
+        (cost, acc),
+        headline=(("rule set cost per frame (median)", f"{med:.3f} ms"),),
+    )
 
 
 def main() -> None:

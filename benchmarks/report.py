@@ -14,13 +14,13 @@ __all__ = [
     "Plot",
     "Section",
     "Table",
+    "command_line",
     "environment",
     "format_table",
     "print_section",
     "spread",
-    "write_report",
     "summary_table",
-    "command_line",
+    "write_report",
 ]
 
 import math
@@ -119,9 +119,17 @@ def _version(module: str) -> str:
 def environment(command: str, extra: Sequence[str] = ()) -> Environment:
     """Describe this machine and the library versions in use."""
     versions = [("python", platform.python_version())]
-    versions += [(name, _version(mod)) for name, mod in (
-        ("numpy", "numpy"), ("opencv", "cv2"), ("onnxruntime", "onnxruntime"), ("numba", "numba"),
-        ("supervision", "supervision"), ("matplotlib", "matplotlib"))]
+    versions += [
+        (name, _version(mod))
+        for name, mod in (
+            ("numpy", "numpy"),
+            ("opencv", "cv2"),
+            ("onnxruntime", "onnxruntime"),
+            ("numba", "numba"),
+            ("supervision", "supervision"),
+            ("matplotlib", "matplotlib"),
+        )
+    ]
     return Environment(
         cpu_model=_cpu_model(),
         logical_cores=os.cpu_count() or 0,
@@ -151,8 +159,12 @@ def _cell(value: Cell, digits: int) -> str:
 
 def format_table(table: Table) -> str:
     """The table as GitHub Markdown (also readable in a terminal)."""
-    lines = [f"**{table.title}**", "", "| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines = [
+        f"**{table.title}**",
+        "",
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
     for row in table.rows:
         lines.append("| " + " | ".join(_cell(v, table.float_digits) for v in row) + " |")
     if table.note:
@@ -211,11 +223,14 @@ def _render(plot: Plot, path: Path) -> None:
 
 
 def _environment_lines(env: Environment) -> list[str]:
-    lines = ["## Machine and command", "",
-             f"- CPU: {env.cpu_model}, {env.logical_cores} logical cores ({env.platform})",
-             "- Versions: " + ", ".join(f"{k} {v}" for k, v in env.versions),
-             f"- Date: {env.date_utc}",
-             f"- Command: `{env.command}`"]
+    lines = [
+        "## Machine and command",
+        "",
+        f"- CPU: {env.cpu_model}, {env.logical_cores} logical cores ({env.platform})",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in env.versions),
+        f"- Date: {env.date_utc}",
+        f"- Command: `{env.command}`",
+    ]
     lines += [f"- {line}" for line in env.extra]
     return lines
 
@@ -234,7 +249,7 @@ def _section_lines(section: Section, plot_files: dict[str, str]) -> list[str]:
     lines += [f"- {note}" for note in section.notes]
     if section.preformatted:
         lines += ["", "```", section.preformatted.rstrip(), "```"]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def summary_table(sections: Sequence[Section]) -> Table:
@@ -243,8 +258,14 @@ def summary_table(sections: Sequence[Section]) -> Table:
     return Table("Summary", ("benchmark", "measure", "value"), rows)
 
 
-def write_report(sections: Sequence[Section], env: Environment, out_dir: Path,
-                 *, title: str = "Benchmark report", preamble: Sequence[str] = ()) -> Path:
+def write_report(
+    sections: Sequence[Section],
+    env: Environment,
+    out_dir: Path,
+    *,
+    title: str = "Benchmark report",
+    preamble: Sequence[str] = (),
+) -> Path:
     """Write REPORT.md and every section's PNGs into `out_dir`; returns the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_files: dict[str, str] = {}
@@ -253,7 +274,7 @@ def write_report(sections: Sequence[Section], env: Environment, out_dir: Path,
             _render(plot, out_dir / plot.file_name)
             plot_files[plot.file_name] = plot.file_name
     lines = [f"# {title}", "", *preamble, ""] if preamble else [f"# {title}", ""]
-    lines += _environment_lines(env) + [""]
+    lines += [*_environment_lines(env), ""]
     lines += [format_table(summary_table(sections)), ""]
     for section in sections:
         lines += _section_lines(section, plot_files)

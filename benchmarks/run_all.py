@@ -26,7 +26,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.report import Plot, Section, command_line, environment, format_table, print_section, summary_table, write_report
+from benchmarks.report import (
+    Plot,
+    Section,
+    command_line,
+    environment,
+    format_table,
+    print_section,
+    summary_table,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
@@ -49,7 +58,7 @@ def _timed(key: str, title: str, command: str, fn: Callable[[], Section]) -> Sec
     t0 = time.perf_counter()
     try:
         section = fn()
-    except Exception as err:  # one broken benchmark must not sink the report
+    except Exception as err:  # noqa: BLE001 - one broken benchmark must not sink the report
         traceback.print_exc()
         section = Section(key, title, error=f"{type(err).__name__}: {err}")
     return dataclasses.replace(section, command=command, elapsed_s=time.perf_counter() - t0)
@@ -59,8 +68,12 @@ def run_capacity(quick: bool) -> Section:
     """The capacity benchmark's section, or a placeholder when the file is not there yet."""
     key, module, title = CAPACITY
     if importlib.util.find_spec(module) is None:
-        return Section(key, title, error="benchmarks/bench_capacity.py is not in this tree yet; "
-                       "`make bench` fills this section (cameras vs CPU table and plot) once it exists.")
+        return Section(
+            key,
+            title,
+            error="benchmarks/bench_capacity.py is not in this tree yet; "
+            "`make bench` fills this section (cameras vs CPU table and plot) once it exists.",
+        )
     mod = importlib.import_module(module)
     if hasattr(mod, "collect"):
         return mod.collect(quick)  # type: ignore[no-any-return]
@@ -68,14 +81,24 @@ def run_capacity(quick: bool) -> Section:
     variants = ([], ["--model", "yolox-nano", "--input-size", "320", "--counts", "8,12,16,20"])
     outputs = []
     for extra in variants:
-        done = subprocess.run([sys.executable, "-m", module, *(["--quick"] if quick else []), *extra],
-                              capture_output=True, text=True, cwd=REPO, timeout=900)
+        done = subprocess.run(
+            [sys.executable, "-m", module, *(["--quick"] if quick else []), *extra],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=900,
+        )
         if done.returncode != 0:
             return Section(key, title, error=f"exited {done.returncode}: {done.stderr.strip()[-400:]}")
         outputs.append(done.stdout)
     text = "\n".join(outputs)
-    return Section(key, title, preformatted=text, plots=capacity_plots(text),
-                   notes=("Printed output of the capacity benchmark, for yolox-nano-416 and yolox-nano at 320.",))
+    return Section(
+        key,
+        title,
+        preformatted=text,
+        plots=capacity_plots(text),
+        notes=("Printed output of the capacity benchmark, for yolox-nano-416 and yolox-nano at 320.",),
+    )
 
 
 _CAPACITY_MODEL = re.compile(r"model (\S+)")
@@ -97,14 +120,29 @@ def capacity_plots(text: str) -> tuple[Plot, ...]:
     labels = tuple(str(n) for n in counts)
 
     def series(column: int) -> tuple[tuple[str, tuple[float, ...]], ...]:
-        return tuple((name, tuple(by_n[n][column] if n in by_n else float("nan") for n in counts))
-                     for name, by_n in rows.items())
+        return tuple(
+            (name, tuple(by_n[n][column] if n in by_n else float("nan") for n in counts)) for name, by_n in rows.items()
+        )
 
     return (
-        Plot("capacity_cpu.png", "line", "Cameras vs agent CPU (detect 5 fps)", labels, series(0),
-             "agent CPU, % of the box", "cameras"),
-        Plot("capacity_fps.png", "line", "Cameras vs slowest camera's detect fps (target 5)", labels, series(1),
-             "detect fps of the slowest camera", "cameras"),
+        Plot(
+            "capacity_cpu.png",
+            "line",
+            "Cameras vs agent CPU (detect 5 fps)",
+            labels,
+            series(0),
+            "agent CPU, % of the box",
+            "cameras",
+        ),
+        Plot(
+            "capacity_fps.png",
+            "line",
+            "Cameras vs slowest camera's detect fps (target 5)",
+            labels,
+            series(1),
+            "detect fps of the slowest camera",
+            "cameras",
+        ),
     )
 
 
@@ -125,7 +163,9 @@ def update_readme(readme: Path, sections: list[Section], report_rel: str) -> boo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subsets: a smoke run, not numbers to quote")
-    parser.add_argument("--only", default="", help="comma-separated keys: " + ",".join(k for k, _, _ in BENCHMARKS) + ",capacity")
+    parser.add_argument(
+        "--only", default="", help="comma-separated keys: " + ",".join(k for k, _, _ in BENCHMARKS) + ",capacity"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md's summary alone")
     args = parser.parse_args(argv)
@@ -137,19 +177,36 @@ def main(argv: list[str] | None = None) -> int:
         if only and key not in only:
             continue
         print(f"== {key} ...", flush=True)
-        sections.append(_timed(key, title, f"python -m {module}{suffix}",
-                               lambda m=module: importlib.import_module(m).collect(args.quick)))
+        sections.append(
+            _timed(
+                key,
+                title,
+                f"python -m {module}{suffix}",
+                lambda m=module: importlib.import_module(m).collect(args.quick),
+            )
+        )
         print_section(sections[-1])
     if not only or "capacity" in only:
-        sections.append(_timed(CAPACITY[0], CAPACITY[2], f"python -m {CAPACITY[1]}{suffix}",
-                               lambda: run_capacity(args.quick)))
-    env = environment(command_line(), extra=(
-        f"Load: load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; where other "
-        "work shares the cores absolute times are noisy, and ratios within one run are the numbers to compare.",
-        "Mode: quick subsets (smoke run)" if args.quick else "Mode: full run (subsets noted per section)"))
-    path = write_report(sections, env, args.out, preamble=(
-        "Generated by `make bench` (`python -m benchmarks.run_all`). Timings are medians with p10-p90 "
-        "unless said otherwise; nothing in the test suite asserts a time.",))
+        sections.append(
+            _timed(CAPACITY[0], CAPACITY[2], f"python -m {CAPACITY[1]}{suffix}", lambda: run_capacity(args.quick))
+        )
+    env = environment(
+        command_line(),
+        extra=(
+            f"Load: load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; where other "
+            "work shares the cores absolute times are noisy, and ratios within one run are the numbers to compare.",
+            "Mode: quick subsets (smoke run)" if args.quick else "Mode: full run (subsets noted per section)",
+        ),
+    )
+    path = write_report(
+        sections,
+        env,
+        args.out,
+        preamble=(
+            "Generated by `make bench` (`python -m benchmarks.run_all`). Timings are medians with p10-p90 "
+            "unless said otherwise; nothing in the test suite asserts a time.",
+        ),
+    )
     print(f"\nwrote {path}")
     if not args.no_readme and not only and update_readme(REPO / "README.md", sections, "benchmarks/results/REPORT.md"):
         print("updated README.md benchmark summary")

@@ -60,14 +60,22 @@ class Pki:
 
 def _write_key(path: Path) -> ec.EllipticCurvePrivateKey:
     key = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
     return key
 
 
-def _issue(subject_cn: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, server: bool) -> x509.Certificate:
+def _issue(
+    subject_cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    server: bool,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -87,10 +95,13 @@ def _issue(subject_cn: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
         eku = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+        )
     if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -111,16 +122,25 @@ def make_pki(directory: Path, clients: Sequence[str] = (), ca_name: str = "edge-
         client_key = _write_key(key_path)
         cert_path.write_bytes(_issue(name, client_key, ca_subject, ca_key, ca=False, server=False).public_bytes(pem))
         issued[name] = (cert_path, key_path)
-    return Pki(directory / f"{ca_name}.crt", directory / f"{ca_name}-server.crt",
-               directory / f"{ca_name}-server.key", issued)
+    return Pki(
+        directory / f"{ca_name}.crt", directory / f"{ca_name}-server.crt", directory / f"{ca_name}-server.key", issued
+    )
 
 
 class MosquittoBroker:
     """One Mosquitto process (see the module docstring). Use as a context manager."""
 
-    def __init__(self, workdir: Path, *, anonymous: bool = True, users: Mapping[str, str] | None = None,
-                 tls: Pki | None = None, acl: str | None = None, persistent: bool = False,
-                 extra_conf: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        anonymous: bool = True,
+        users: Mapping[str, str] | None = None,
+        tls: Pki | None = None,
+        acl: str | None = None,
+        persistent: bool = False,
+        extra_conf: str = "",
+    ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port() if anonymous else None
@@ -139,8 +159,13 @@ class MosquittoBroker:
     def _write_config(self) -> None:
         # Run as the current user: started as root, Mosquitto would switch to `mosquitto`, which
         # cannot write the log or the persistence file into a private temporary directory.
-        lines = [f"user {getpass.getuser()}", "per_listener_settings true", f"log_dest file {self.log_file}",
-                 "log_type all", "allow_zero_length_clientid true"]
+        lines = [
+            f"user {getpass.getuser()}",
+            "per_listener_settings true",
+            f"log_dest file {self.log_file}",
+            "log_type all",
+            "allow_zero_length_clientid true",
+        ]
         if self._persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
         acl_line = []
@@ -153,26 +178,38 @@ class MosquittoBroker:
             pw_file = self.workdir / "passwords"
             pw_file.write_text("".join(f"{u}:{p}\n" for u, p in self._users.items()))
             subprocess.run(["mosquitto_passwd", "-U", str(pw_file)], check=True, capture_output=True)
-            lines += [f"listener {self.password_port} 127.0.0.1", "allow_anonymous false",
-                      f"password_file {pw_file}", *acl_line]
+            lines += [
+                f"listener {self.password_port} 127.0.0.1",
+                "allow_anonymous false",
+                f"password_file {pw_file}",
+                *acl_line,
+            ]
         if self.tls_port is not None and self._tls is not None:
-            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {self._tls.ca}",
-                      f"certfile {self._tls.server_cert}", f"keyfile {self._tls.server_key}",
-                      "require_certificate true", "use_identity_as_username true",
-                      "allow_anonymous false", *acl_line]
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self._tls.ca}",
+                f"certfile {self._tls.server_cert}",
+                f"keyfile {self._tls.server_key}",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "allow_anonymous false",
+                *acl_line,
+            ]
         self.conf_file.write_text("\n".join(lines) + "\n" + self._extra + "\n")
 
     def __enter__(self) -> MosquittoBroker:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self._proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf_file)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf_file)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         ports = [p for p in (self.port, self.password_port, self.tls_port) if p is not None]
         deadline = time.monotonic() + timeout_s
         for port in ports:

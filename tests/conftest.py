@@ -70,7 +70,7 @@ def opencv_doc_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - yields tests/brokers.MosquittoBroker
+def mosquitto(tmp_path_factory: pytest.TempPathFactory):
     """A plain anonymous Mosquitto on a free loopback port (`.port`); use a unique topic per test."""
     from tests.brokers import MosquittoBroker
 

@@ -158,15 +158,21 @@ class AlertReceiver:
         if self._opts.session_expiry_s > 0:
             props.SessionExpiryInterval = self._opts.session_expiry_s
         try:
-            self._client.connect(self._opts.url.host, self._opts.url.port, 30,
-                                 clean_start=self._opts.session_expiry_s == 0, properties=props)
+            self._client.connect(
+                self._opts.url.host,
+                self._opts.url.port,
+                30,
+                clean_start=self._opts.session_expiry_s == 0,
+                properties=props,
+            )
         except OSError as err:
             raise AgentError(f"cannot connect to {self._opts.url.host}:{self._opts.url.port}: {err}") from err
         self._client.loop_start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -189,8 +195,9 @@ class AlertReceiver:
         except queue.Empty:
             return None
 
-    def _on_connect(self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
+    ) -> None:
         if reason.is_failure:
             self._refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
             client.disconnect()

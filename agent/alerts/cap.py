@@ -48,12 +48,23 @@ def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
 def _parameters(alert: Alert) -> list[tuple[str, str]]:
     d = alert.detection
     pairs = [
-        ("schemaVersion", alert.schema_version), ("phase", d.phase), ("incidentId", d.incident_id),
-        ("sequence", str(d.sequence)), ("siteId", d.site_id), ("cameraId", d.camera_id),
-        ("rule", d.rule), ("ruleKind", d.rule_kind), ("zone", d.zone), ("line", d.line),
-        ("direction", d.direction), ("className", d.class_name), ("count", str(d.count)),
-        ("dwellSeconds", f"{d.dwell_s:.3f}"), ("confidence", f"{d.confidence:.4f}"),
-        ("firstSeen", cap_time(d.first_seen)), ("lastSeen", cap_time(d.last_seen)),
+        ("schemaVersion", alert.schema_version),
+        ("phase", d.phase),
+        ("incidentId", d.incident_id),
+        ("sequence", str(d.sequence)),
+        ("siteId", d.site_id),
+        ("cameraId", d.camera_id),
+        ("rule", d.rule),
+        ("ruleKind", d.rule_kind),
+        ("zone", d.zone),
+        ("line", d.line),
+        ("direction", d.direction),
+        ("className", d.class_name),
+        ("count", str(d.count)),
+        ("dwellSeconds", f"{d.dwell_s:.3f}"),
+        ("confidence", f"{d.confidence:.4f}"),
+        ("firstSeen", cap_time(d.first_seen)),
+        ("lastSeen", cap_time(d.last_seen)),
     ]
     return [(name, value) for name, value in pairs if value is not None]
 
@@ -74,10 +85,18 @@ def _description(alert: Alert) -> str:
 def _info(root: ET.Element, alert: Alert) -> None:
     i = alert.info
     info = ET.SubElement(root, f"{{{CAP_NAMESPACE}}}info")
-    for tag, text in (("language", i.language), ("category", i.category), ("event", i.event),
-                      ("responseType", i.responseType), ("urgency", i.urgency), ("severity", i.severity),
-                      ("certainty", i.certainty), ("senderName", i.senderName), ("headline", i.headline),
-                      ("description", _description(alert))):
+    for tag, text in (
+        ("language", i.language),
+        ("category", i.category),
+        ("event", i.event),
+        ("responseType", i.responseType),
+        ("urgency", i.urgency),
+        ("severity", i.severity),
+        ("certainty", i.certainty),
+        ("senderName", i.senderName),
+        ("headline", i.headline),
+        ("description", _description(alert)),
+    ):
         _sub(info, tag, text)
     for name, value in _parameters(alert):
         parameter = ET.SubElement(info, f"{{{CAP_NAMESPACE}}}parameter")
@@ -94,9 +113,15 @@ def alert_to_cap_xml(alert: Alert) -> bytes:
     """The alert as a CAP 1.2 XML document (UTF-8, with XML declaration)."""
     ET.register_namespace("", CAP_NAMESPACE)
     root = ET.Element(f"{{{CAP_NAMESPACE}}}alert")
-    for tag, text in (("identifier", alert.identifier), ("sender", alert.sender), ("sent", cap_time(alert.sent)),
-                      ("status", alert.status), ("msgType", alert.msgType), ("scope", alert.scope),
-                      ("restriction", alert.restriction)):
+    for tag, text in (
+        ("identifier", alert.identifier),
+        ("sender", alert.sender),
+        ("sent", cap_time(alert.sent)),
+        ("status", alert.status),
+        ("msgType", alert.msgType),
+        ("scope", alert.scope),
+        ("restriction", alert.restriction),
+    ):
         _sub(root, tag, text)
     if alert.references:
         # CAP references: space-separated "sender,identifier,sent" triples.

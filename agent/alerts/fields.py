@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __all__ = [
     "ALWAYS_KEPT",
-    "POLICY_ADDED",
     "DEFAULT_FIELDS",
+    "POLICY_ADDED",
     "alert_field_paths",
     "alert_leaf_paths",
     "check_field_paths",

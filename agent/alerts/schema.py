@@ -57,9 +57,7 @@ class AlertInfo(_Model):
     )
     urgency: Literal["Immediate", "Expected"] = Field(description="CAP urgency")
     severity: Severity = Field(description="CAP severity, from the rule")
-    certainty: Literal["Likely", "Observed"] = Field(
-        default="Likely", description="machine detections are Likely"
-    )
+    certainty: Literal["Likely", "Observed"] = Field(default="Likely", description="machine detections are Likely")
     senderName: str = Field(description="site name")
     headline: str = Field(description="one-line summary")
     area: list[AlertArea] = Field(min_length=1, description="CAP areas")

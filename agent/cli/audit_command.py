@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show = commands.add_parser("show", help="print records", description="Print audit records, oldest first.")
     show.add_argument("--log", required=True, type=Path, metavar="FILE", help="audit log (JSONL)")
     show.add_argument(
-        "--since", type=parse_since, default=None, metavar="ISO|DURATION",
+        "--since",
+        type=parse_since,
+        default=None,
+        metavar="ISO|DURATION",
         help="only records at or after this time: 2026-03-01T22:00:00Z, or a duration back from now (90s, 15m, 2h, 7d)",
     )
     show.add_argument("--json", action="store_true", help="print each record as its JSON line")

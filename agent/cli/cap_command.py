@@ -20,10 +20,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the alert under a key), and write each as an OASIS CAP 1.2 XML document."
         ),
     )
-    parser.add_argument("--in", dest="input", required=True, type=Path, metavar="FILE",
-                        help="JSON Lines file of alerts or envelopes")
-    parser.add_argument("--out", default="-", metavar="DIR|-",
-                        help="folder for one IDENTIFIER.xml per alert, or - for standard output (default)")
+    parser.add_argument(
+        "--in", dest="input", required=True, type=Path, metavar="FILE", help="JSON Lines file of alerts or envelopes"
+    )
+    parser.add_argument(
+        "--out",
+        default="-",
+        metavar="DIR|-",
+        help="folder for one IDENTIFIER.xml per alert, or - for standard output (default)",
+    )
     parser.set_defaults(handler=run)
 
 

@@ -57,8 +57,9 @@ class DemoBroker:
         self._proc.kill()
         raise SystemExit(f"demo: mosquitto did not start on port {self.port}")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
@@ -113,8 +114,18 @@ def _run_agent_and_listen(
     client.subscribe(f"{prefix}/#", qos=1)
     client.loop_start()
     # The agent's own log lines go to stderr at warning level so the alerts stand out.
-    cmd = [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", config_path,
-           "--set", f"mqtt.port={port}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agent",
+        "--log-level",
+        "warning",
+        "run",
+        "--config",
+        config_path,
+        "--set",
+        f"mqtt.port={port}",
+    ]
     for o in overrides:
         cmd += ["--set", o]
     print("demo: " + " ".join(cmd[1:]), flush=True)

@@ -25,11 +25,13 @@ def register(subparsers: Any) -> None:
     gen.set_defaults(handler=_generate)
 
     export = actions.add_parser(
-        "export-public", help="write <kid>.pem, the public key an agency puts in its trust directory")
+        "export-public", help="write <kid>.pem, the public key an agency puts in its trust directory"
+    )
     export.add_argument("--key", type=Path, required=True, help="private key file (PEM)")
     export.add_argument("--out", type=Path, required=True, help="directory to write <kid>.pem into")
-    export.add_argument("--kid", default=None,
-                        help="key id, when the site config sets signing.key_id (default: derived)")
+    export.add_argument(
+        "--kid", default=None, help="key id, when the site config sets signing.key_id (default: derived)"
+    )
     export.set_defaults(handler=_export)
 
 

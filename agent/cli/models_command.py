@@ -31,7 +31,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         rows.append((name, spec.file_name, _input_text(spec), spec.layout, spec.licence, _found_at(name)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 
@@ -72,9 +72,10 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "models", help="list, verify and download detector models",
+        "models",
+        help="list, verify and download detector models",
         description="Detector models from the manifest, looked up on EDGE_AGENT_MODEL_PATH "
-                    "then in the user cache ($XDG_CACHE_HOME/edge-agent/models).",
+        "then in the user cache ($XDG_CACHE_HOME/edge-agent/models).",
     )
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p_list = sub.add_parser("list", help="show every manifest model and where its file was found")

@@ -51,11 +51,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_clip_options(replay)
     replay.add_argument("--out", metavar="FILE", help="JSONL output (default: standard output)")
     replay.add_argument(
-        "--publish", action="store_true",
+        "--publish",
+        action="store_true",
         help="also publish the messages to the configured broker (through the outbox) and wait until acknowledged",
     )
     replay.add_argument(
-        "--annotate", metavar="OUT.mp4",
+        "--annotate",
+        metavar="OUT.mp4",
         help=(
             "also write the processed frames with boxes, track trails, zones and lines (red while "
             "alerting), line counts and alert banners to this MP4 file (mp4v). The annotated video "
@@ -84,16 +86,25 @@ def _add_clip_options(parser: argparse.ArgumentParser, default_detect_fps: float
     parser.add_argument("--source", required=True, metavar="VIDEO", help="video file to replay")
     parser.add_argument("--camera", metavar="ID", help="camera whose zones and rules apply (default: the first)")
     parser.add_argument(
-        "--detect-fps", type=float, default=default_detect_fps, metavar="FPS",
-        help=("frames per second of clip time sent to the detector; 0 for every frame "
-              + ("(default: every frame)" if default_detect_fps == 0 else "(default: the camera's detect_fps)")),
+        "--detect-fps",
+        type=float,
+        default=default_detect_fps,
+        metavar="FPS",
+        help=(
+            "frames per second of clip time sent to the detector; 0 for every frame "
+            + ("(default: every frame)" if default_detect_fps == 0 else "(default: the camera's detect_fps)")
+        ),
     )
     parser.add_argument(
-        "--start-time", metavar="ISO8601",
+        "--start-time",
+        metavar="ISO8601",
         help="wall-clock time of the clip's first frame (default: the file's modification time)",
     )
     parser.add_argument(
-        "--max-frames", type=int, metavar="N", help="only the first N frames of the clip (default: all)",
+        "--max-frames",
+        type=int,
+        metavar="N",
+        help="only the first N frames of the clip (default: all)",
     )
 
 
@@ -117,8 +128,7 @@ def _clip(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from agent.runtime.service import AgentService
 
-    service = AgentService(load_config(args.config, args.overrides), config_path=args.config,
-                           overrides=args.overrides)
+    service = AgentService(load_config(args.config, args.overrides), config_path=args.config, overrides=args.overrides)
     service.install_signal_handlers()
     return service.run()
 
@@ -139,9 +149,16 @@ def _replay(args: argparse.Namespace) -> int:
 
         annotate = _annotating(args, camera, source, stack) if args.annotate else None
         summary = replay_file(
-            config, camera, source, dispatcher=dispatcher_from_config(config),
-            start_utc=_start_time(args, source), detect_fps=args.detect_fps,
-            on_message=write, on_frame=_progress_bar(), on_picture=annotate, max_frames=_max_frames(args),
+            config,
+            camera,
+            source,
+            dispatcher=dispatcher_from_config(config),
+            start_utc=_start_time(args, source),
+            detect_fps=args.detect_fps,
+            on_message=write,
+            on_frame=_progress_bar(),
+            on_picture=annotate,
+            max_frames=_max_frames(args),
         )
         if publish is not None and not publish.flush():
             raise AgentError(f"replay: not every message was acknowledged by {config.mqtt.host}:{config.mqtt.port}")
@@ -221,8 +238,13 @@ def _detect(args: argparse.Namespace) -> int:
             out.write(_format_tracks(result, args.format))
 
         summary = replay_file(
-            config, camera, source, dispatcher=dispatcher_from_config(config),
-            start_utc=_start_time(args, source), detect_fps=args.detect_fps, on_frame=write,
+            config,
+            camera,
+            source,
+            dispatcher=dispatcher_from_config(config),
+            start_utc=_start_time(args, source),
+            detect_fps=args.detect_fps,
+            on_frame=write,
             max_frames=_max_frames(args),
         )
     _print_summary(summary, sys.stdout)
@@ -235,12 +257,18 @@ def _format_tracks(result: FrameResult, fmt: str) -> str:
     if fmt == "mot":
         return "".join(
             f"{frame},{int(tid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1\n"
-            for (x1, y1, x2, y2), score, tid in zip(t.box_xyxy_px.tolist(), t.score.tolist(), t.track_id.tolist())
+            for (x1, y1, x2, y2), score, tid in zip(
+                t.box_xyxy_px.tolist(), t.score.tolist(), t.track_id.tolist(), strict=False
+            )
         )
     objects = [
-        {"track_id": int(tid), "class_id": int(cid), "score": round(float(s), 4),
-         "box_xyxy_px": [round(float(v), 2) for v in box]}
-        for box, s, cid, tid in zip(t.box_xyxy_px, t.score, t.class_id, t.track_id)
+        {
+            "track_id": int(tid),
+            "class_id": int(cid),
+            "score": round(float(s), 4),
+            "box_xyxy_px": [round(float(v), 2) for v in box],
+        }
+        for box, s, cid, tid in zip(t.box_xyxy_px, t.score, t.class_id, t.track_id, strict=False)
     ]
     return json.dumps({"frame": frame, "objects": objects}, separators=(",", ":")) + "\n"
 
@@ -252,7 +280,7 @@ def _progress_bar() -> Callable[[FrameResult, int], None]:
 
     def show(result: FrameResult, total: int) -> None:
         done = result.frame_index + 1
-        if total <= 0 or done % 10 and done != total:
+        if total <= 0 or (done % 10 and done != total):
             return
         width = 30
         filled = int(width * min(done, total) / total)

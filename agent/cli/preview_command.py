@@ -33,12 +33,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", required=True, metavar="FILE.png", help="image to write (PNG or JPEG)")
     parser.add_argument("--source", metavar="FILE|URL", help="take frames from here instead of the camera's source")
     parser.add_argument(
-        "--frames", type=int, default=30, metavar="N",
+        "--frames",
+        type=int,
+        default=30,
+        metavar="N",
         help="frames grabbed for the motion overview (default: 30; the first few warm the gate up)",
     )
     parser.add_argument("--no-motion", action="store_true", help="draw the config only, no motion regions")
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S",
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
         help="how long to wait for a live camera's first frame (default: 10)",
     )
     parser.set_defaults(handler=run)
@@ -57,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if not cv2.imwrite(str(out), picture):
         raise AgentError(f"cannot write {out} (use a .png or .jpg name)")
     h, w = picture.shape[:2]
-    print(f"wrote {out} ({w}x{h}, camera {camera.id}, {len(camera.zones)} zone(s), {len(camera.lines)} line(s), "
-          f"{len(camera.masks)} mask(s))")
+    print(
+        f"wrote {out} ({w}x{h}, camera {camera.id}, {len(camera.zones)} zone(s), {len(camera.lines)} line(s), "
+        f"{len(camera.masks)} mask(s))"
+    )
     return 0

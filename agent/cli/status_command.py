@@ -52,8 +52,10 @@ def _state_dir(args: argparse.Namespace) -> Path:
     try:
         return Path(load_config(args.config, args.overrides).runtime.state_dir)
     except ConfigError as err:
-        print(f"note: {args.config} does not validate now ({err.issues[0]}); reading runtime.state_dir as written",
-              file=sys.stderr)
+        print(
+            f"note: {args.config} does not validate now ({err.issues[0]}); reading runtime.state_dir as written",
+            file=sys.stderr,
+        )
         config_file = Path(args.config)
         try:
             doc = yaml.safe_load(config_file.read_text(encoding="utf-8"))
@@ -94,15 +96,26 @@ def _print_state(state: AgentState | None, running: bool, healthy: bool, reason:
 
 def _print_stats(stats: dict[str, Any], out: TextIO) -> None:
     proc = stats["process"]
-    print(f"  site {stats['site_id']}, up {stats['uptime_s']:.0f} s, broker {stats['broker_state']}, "
-          f"outbox {stats['outbox_depth']} waiting / {stats['outbox_dropped']} dropped", file=out)
-    print(f"  cpu {proc['cpu_fraction']:.0%} of {proc['cpu_count']} cores, rss {proc['rss_bytes'] / 2**20:.0f} MiB, "
-          f"rate scale {stats['rate_scale']:.0%}", file=out)
-    header = f"  {'camera':<16} {'state':<11} {'fps/target':>11} {'detected':>9} {'skipped':>8} " \
-             f"{'infer ms':>8} {'motion':>7} {'tracks':>6}"
+    print(
+        f"  site {stats['site_id']}, up {stats['uptime_s']:.0f} s, broker {stats['broker_state']}, "
+        f"outbox {stats['outbox_depth']} waiting / {stats['outbox_dropped']} dropped",
+        file=out,
+    )
+    print(
+        f"  cpu {proc['cpu_fraction']:.0%} of {proc['cpu_count']} cores, rss {proc['rss_bytes'] / 2**20:.0f} MiB, "
+        f"rate scale {stats['rate_scale']:.0%}",
+        file=out,
+    )
+    header = (
+        f"  {'camera':<16} {'state':<11} {'fps/target':>11} {'detected':>9} {'skipped':>8} "
+        f"{'infer ms':>8} {'motion':>7} {'tracks':>6}"
+    )
     print(header, file=out)
     for cam in stats["cameras"]:
-        print(f"  {cam['camera_id']:<16} {cam['state']:<11} "
-              f"{cam['achieved_fps']:>5.1f}/{cam['target_fps']:<5.1f} {cam['frames_detected']:>9} "
-              f"{cam['frames_skipped']:>8} {cam['inference_ms']:>8.1f} {cam['motion_duty']:>7.0%} "
-              f"{cam['tracks']:>6}", file=out)
+        print(
+            f"  {cam['camera_id']:<16} {cam['state']:<11} "
+            f"{cam['achieved_fps']:>5.1f}/{cam['target_fps']:<5.1f} {cam['frames_detected']:>9} "
+            f"{cam['frames_skipped']:>8} {cam['inference_ms']:>8.1f} {cam['motion_duty']:>7.0%} "
+            f"{cam['tracks']:>6}",
+            file=out,
+        )

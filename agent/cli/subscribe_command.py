@@ -39,8 +39,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--topic", required=True, help="topic filter, e.g. edge/+/+/alerts/#")
     p.add_argument("--trust", type=Path, required=True, help="directory of trusted <kid>.pem public keys")
     p.add_argument("--cap", action="store_true", help="write CAP 1.2 XML instead of JSON lines")
-    p.add_argument("--out", type=Path, default=None,
-                   help="JSONL file to append verified alerts to (with --cap: a directory of .xml files)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSONL file to append verified alerts to (with --cap: a directory of .xml files)",
+    )
     p.add_argument("--count", type=int, default=None, help="exit after this many accepted alerts")
     p.add_argument("--timeout", type=float, default=None, help="exit after this many seconds")
     p.add_argument("--ca-file", type=Path, default=None, help="CA bundle for mqtts://")
@@ -50,8 +54,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--username", default=None, help=f"user name; the password comes from ${PASSWORD_ENV}")
     p.add_argument("--password-file", type=Path, default=None, help="file whose first line is the password")
     p.add_argument("--client-id", default="", help="fixed client id (needed for --session-expiry)")
-    p.add_argument("--session-expiry", type=int, default=0,
-                   help="seconds the broker keeps the subscription and queued alerts while away")
+    p.add_argument(
+        "--session-expiry",
+        type=int,
+        default=0,
+        help="seconds the broker keeps the subscription and queued alerts while away",
+    )
     p.set_defaults(handler=run_subscribe)
 
 
@@ -66,7 +74,9 @@ def _render_cap(alert: dict[str, Any]) -> str:
     try:
         return alert_to_cap_xml(Alert.model_validate(alert)).decode("utf-8")
     except ValidationError as err:
-        raise AgentError(f"alert {alert.get('identifier')} lacks fields CAP requires: {err.error_count()} problem(s)") from None
+        raise AgentError(
+            f"alert {alert.get('identifier')} lacks fields CAP requires: {err.error_count()} problem(s)"
+        ) from None
 
 
 def _row(item: ReceivedAlert) -> str:
@@ -81,6 +91,7 @@ def _row(item: ReceivedAlert) -> str:
 
 def _writer(args: argparse.Namespace, out: TextIO | None) -> Callable[[ReceivedAlert], None]:
     if args.cap:
+
         def write_cap(item: ReceivedAlert) -> None:
             xml = _render_cap(item.verified.alert)
             if args.out is None:
@@ -103,9 +114,16 @@ def run_subscribe(args: argparse.Namespace) -> int:
     url = parse_broker_url(args.broker)
     trust = TrustStore.from_dir(args.trust)
     options = ReceiverOptions(
-        url=url, topic_filter=args.topic, ca_file=args.ca_file, cert_file=args.cert_file,
-        key_file=args.key_file, verify_hostname=not args.no_verify_hostname, username=args.username,
-        password=_password(args), client_id=args.client_id, session_expiry_s=args.session_expiry,
+        url=url,
+        topic_filter=args.topic,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        verify_hostname=not args.no_verify_hostname,
+        username=args.username,
+        password=_password(args),
+        client_id=args.client_id,
+        session_expiry_s=args.session_expiry,
     )
 
     def report(topic: str, reason: str) -> None:
@@ -129,8 +147,11 @@ def run_subscribe(args: argparse.Namespace) -> int:
                 accepted += 1
                 print(_row(item), flush=True)
                 write(item)
-        print(f"accepted={accepted} rejected={receiver.rejected} duplicates={receiver.duplicates}",
-              file=sys.stderr, flush=True)
+        print(
+            f"accepted={accepted} rejected={receiver.rejected} duplicates={receiver.duplicates}",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
         if out is not None:
             out.close()

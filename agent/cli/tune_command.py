@@ -37,20 +37,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--camera", metavar="ID", help="camera whose zones and rules apply (default: the first)")
     parser.add_argument("--gt", metavar="GT.txt", help="MOTChallenge ground truth of the clip (frame N = N-th frame)")
     parser.add_argument(
-        "--scores", type=_floats, metavar="S,S,...",
+        "--scores",
+        type=_floats,
+        metavar="S,S,...",
         help=f"detector score thresholds (default: {','.join(map(str, _DEFAULT_SCORES))} and the config's own)",
     )
     parser.add_argument(
-        "--duration-factors", type=_floats, default=(0.5, 1.0, 2.0), metavar="F,F,...",
+        "--duration-factors",
+        type=_floats,
+        default=(0.5, 1.0, 2.0),
+        metavar="F,F,...",
         help="factors on every rule's minimum duration (default: 0.5,1,2)",
     )
     parser.add_argument(
-        "--detect-fps", type=float, metavar="FPS",
+        "--detect-fps",
+        type=float,
+        metavar="FPS",
         help="frames per second of clip time sent to the detector; 0 for every frame (default: the camera's)",
     )
     parser.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames of the clip")
     parser.add_argument(
-        "--start-time", metavar="ISO8601",
+        "--start-time",
+        metavar="ISO8601",
         help="wall-clock time of the clip's first frame, for schedules (default: the file's modification time)",
     )
     parser.set_defaults(handler=run)
@@ -94,8 +102,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ConfigError([ConfigIssue("--gt", None, "gt", f"not MOTChallenge text: {err}")]) from None
     cache = cache_detections(
-        config, camera, source, min_score=min(grid.score_thresholds), start_utc=_start_time(args.start_time, source),
-        detect_fps=args.detect_fps, max_frames=args.max_frames,
+        config,
+        camera,
+        source,
+        min_score=min(grid.score_thresholds),
+        start_utc=_start_time(args.start_time, source),
+        detect_fps=args.detect_fps,
+        max_frames=args.max_frames,
     )
     started = time.perf_counter()
     points = sweep(cache, config, camera, grid, gt)
@@ -110,15 +123,25 @@ def _fmt(value: float | None) -> str:
 def _print_table(points: list[GridPoint], cache: DetectionCache, sweep_s: float, out: TextIO) -> None:
     header = ("score", "factor", "rule", "kind", "min_s", "incidents", "alerts", "precision", "recall", "truth")
     rows = [
-        (f"{p.score_threshold:.2f}", f"{p.duration_factor:g}", o.rule, o.kind,
-         "-" if o.min_duration_s is None else f"{o.min_duration_s:g}", str(o.incidents), str(o.alerts),
-         _fmt(o.precision), _fmt(o.recall), "-" if o.true_events is None else str(o.true_events))
-        for p in points for o in p.outcomes
+        (
+            f"{p.score_threshold:.2f}",
+            f"{p.duration_factor:g}",
+            o.rule,
+            o.kind,
+            "-" if o.min_duration_s is None else f"{o.min_duration_s:g}",
+            str(o.incidents),
+            str(o.alerts),
+            _fmt(o.precision),
+            _fmt(o.recall),
+            "-" if o.true_events is None else str(o.true_events),
+        )
+        for p in points
+        for o in p.outcomes
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)), file=out)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)), file=out)
     for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)), file=out)
     print(
         f"\n{len(cache.frames)} frames, one detection pass at score >= {cache.min_score:g} in {cache.elapsed_s:.1f} s; "
         f"{len(points)} grid points rerun from the cache in {sweep_s:.1f} s",

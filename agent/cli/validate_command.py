@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     rules = sum(len(c.rules) for c in config.cameras)
     zones = sum(len(c.zones) for c in config.cameras)
     print(
-        f"ok: {args.config}: site {config.site.id}, {len(config.cameras)} camera(s), "
-        f"{zones} zone(s), {rules} rule(s)"
+        f"ok: {args.config}: site {config.site.id}, {len(config.cameras)} camera(s), {zones} zone(s), {rules} rule(s)"
     )
     return 0

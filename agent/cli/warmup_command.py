@@ -46,9 +46,16 @@ def _synthetic_frames(camera_id: str, wh: tuple[int, int]) -> list[Frame]:
     for i in range(_FRAMES):
         image = np.full((h, w, 3), 90, np.uint8)
         x = 40 + i * 12
-        image[h // 3: h // 3 + 120, x: x + 50] = (30, 60, 200)  # a moving block, so motion fires
-        frames.append(Frame(camera_id=camera_id, frame_index=i, image_bgr=image,
-                            ts_utc=start + timedelta(seconds=i / 5), ts_monotonic_s=i / 5))
+        image[h // 3 : h // 3 + 120, x : x + 50] = (30, 60, 200)  # a moving block, so motion fires
+        frames.append(
+            Frame(
+                camera_id=camera_id,
+                frame_index=i,
+                image_bgr=image,
+                ts_utc=start + timedelta(seconds=i / 5),
+                ts_monotonic_s=i / 5,
+            )
+        )
     return frames
 
 
@@ -66,6 +73,7 @@ def _warmup(args: argparse.Namespace) -> int:
             pipeline.process(frame)
         pipeline.finish()
     t2 = time.perf_counter()
-    print(f"warmup: detector ready in {t1 - t0:.2f} s, pipelines in {t2 - t1:.2f} s; "
-          f"numba cache: {effective_cache_dir()}")
+    print(
+        f"warmup: detector ready in {t1 - t0:.2f} s, pipelines in {t2 - t1:.2f} s; numba cache: {effective_cache_dir()}"
+    )
     return 0

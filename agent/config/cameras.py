@@ -41,16 +41,12 @@ class ObjectFilterConfig(ConfigModel):
     min_score: dict[str, float] = Field(
         default={}, description="per class name: lowest score a tracked object must have"
     )
-    confirm_frames: int = Field(
-        default=3, ge=1, le=100, description="frames a track must be seen before rules see it"
-    )
+    confirm_frames: int = Field(default=3, ge=1, le=100, description="frames a track must be seen before rules see it")
 
 
 class CameraConfig(ConfigModel):
     id: str = Field(pattern=ID_PATTERN, description="camera id, unique within the site")
-    source: str | int = Field(
-        description="file path, rtsp:// or http(s):// URL, or a USB device index"
-    )
+    source: str | int = Field(description="file path, rtsp:// or http(s):// URL, or a USB device index")
     detect_fps: float = Field(default=5.0, gt=0, le=60, description="frames per second sent to the detector")
     loop: bool = Field(default=False, description="live mode only: restart a file source at its end")
     enabled: bool = Field(default=True, description="set false to keep a camera in the file but not run it")

@@ -14,7 +14,10 @@ class DetectorConfig(ConfigModel):
         default="yolox-nano-416", description="a model name from the manifest, or a path to an .onnx file"
     )
     input_size: int | None = Field(
-        default=None, ge=64, le=1280, multiple_of=32,
+        default=None,
+        ge=64,
+        le=1280,
+        multiple_of=32,
         description="square input side in pixels; default: the model's native size",
     )
     score_threshold: float = Field(default=0.35, gt=0, lt=1, description="minimum detection score")

@@ -41,7 +41,7 @@ class _MarkedData:
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(child, path + (i,)) for i, child in enumerate(node.value)]
+            return [self.convert(child, (*path, i)) for i, child in enumerate(node.value)]
         value = _resolve_scalar(node)
         return self._expand_env(value, path) if isinstance(value, str) else value
 
@@ -51,10 +51,14 @@ class _MarkedData:
             key = str(key_node.value)
             if key in out:
                 self.issues.append(
-                    ConfigIssue(self.file, key_node.start_mark.line + 1, _dotted(path + (key,)),
-                                "key appears twice in the same mapping")
+                    ConfigIssue(
+                        self.file,
+                        key_node.start_mark.line + 1,
+                        _dotted((*path, key)),
+                        "key appears twice in the same mapping",
+                    )
                 )
-            out[key] = self.convert(value_node, path + (key,))
+            out[key] = self.convert(value_node, (*path, key))
         return out
 
     def _expand_env(self, text: str, path: FieldPath) -> str:
@@ -66,8 +70,7 @@ class _MarkedData:
             if default is not None:
                 return default
             self.issues.append(
-                ConfigIssue(self.file, self.lines.get(path), _dotted(path),
-                            f"environment variable {name} is not set")
+                ConfigIssue(self.file, self.lines.get(path), _dotted(path), f"environment variable {name} is not set")
             )
             return ""
 
@@ -126,8 +129,9 @@ def _set_path(data: Any, keys: list[str], value: Any, text: str) -> None:
         where = ".".join(keys[: depth + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise ConfigError([ConfigIssue("--set", None, where,
-                                               f"{text!r}: list has {len(node)} items, no index {key!r}")])
+                raise ConfigError(
+                    [ConfigIssue("--set", None, where, f"{text!r}: list has {len(node)} items, no index {key!r}")]
+                )
             if last:
                 node[int(key)] = value
             else:
@@ -223,29 +227,42 @@ def _resolve_relative_paths(config: SiteConfig, base: Path) -> SiteConfig:
             source = str((base / source).resolve())
         cameras.append(cam.model_copy(update={"source": source}))
     tls = config.mqtt.tls
-    tls = tls.model_copy(update={
-        k: absolute(getattr(tls, k)) or getattr(tls, k) for k in ("ca_file", "cert_file", "key_file")
-    })
-    mqtt = config.mqtt.model_copy(update={
-        "tls": tls, "password_file": absolute(config.mqtt.password_file) or config.mqtt.password_file,
-    })
+    tls = tls.model_copy(
+        update={k: absolute(getattr(tls, k)) or getattr(tls, k) for k in ("ca_file", "cert_file", "key_file")}
+    )
+    mqtt = config.mqtt.model_copy(
+        update={
+            "tls": tls,
+            "password_file": absolute(config.mqtt.password_file) or config.mqtt.password_file,
+        }
+    )
     outbox = config.outbox.model_copy(update={"path": absolute(config.outbox.path) or config.outbox.path})
     signing = config.signing.model_copy(
         update={"key_file": absolute(config.signing.key_file) or config.signing.key_file}
     )
-    runtime = config.runtime.model_copy(update={
-        "state_dir": absolute(config.runtime.state_dir) or config.runtime.state_dir,
-        "numba_cache_dir": absolute(config.runtime.numba_cache_dir) or config.runtime.numba_cache_dir,
-    })
+    runtime = config.runtime.model_copy(
+        update={
+            "state_dir": absolute(config.runtime.state_dir) or config.runtime.state_dir,
+            "numba_cache_dir": absolute(config.runtime.numba_cache_dir) or config.runtime.numba_cache_dir,
+        }
+    )
     pol = config.policies
     model_path = pol.face_detector.model_path
     faces = pol.face_detector.model_copy(update={"model_path": absolute(model_path) or model_path})
-    policies = pol.model_copy(update={
-        "pseudonym_key_file": absolute(pol.pseudonym_key_file) or pol.pseudonym_key_file,
-        "audit_log": absolute(pol.audit_log) or pol.audit_log,
-        "face_detector": faces,
-    })
-    return config.model_copy(update={
-        "cameras": cameras, "mqtt": mqtt, "outbox": outbox, "signing": signing, "policies": policies,
-        "runtime": runtime,
-    })
+    policies = pol.model_copy(
+        update={
+            "pseudonym_key_file": absolute(pol.pseudonym_key_file) or pol.pseudonym_key_file,
+            "audit_log": absolute(pol.audit_log) or pol.audit_log,
+            "face_detector": faces,
+        }
+    )
+    return config.model_copy(
+        update={
+            "cameras": cameras,
+            "mqtt": mqtt,
+            "outbox": outbox,
+            "signing": signing,
+            "policies": policies,
+            "runtime": runtime,
+        }
+    )

@@ -32,7 +32,8 @@ class MqttConfig(ConfigModel):
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
     client_id: str | None = Field(default=None, description="MQTT client id; default: edge-agent-<site id>")
     topic_prefix: str = Field(
-        default="edge", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        default="edge",
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
         description="first topic levels; topics are <prefix>/<site>/...",
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive interval")
@@ -42,7 +43,9 @@ class MqttConfig(ConfigModel):
     password_file: Path | None = Field(default=None, description="file whose first line is the password")
     tls: MqttTlsConfig = Field(default_factory=MqttTlsConfig, description="TLS settings")
     message_expiry_s: int = Field(
-        default=3600, ge=1, le=31_536_000,
+        default=3600,
+        ge=1,
+        le=31_536_000,
         description="MQTT 5 message expiry of alerts: how long the broker may hold one for a subscriber",
     )
 

@@ -6,7 +6,7 @@ frozen, so a config handed to a stage cannot change under it.
 
 from __future__ import annotations
 
-__all__ = ["ConfigModel", "ID_PATTERN", "SEVERITY_ORDER", "Severity", "require_unique"]
+__all__ = ["ID_PATTERN", "SEVERITY_ORDER", "ConfigModel", "Severity", "require_unique"]
 
 from typing import Literal
 

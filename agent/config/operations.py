@@ -15,7 +15,8 @@ from agent.config.model import ConfigModel
 class MetricsConfig(ConfigModel):
     enabled: bool = Field(default=False, description="serve Prometheus metrics over HTTP")
     host: str = Field(
-        default="127.0.0.1", min_length=1,
+        default="127.0.0.1",
+        min_length=1,
         description="address the metrics endpoint binds to; loopback unless a scraper needs it remotely",
     )
     port: int = Field(default=9108, ge=1, le=65535, description="TCP port of the metrics endpoint")
@@ -36,8 +37,7 @@ class RuntimeConfig(ConfigModel):
     numba_cache_dir: Path | None = Field(
         default=None,
         description=(
-            "where compiled kernels are cached (NUMBA_CACHE_DIR, when set, wins); "
-            "default: Numba's own choice"
+            "where compiled kernels are cached (NUMBA_CACHE_DIR, when set, wins); default: Numba's own choice"
         ),
     )
     detector_sharing: Literal["shared", "per_camera"] = Field(
@@ -48,11 +48,15 @@ class RuntimeConfig(ConfigModel):
         ),
     )
     max_cpu_fraction: float = Field(
-        default=0.9, gt=0, le=1,
+        default=0.9,
+        gt=0,
+        le=1,
         description="share of the box's CPU the agent may use before it lowers every camera's rate alike",
     )
     stall_timeout_s: float = Field(
-        default=30.0, ge=2, le=3600,
+        default=30.0,
+        ge=2,
+        le=3600,
         description="a camera loop silent this long makes the agent unhealthy (no systemd watchdog ping)",
     )
     camera_restart_max_s: float = Field(

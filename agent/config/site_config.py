@@ -34,8 +34,7 @@ class SiteConfig(ConfigModel):
             unknown = [c for c in cam.anchors if c not in wanted]
             if unknown:
                 raise ValueError(
-                    f"camera {cam.id!r} anchors name {unknown}, which detector.classes does not keep "
-                    f"({sorted(wanted)})"
+                    f"camera {cam.id!r} anchors name {unknown}, which detector.classes does not keep ({sorted(wanted)})"
                 )
             for rule in cam.rules:
                 missing = [c for c in rule.classes if c not in wanted]

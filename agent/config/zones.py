@@ -19,9 +19,7 @@ def _check_points_range(what: str, points: list[Point], units: str) -> None:
     if units == "normalized":
         for x, y in points:
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(
-                    f"{what}: point ({x}, {y}) is outside 0-1; use units: pixels for pixel coordinates"
-                )
+                raise ValueError(f"{what}: point ({x}, {y}) is outside 0-1; use units: pixels for pixel coordinates")
     elif any(x < 0 or y < 0 for x, y in points):
         raise ValueError(f"{what}: pixel coordinates must not be negative")
 
@@ -39,8 +37,10 @@ def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
     if (o1 > 0) != (o2 > 0) and (o3 > 0) != (o4 > 0) and 0 not in (o1, o2, o3, o4):
         return True
     return (
-        (o1 == 0 and on_segment(a, b, c)) or (o2 == 0 and on_segment(a, b, d))
-        or (o3 == 0 and on_segment(c, d, a)) or (o4 == 0 and on_segment(c, d, b))
+        (o1 == 0 and on_segment(a, b, c))
+        or (o2 == 0 and on_segment(a, b, d))
+        or (o3 == 0 and on_segment(c, d, a))
+        or (o4 == 0 and on_segment(c, d, b))
     )
 
 

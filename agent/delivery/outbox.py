@@ -120,12 +120,15 @@ class OutboundMessage:
 
     @classmethod
     def for_payload(
-        cls, topic: str, payload: bytes, severity_rank: int, expiry_s: int | None = None,
+        cls,
+        topic: str,
+        payload: bytes,
+        severity_rank: int,
+        expiry_s: int | None = None,
         created_utc: datetime | None = None,
     ) -> OutboundMessage:
         """A message whose id is derived from its payload (the usual way to make one)."""
-        return cls(message_id_for(payload), topic, payload, severity_rank, expiry_s,
-                   created_utc or datetime.now(UTC))
+        return cls(message_id_for(payload), topic, payload, severity_rank, expiry_s, created_utc or datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +169,9 @@ class Outbox:
         self.open()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def open(self) -> None:
@@ -222,8 +226,14 @@ class Outbox:
                 db.execute(
                     "INSERT INTO messages (message_id, topic, payload, severity_rank, expiry_s, created_utc)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (msg.message_id, msg.topic, msg.payload, msg.severity_rank, msg.expiry_s,
-                     msg.created_utc.isoformat()),
+                    (
+                        msg.message_id,
+                        msg.topic,
+                        msg.payload,
+                        msg.severity_rank,
+                        msg.expiry_s,
+                        msg.created_utc.isoformat(),
+                    ),
                 )
                 db.execute("COMMIT")
             except BaseException:
@@ -251,16 +261,33 @@ class Outbox:
             self._count_drop(db, victim[1], victim[2], int(victim[3]), "outbox_full")
         return True
 
-    def _count_drop(self, db: sqlite3.Connection, message_id: str, severity_rank: int, size: int,
-                    reason: str, *, counter: str = "dropped") -> None:
+    def _count_drop(
+        self,
+        db: sqlite3.Connection,
+        message_id: str,
+        severity_rank: int,
+        size: int,
+        reason: str,
+        *,
+        counter: str = "dropped",
+    ) -> None:
         self._bump(db, counter, 1)
-        log_event(_log, "outbox_dropped", logging.WARNING, message_id=message_id,
-                  severity_rank=severity_rank, bytes=size, reason=reason)
+        log_event(
+            _log,
+            "outbox_dropped",
+            logging.WARNING,
+            message_id=message_id,
+            severity_rank=severity_rank,
+            bytes=size,
+            reason=reason,
+        )
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int) -> None:
-        sql = ("INSERT INTO counters (name, value) VALUES (?, ?)"
-               " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value")
+        sql = (
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"
+        )
         # Part of the caller's transaction when one is open, else committed on its own.
         db.execute(sql, (name, by))
 
@@ -274,13 +301,13 @@ class Outbox:
             db = self._conn()
             rows = db.execute(
                 "SELECT seq, message_id, topic, payload, severity_rank, expiry_s, created_utc"
-                " FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit),
+                " FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
             ).fetchall()
             out: list[StoredMessage] = []
             now = datetime.now(UTC)
             for seq, mid, topic, payload, rank, expiry_s, created in rows:
-                msg = OutboundMessage(mid, topic, bytes(payload), rank, expiry_s,
-                                      datetime.fromisoformat(created))
+                msg = OutboundMessage(mid, topic, bytes(payload), rank, expiry_s, datetime.fromisoformat(created))
                 if expiry_s is not None and (now - msg.created_utc).total_seconds() >= expiry_s:
                     self._delete_seq(db, seq, len(msg.payload))
                     self._count_drop(db, mid, rank, len(msg.payload), "expired", counter="expired")
@@ -330,8 +357,10 @@ class Outbox:
                 (reason_code, reason, datetime.now(UTC).isoformat(), seq),
             )
             db.execute("DELETE FROM messages WHERE seq=?", (seq,))
-            db.execute("DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
-                       (REJECTED_KEEP,))
+            db.execute(
+                "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
+                (REJECTED_KEEP,),
+            )
             self._bump(db, "rejected", 1)
             db.execute("COMMIT")
             self._depth -= 1
@@ -341,11 +370,18 @@ class Outbox:
     def rejected(self) -> list[tuple[OutboundMessage, int, str]]:
         """Messages moved aside, oldest first, with the reason code and reason."""
         with self._lock:
-            rows = self._conn().execute(
-                "SELECT message_id, topic, payload, severity_rank, expiry_s, created_utc, reason_code, reason"
-                " FROM rejected ORDER BY seq").fetchall()
-        return [(OutboundMessage(r[0], r[1], bytes(r[2]), r[3], r[4], datetime.fromisoformat(r[5])), r[6], r[7])
-                for r in rows]
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT message_id, topic, payload, severity_rank, expiry_s, created_utc, reason_code, reason"
+                    " FROM rejected ORDER BY seq"
+                )
+                .fetchall()
+            )
+        return [
+            (OutboundMessage(r[0], r[1], bytes(r[2]), r[3], r[4], datetime.fromisoformat(r[5])), r[6], r[7])
+            for r in rows
+        ]
 
     def requeue_rejected(self) -> int:
         """Put every rejected message back at the end of the queue (after fixing an ACL); return the count."""

@@ -125,8 +125,7 @@ def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     if not tls.enabled:
         return None
     try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                         cafile=str(tls.ca_file) if tls.ca_file else None)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
         ctx.check_hostname = tls.verify_hostname
         if tls.cert_file is not None and tls.key_file is not None:
             ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
@@ -146,8 +145,16 @@ class MqttPublisher:
         max_inflight: most messages awaiting PUBACK at once.
     """
 
-    def __init__(self, config: MqttConfig, site_id: str, outbox: Outbox, *,
-                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 30.0, max_inflight: int = 32) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        site_id: str,
+        outbox: Outbox,
+        *,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        max_inflight: int = 32,
+    ) -> None:
         if not 0 < reconnect_min_s <= reconnect_max_s:
             raise AgentError("reconnect_min_s must be positive and at most reconnect_max_s")
         if max_inflight < 1:
@@ -184,8 +191,9 @@ class MqttPublisher:
             self._threads.append(thread)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -232,15 +240,15 @@ class MqttPublisher:
             BrokerUnavailable: no connection within `timeout_s` (network, TLS).
         """
         with self._cond:
-            self._cond.wait_for(lambda: self._state is PublisherState.CONNECTED or self._refusal is not None,
-                                timeout_s)
+            self._cond.wait_for(lambda: self._state is PublisherState.CONNECTED or self._refusal is not None, timeout_s)
             if self._state is PublisherState.CONNECTED:
                 return
             if self._refusal is not None:
                 raise self._refusal
             raise BrokerUnavailable(
                 f"no connection to {self._config.host}:{self._config.port} within {timeout_s:g} s"
-                f" ({self._last_error or self._state.value})")
+                f" ({self._last_error or self._state.value})"
+            )
 
     def publish_transient(self, topic: str, payload: bytes) -> bool:
         """Publish a message that is worth nothing later (stats): QoS 0, not retained, not
@@ -283,9 +291,11 @@ class MqttPublisher:
     def _new_client(self) -> paho.Client:
         v5 = self._config.protocol == "5"
         client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self._client_id,
+            CallbackAPIVersion.VERSION2,
+            client_id=self._client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else True, reconnect_on_failure=False,
+            clean_session=None if v5 else True,
+            reconnect_on_failure=False,
         )
         client.connect_timeout = self._config.connect_timeout_s
         client.max_inflight_messages_set(self._max_inflight)
@@ -311,8 +321,7 @@ class MqttPublisher:
             session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **kwargs)
         except (OSError, ValueError) as err:  # ssl.SSLError and socket errors are OSErrors
             self._set_state(PublisherState.DISCONNECTED, f"{type(err).__name__}: {err}")
-            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port,
-                      error=self._last_error)
+            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port, error=self._last_error)
             return None
         with self._cond:
             self._session = session
@@ -323,8 +332,7 @@ class MqttPublisher:
             deadline -= 0.05
         if not session.connack.is_set() and not session.closed.is_set():
             self._set_state(PublisherState.DISCONNECTED, "no CONNACK within connect_timeout_s")
-            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port,
-                      error=self._last_error)
+            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port, error=self._last_error)
             session.client.disconnect()
             session.closed.set()
         return session
@@ -336,8 +344,15 @@ class MqttPublisher:
             with self._cond:
                 self._refusal = refusal
             self._set_state(PublisherState.REFUSED, str(refusal))
-            log_event(_log, "connect_refused", logging.ERROR, host=self._config.host,
-                      port=self._config.port, reason_code=reason.value, reason=str(reason))
+            log_event(
+                _log,
+                "connect_refused",
+                logging.ERROR,
+                host=self._config.host,
+                port=self._config.port,
+                reason_code=reason.value,
+                reason=str(reason),
+            )
             return
         info = session.client.publish(self._status_topic, "online", qos=1, retain=True)
         session.status_mids.add(info.mid)
@@ -345,8 +360,14 @@ class MqttPublisher:
             self._refusal = None
             session.connected = session.was_connected = True
         self._set_state(PublisherState.CONNECTED, "")
-        log_event(_log, "connected", host=self._config.host, port=self._config.port,
-                  protocol=self._config.protocol, tls=self._tls is not None)
+        log_event(
+            _log,
+            "connected",
+            host=self._config.host,
+            port=self._config.port,
+            protocol=self._config.protocol,
+            tls=self._tls is not None,
+        )
 
     def _on_disconnect(self, session: _Session, reason: ReasonCode) -> None:
         was_connected = session.connected
@@ -390,8 +411,9 @@ class MqttPublisher:
     def _publish_batch(self, session: _Session, batch: list[StoredMessage], after_seq: int) -> int:
         for stored in batch:
             msg = stored.message
-            info = session.client.publish(msg.topic, msg.payload, qos=1, retain=False,
-                                          properties=self._properties(stored))
+            info = session.client.publish(
+                msg.topic, msg.payload, qos=1, retain=False, properties=self._properties(stored)
+            )
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 break  # connection going down; the outbox still holds it for the next session
             session.inflight[info.mid] = stored.seq
@@ -408,8 +430,11 @@ class MqttPublisher:
         props.MessageExpiryInterval = max(1, int(expiry_s - age_s))
         props.ContentType = CONTENT_TYPE
         props.PayloadFormatIndicator = 1
-        props.UserProperty = [("schema-version", ENVELOPE_SCHEMA_VERSION), ("content-type", CONTENT_TYPE),
-                              ("message-id", msg.message_id)]
+        props.UserProperty = [
+            ("schema-version", ENVELOPE_SCHEMA_VERSION),
+            ("content-type", CONTENT_TYPE),
+            ("message-id", msg.message_id),
+        ]
         return props
 
     def _settle_acks(self) -> None:
@@ -430,5 +455,4 @@ class MqttPublisher:
     def _reject(self, seq: int, reason: ReasonCode) -> None:
         self.rejected_count += 1
         self._outbox.reject(seq, reason.value, str(reason))
-        log_event(_log, "publish_rejected", logging.ERROR, seq=seq, reason_code=reason.value,
-                  reason=str(reason))
+        log_event(_log, "publish_rejected", logging.ERROR, seq=seq, reason_code=reason.value, reason=str(reason))

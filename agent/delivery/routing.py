@@ -67,7 +67,9 @@ class OutgoingAlert:
         `sent`: a replayed clip's alerts carry the clip's times, yet are fresh messages.
         """
         return OutboundMessage(
-            message_id=self.message_id, topic=self.topic, payload=self.payload,
+            message_id=self.message_id,
+            topic=self.topic,
+            payload=self.payload,
             severity_rank=self.severity_rank,
             expiry_s=self.expiry_s if self.expiry_s is not None else default_expiry_s,
             created_utc=datetime.now(UTC),

@@ -36,8 +36,8 @@ __all__ = [
     "AlertSigner",
     "SignatureInvalid",
     "TrustStore",
-    "canonical_json",
     "VerifiedAlert",
+    "canonical_json",
     "export_public_key",
     "generate_key_file",
     "key_id_for",
@@ -85,8 +85,7 @@ class SignatureInvalid(AgentError):
 
 def canonical_json(value: Any) -> bytes:
     """The canonical serialisation signatures are computed over (see module docstring)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _b64url(data: bytes) -> str:
@@ -114,8 +113,7 @@ def generate_key_file(path: Path) -> Ed25519PrivateKey:
         AgentError: the file exists or cannot be written.
     """
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: never overwrite a key; 0600 from the start, not chmod after the fact.
@@ -155,8 +153,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
 def export_public_key(key: Ed25519PrivateKey, out_dir: Path, kid: str | None = None) -> Path:
     """Write the public key as `<out_dir>/<kid>.pem` for an agency's trust directory."""
     kid = kid or key_id_for(key.public_key())
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{kid}.pem"
     path.write_bytes(pem)

@@ -20,8 +20,8 @@ ACL does not expect.
 from __future__ import annotations
 
 __all__ = [
-    "alert_topic",
     "alert_filter",
+    "alert_topic",
     "build_topic",
     "stats_topic",
     "status_topic",

@@ -33,8 +33,9 @@ class OutputAdapter(Protocol):
 class YoloxAdapter:
     """YOLOX grid output [1, N, 5+C] over strides 8, 16, 32."""
 
-    def __init__(self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float,
-                 class_mask: np.ndarray) -> None:
+    def __init__(
+        self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float, class_mask: np.ndarray
+    ) -> None:
         self._strides = spec.strides
         self._size = input_size_hw
         self._threshold = score_threshold
@@ -48,8 +49,9 @@ class YoloxAdapter:
 class GflAdapter:
     """GFL heads (PicoDet, NanoDet): per-stride score tensors, then per-stride distance bins."""
 
-    def __init__(self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float,
-                 class_mask: np.ndarray) -> None:
+    def __init__(
+        self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float, class_mask: np.ndarray
+    ) -> None:
         self._strides = spec.strides
         self._levels = len(spec.strides)
         self._size = input_size_hw
@@ -60,15 +62,24 @@ class GflAdapter:
 
     def decode(self, outputs: list[np.ndarray]) -> Candidates:
         n = self._levels
-        return decode_gfl(outputs[:n], outputs[n:2 * n], self._strides, self._size, self._shift,
-                          self._threshold, self._mask, self._buffers)
+        return decode_gfl(
+            outputs[:n],
+            outputs[n : 2 * n],
+            self._strides,
+            self._size,
+            self._shift,
+            self._threshold,
+            self._mask,
+            self._buffers,
+        )
 
 
 class Yolov8Adapter:
     """Anchor-free [1, 4+C, N] export: cx, cy, w, h in input pixels, then class scores."""
 
-    def __init__(self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float,
-                 class_mask: np.ndarray) -> None:
+    def __init__(
+        self, spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float, class_mask: np.ndarray
+    ) -> None:
         self._threshold = score_threshold
         self._mask = class_mask
         self._buffers = CandidateBuffers(sum(spec.anchors_per_stride(input_size_hw)))
@@ -80,8 +91,9 @@ class Yolov8Adapter:
 _ADAPTERS = {"yolox": YoloxAdapter, "gfl": GflAdapter, "yolov8": Yolov8Adapter}
 
 
-def make_adapter(spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float,
-                 class_mask: np.ndarray) -> OutputAdapter:
+def make_adapter(
+    spec: ModelSpec, input_size_hw: tuple[int, int], score_threshold: float, class_mask: np.ndarray
+) -> OutputAdapter:
     """The adapter for `spec.layout`.
 
     Raises:

@@ -72,10 +72,10 @@ def iou_matrix_numpy(
     return iou
 
 
-
 @njit(cache=True, nogil=True)
-def _nms(boxes: np.ndarray, order: np.ndarray, class_id: np.ndarray,
-         iou_threshold: float, max_keep: int) -> np.ndarray:  # pragma: no cover (compiled)
+def _nms(
+    boxes: np.ndarray, order: np.ndarray, class_id: np.ndarray, iou_threshold: float, max_keep: int
+) -> np.ndarray:  # pragma: no cover (compiled)
     n = order.shape[0]
     suppressed = np.zeros(n, np.bool_)
     keep = np.empty(min(n, max_keep), np.int64)
@@ -109,8 +109,9 @@ def _score_order(score: np.ndarray) -> np.ndarray:
     return np.argsort(-score, kind="stable").astype(np.int64)
 
 
-def nms_class_aware(box_xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray,
-                    iou_threshold: float, max_keep: int = 300) -> np.ndarray:
+def nms_class_aware(
+    box_xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, iou_threshold: float, max_keep: int = 300
+) -> np.ndarray:
     """Indices of boxes kept by greedy NMS within each class, highest score first.
 
     A box is dropped when it overlaps a kept box of the same class with IoU
@@ -118,12 +119,18 @@ def nms_class_aware(box_xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarra
     """
     if box_xyxy.shape[0] == 0:
         return np.zeros(0, np.int64)
-    return _nms(np.ascontiguousarray(box_xyxy, np.float32), _score_order(score),
-                np.ascontiguousarray(class_id, np.int32), float(iou_threshold), int(max_keep))
+    return _nms(
+        np.ascontiguousarray(box_xyxy, np.float32),
+        _score_order(score),
+        np.ascontiguousarray(class_id, np.int32),
+        float(iou_threshold),
+        int(max_keep),
+    )
 
 
-def nms_class_aware_numpy(box_xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray,
-                          iou_threshold: float, max_keep: int = 300) -> np.ndarray:
+def nms_class_aware_numpy(
+    box_xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, iou_threshold: float, max_keep: int = 300
+) -> np.ndarray:
     """NumPy reference of `nms_class_aware` (vectorised per kept box)."""
     order = _score_order(score)
     boxes = np.asarray(box_xyxy, np.float32)[order]
@@ -136,6 +143,6 @@ def nms_class_aware_numpy(box_xyxy: np.ndarray, score: np.ndarray, class_id: np.
         keep.append(int(order[oi]))
         if len(keep) >= max_keep:
             break
-        iou = iou_matrix_numpy(boxes[oi:oi + 1], boxes[oi + 1:])[0]
-        alive[oi + 1:] &= ~((cls[oi + 1:] == cls[oi]) & (iou > iou_threshold))
+        iou = iou_matrix_numpy(boxes[oi : oi + 1], boxes[oi + 1 :])[0]
+        alive[oi + 1 :] &= ~((cls[oi + 1 :] == cls[oi]) & (iou > iou_threshold))
     return np.asarray(keep, np.int64)

@@ -75,8 +75,15 @@ def _empty_candidates() -> Candidates:
 
 
 @njit(cache=True, nogil=True)
-def _decode_yolox(pred: np.ndarray, grids: np.ndarray, score_threshold: float, class_mask: np.ndarray,
-                  out_box: np.ndarray, out_score: np.ndarray, out_cls: np.ndarray) -> int:  # pragma: no cover
+def _decode_yolox(
+    pred: np.ndarray,
+    grids: np.ndarray,
+    score_threshold: float,
+    class_mask: np.ndarray,
+    out_box: np.ndarray,
+    out_score: np.ndarray,
+    out_cls: np.ndarray,
+) -> int:  # pragma: no cover
     n_cls = pred.shape[1] - 5
     row = 0
     k = 0
@@ -110,14 +117,20 @@ def _decode_yolox(pred: np.ndarray, grids: np.ndarray, score_threshold: float, c
     return k
 
 
-def decode_yolox(pred: np.ndarray, strides: Sequence[int], input_size_hw: tuple[int, int],
-                 score_threshold: float, class_mask: np.ndarray,
-                 out: CandidateBuffers | None = None) -> Candidates:
+def decode_yolox(
+    pred: np.ndarray,
+    strides: Sequence[int],
+    input_size_hw: tuple[int, int],
+    score_threshold: float,
+    class_mask: np.ndarray,
+    out: CandidateBuffers | None = None,
+) -> Candidates:
     """Decode a YOLOX [1, N, 5+C] (or [N, 5+C]) output: xy=(p+grid)*s, wh=exp(p)*s, score=obj*cls."""
     pred2 = pred.reshape(-1, pred.shape[-1])
     buf = out or CandidateBuffers(pred2.shape[0])
-    k = _decode_yolox(pred2, grid_shapes(strides, input_size_hw), float(score_threshold),
-                      class_mask, buf.box, buf.score, buf.class_id)
+    k = _decode_yolox(
+        pred2, grid_shapes(strides, input_size_hw), float(score_threshold), class_mask, buf.box, buf.score, buf.class_id
+    )
     return buf.view(k)
 
 
@@ -128,11 +141,16 @@ def _grid_xy_stride(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
         xs.append(gx.ravel())
         ys.append(gy.ravel())
         ss.append(np.full(gh * gw, stride))
-    return (np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32),
-            np.concatenate(ss).astype(np.float32))
+    return (
+        np.concatenate(xs).astype(np.float32),
+        np.concatenate(ys).astype(np.float32),
+        np.concatenate(ss).astype(np.float32),
+    )
 
 
-def _best_class(scores: np.ndarray, class_mask: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _best_class(
+    scores: np.ndarray, class_mask: np.ndarray, score_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     masked = np.where(class_mask[None, :], scores, np.float32(0.0))
     best = masked.argmax(axis=1).astype(np.int32)
     best_score = masked[np.arange(len(best)), best]
@@ -140,8 +158,13 @@ def _best_class(scores: np.ndarray, class_mask: np.ndarray, score_threshold: flo
     return keep, best_score.astype(np.float32), best
 
 
-def decode_yolox_numpy(pred: np.ndarray, strides: Sequence[int], input_size_hw: tuple[int, int],
-                       score_threshold: float, class_mask: np.ndarray) -> Candidates:
+def decode_yolox_numpy(
+    pred: np.ndarray,
+    strides: Sequence[int],
+    input_size_hw: tuple[int, int],
+    score_threshold: float,
+    class_mask: np.ndarray,
+) -> Candidates:
     """NumPy reference of `decode_yolox`."""
     p = pred.reshape(-1, pred.shape[-1]).astype(np.float32)
     gx, gy, s = _grid_xy_stride(grid_shapes(strides, input_size_hw))
@@ -157,9 +180,19 @@ def decode_yolox_numpy(pred: np.ndarray, strides: Sequence[int], input_size_hw: 
 
 
 @njit(cache=True, nogil=True)
-def _decode_gfl_level(cls: np.ndarray, dis: np.ndarray, stride: int, grid_w: int, centre_shift: float,
-                      score_threshold: float, class_mask: np.ndarray, out_box: np.ndarray,
-                      out_score: np.ndarray, out_cls: np.ndarray, k: int) -> int:  # pragma: no cover
+def _decode_gfl_level(
+    cls: np.ndarray,
+    dis: np.ndarray,
+    stride: int,
+    grid_w: int,
+    centre_shift: float,
+    score_threshold: float,
+    class_mask: np.ndarray,
+    out_box: np.ndarray,
+    out_score: np.ndarray,
+    out_cls: np.ndarray,
+    k: int,
+) -> int:  # pragma: no cover
     n_cls = cls.shape[1]
     bins = dis.shape[1] // 4
     for i in range(cls.shape[0]):
@@ -199,9 +232,16 @@ def _decode_gfl_level(cls: np.ndarray, dis: np.ndarray, stride: int, grid_w: int
     return k
 
 
-def decode_gfl(cls_levels: Sequence[np.ndarray], dis_levels: Sequence[np.ndarray], strides: Sequence[int],
-               input_size_hw: tuple[int, int], centre_shift_px: float, score_threshold: float,
-               class_mask: np.ndarray, out: CandidateBuffers | None = None) -> Candidates:
+def decode_gfl(
+    cls_levels: Sequence[np.ndarray],
+    dis_levels: Sequence[np.ndarray],
+    strides: Sequence[int],
+    input_size_hw: tuple[int, int],
+    centre_shift_px: float,
+    score_threshold: float,
+    class_mask: np.ndarray,
+    out: CandidateBuffers | None = None,
+) -> Candidates:
     """Decode GFL outputs: per stride [1, N_s, C] sigmoid scores and [1, N_s, 4*(reg_max+1)] bins.
 
     Distances are the softmax expectation over bins (left, top, right, bottom),
@@ -210,16 +250,32 @@ def decode_gfl(cls_levels: Sequence[np.ndarray], dis_levels: Sequence[np.ndarray
     grids = grid_shapes(strides, input_size_hw)
     buf = out or CandidateBuffers(sum(c.reshape(-1, c.shape[-1]).shape[0] for c in cls_levels))
     k = 0
-    for (stride, _gh, gw), cls, dis in zip(grids, cls_levels, dis_levels):
-        k = _decode_gfl_level(cls.reshape(-1, cls.shape[-1]), dis.reshape(-1, dis.shape[-1]), int(stride),
-                              int(gw), float(centre_shift_px), float(score_threshold), class_mask,
-                              buf.box, buf.score, buf.class_id, k)
+    for (stride, _gh, gw), cls, dis in zip(grids, cls_levels, dis_levels, strict=False):
+        k = _decode_gfl_level(
+            cls.reshape(-1, cls.shape[-1]),
+            dis.reshape(-1, dis.shape[-1]),
+            int(stride),
+            int(gw),
+            float(centre_shift_px),
+            float(score_threshold),
+            class_mask,
+            buf.box,
+            buf.score,
+            buf.class_id,
+            k,
+        )
     return buf.view(k)
 
 
-def decode_gfl_numpy(cls_levels: Sequence[np.ndarray], dis_levels: Sequence[np.ndarray], strides: Sequence[int],
-                     input_size_hw: tuple[int, int], centre_shift_px: float, score_threshold: float,
-                     class_mask: np.ndarray) -> Candidates:
+def decode_gfl_numpy(
+    cls_levels: Sequence[np.ndarray],
+    dis_levels: Sequence[np.ndarray],
+    strides: Sequence[int],
+    input_size_hw: tuple[int, int],
+    centre_shift_px: float,
+    score_threshold: float,
+    class_mask: np.ndarray,
+) -> Candidates:
     """NumPy reference of `decode_gfl`."""
     grids = grid_shapes(strides, input_size_hw)
     cls = np.concatenate([c.reshape(-1, c.shape[-1]) for c in cls_levels]).astype(np.float32)
@@ -238,8 +294,14 @@ def decode_gfl_numpy(cls_levels: Sequence[np.ndarray], dis_levels: Sequence[np.n
 
 
 @njit(cache=True, nogil=True)
-def _decode_yolov8(pred: np.ndarray, score_threshold: float, class_mask: np.ndarray, out_box: np.ndarray,
-                   out_score: np.ndarray, out_cls: np.ndarray) -> int:  # pragma: no cover
+def _decode_yolov8(
+    pred: np.ndarray,
+    score_threshold: float,
+    class_mask: np.ndarray,
+    out_box: np.ndarray,
+    out_score: np.ndarray,
+    out_cls: np.ndarray,
+) -> int:  # pragma: no cover
     n_cls = pred.shape[0] - 4
     k = 0
     for i in range(pred.shape[1]):
@@ -263,8 +325,9 @@ def _decode_yolov8(pred: np.ndarray, score_threshold: float, class_mask: np.ndar
     return k
 
 
-def decode_yolov8(pred: np.ndarray, score_threshold: float, class_mask: np.ndarray,
-                  out: CandidateBuffers | None = None) -> Candidates:
+def decode_yolov8(
+    pred: np.ndarray, score_threshold: float, class_mask: np.ndarray, out: CandidateBuffers | None = None
+) -> Candidates:
     """Decode a [1, 4+C, N] output: cx, cy, w, h in input pixels, then class scores (no objectness)."""
     pred2 = pred.reshape(pred.shape[-2], pred.shape[-1])
     buf = out or CandidateBuffers(pred2.shape[1])

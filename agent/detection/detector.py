@@ -109,8 +109,12 @@ class ObjectDetector:
         self.input_size_hw = _input_size(spec, options.input_size_hw)
         self._mask = _class_mask(spec, options.classes)
         self._session = OnnxSession(
-            spec, path, input_size_hw=self.input_size_hw, intra_op_threads=options.intra_op_threads,
-            inter_op_threads=options.inter_op_threads, providers=options.providers,
+            spec,
+            path,
+            input_size_hw=self.input_size_hw,
+            intra_op_threads=options.intra_op_threads,
+            inter_op_threads=options.inter_op_threads,
+            providers=options.providers,
         )
         self._pre = Preprocessor(spec, self.input_size_hw)
         self._adapter = make_adapter(spec, self.input_size_hw, options.score_threshold, self._mask)
@@ -118,8 +122,9 @@ class ObjectDetector:
         self._warm_up()
 
     @classmethod
-    def from_model(cls, name_or_path: str, options: DetectorOptions = DetectorOptions(),
-                   *, layout: str | None = None) -> ObjectDetector:
+    def from_model(
+        cls, name_or_path: str, options: DetectorOptions = DetectorOptions(), *, layout: str | None = None
+    ) -> ObjectDetector:
         """Resolve a manifest name or file path (see `resolve_model`) and load it."""
         spec, path = resolve_model(name_or_path, layout=layout)
         return cls(spec, path, options)
@@ -155,8 +160,9 @@ class ObjectDetector:
         outputs = self._session.run(self._pre.tensor)
         t2 = time.perf_counter()
         cand = self._adapter.decode(outputs)
-        keep = nms_class_aware(cand.box_xyxy_input, cand.score, cand.class_id,
-                               self.options.nms_iou_threshold, self.options.max_detections)
+        keep = nms_class_aware(
+            cand.box_xyxy_input, cand.score, cand.class_id, self.options.nms_iou_threshold, self.options.max_detections
+        )
         dets = Detections(transform.to_frame(cand.box_xyxy_input[keep]), cand.score[keep], cand.class_id[keep])
         t3 = time.perf_counter()
         self.last_timings = StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
@@ -168,6 +174,7 @@ class ObjectDetector:
     def __enter__(self) -> ObjectDetector:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -154,9 +154,7 @@ def _spec_from_entry(name: str, entry: dict[str, Any]) -> ModelSpec:
             reg_max=int(out.get("reg_max", 7)),
             centre_shift_px=float(out.get("centre_shift_px", 0.0)),
             output_names=_tuple_of(out["names"], str, "output.names", name),
-            output_shapes=tuple(
-                tuple(None if d is None else int(d) for d in s) for s in out["shapes"]
-            ),
+            output_shapes=tuple(tuple(None if d is None else int(d) for d in s) for s in out["shapes"]),
             class_names=_tuple_of(entry["classes"], str, "classes", name),
         )
     except (KeyError, TypeError, ValueError, IndexError) as err:
@@ -220,7 +218,7 @@ def model_search_dirs() -> list[Path]:
     """Directories searched for a model file, in order."""
     raw = os.environ.get(MODEL_PATH_ENV, "")
     dirs = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
-    return dirs + [cache_dir()]
+    return [*dirs, cache_dir()]
 
 
 def file_sha256(path: Path) -> str:
@@ -247,8 +245,7 @@ def _verify_hash(spec: ModelSpec, path: Path) -> None:
     if actual not in accepted:
         expected = " or ".join(sorted(accepted))
         raise ModelError(
-            f"model {spec.name!r} file {path} has sha256 {actual}, expected {expected} "
-            "(damaged or a different file)"
+            f"model {spec.name!r} file {path} has sha256 {actual}, expected {expected} (damaged or a different file)"
         )
 
 
@@ -337,11 +334,22 @@ def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
     rgb = layout == "yolov8"
     base = load_manifest()["yolox-nano-416"]
     return replace(
-        base, name=f"file:{path.name}", file_name=path.name, sha256=None, licence="unknown",
-        source=f"user file {path}", download_url=None, download_sha256=None, input_name=in_name,
-        input_size_hw=size_hw, dynamic_input=dynamic, supported_sizes=(size_hw[0],),
-        colour_order="rgb" if rgb else "bgr", std=(255.0,) * 3 if rgb else (1.0,) * 3,
-        layout=layout, output_names=(outputs[0][0],),  # type: ignore[arg-type]
+        base,
+        name=f"file:{path.name}",
+        file_name=path.name,
+        sha256=None,
+        licence="unknown",
+        source=f"user file {path}",
+        download_url=None,
+        download_sha256=None,
+        input_name=in_name,
+        input_size_hw=size_hw,
+        dynamic_input=dynamic,
+        supported_sizes=(size_hw[0],),
+        colour_order="rgb" if rgb else "bgr",
+        std=(255.0,) * 3 if rgb else (1.0,) * 3,
+        layout=layout,
+        output_names=(outputs[0][0],),  # type: ignore[arg-type]
         output_shapes=(tuple(d if isinstance(d, int) else None for d in outputs[0][1]),),
         class_names=names,
     )
@@ -388,7 +396,7 @@ def pull(model: str | ModelSpec, *, dest: Path | None = None, timeout_s: float =
 
 def _download_to(url: str, fh: Any, timeout_s: float) -> None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (https URL from the manifest)
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 fh.write(chunk)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
@@ -400,9 +408,7 @@ def _install_download(spec: ModelSpec, tmp: Path, final: Path) -> tuple[Path, st
     # The pinned file hash may belong to a mirror's export; only download_sha256 describes the URL.
     pinned = {h for h in (spec.download_sha256,) if h}
     if pinned and actual not in pinned:
-        raise ModelError(
-            f"downloaded {spec.file_name} has sha256 {actual}, expected {' or '.join(sorted(pinned))}"
-        )
+        raise ModelError(f"downloaded {spec.file_name} has sha256 {actual}, expected {' or '.join(sorted(pinned))}")
     note = f"sha256 {actual} matches the manifest"
     if not pinned:
         from agent.detection.onnx_session import check_output_contract

@@ -47,7 +47,7 @@ def _open(path: Path, opts: ort.SessionOptions, providers: Sequence[str]) -> ort
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=list(providers))
     # ORT raises its own pybind exception types (InvalidProtobuf, Fail, ...) for bad files.
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"model file {path} is not a loadable ONNX model: {first_line}") from err
 
@@ -64,7 +64,7 @@ def read_io_shapes(path: Path) -> tuple[IoShape, list[IoShape]]:
 def _dims_compatible(declared: Sequence[Dim], expected: Sequence[int | None]) -> bool:
     if len(declared) != len(expected):
         return False
-    return all(not isinstance(d, int) or e is None or d == e for d, e in zip(declared, expected))
+    return all(not isinstance(d, int) or e is None or d == e for d, e in zip(declared, expected, strict=False))
 
 
 def _fmt(shapes: Sequence[Sequence[Any]]) -> str:
@@ -77,12 +77,10 @@ def _check_declared(spec: ModelSpec, path: Path, sess: ort.InferenceSession) -> 
         got = [(i.name, i.shape) for i in inp]
         raise ModelError(f"model {spec.name!r} ({path}): expected one [1, 3, H, W] input, got {got}")
     if inp[0].name != spec.input_name:
-        raise ModelError(
-            f"model {spec.name!r} ({path}): expected input {spec.input_name!r}, got {inp[0].name!r}"
-        )
+        raise ModelError(f"model {spec.name!r} ({path}): expected input {spec.input_name!r}, got {inp[0].name!r}")
     declared = [o.shape for o in sess.get_outputs()]
     ok = len(declared) == len(spec.output_shapes) and all(
-        _dims_compatible(d, e) for d, e in zip(declared, spec.output_shapes)
+        _dims_compatible(d, e) for d, e in zip(declared, spec.output_shapes, strict=False)
     )
     if not ok:
         raise ModelError(
@@ -127,8 +125,15 @@ class OnnxSession:
         _check_declared(spec, path, self._sess)
         self._input_name = self._sess.get_inputs()[0].name
         self._check_runtime(path)
-        log_event(_LOG, "model_loaded", model=spec.name, path=path, providers=",".join(usable),
-                  input_hw=f"{self.input_size_hw[0]}x{self.input_size_hw[1]}", intra_threads=intra_op_threads)
+        log_event(
+            _LOG,
+            "model_loaded",
+            model=spec.name,
+            path=path,
+            providers=",".join(usable),
+            input_hw=f"{self.input_size_hw[0]}x{self.input_size_hw[1]}",
+            intra_threads=intra_op_threads,
+        )
 
     def _check_runtime(self, path: Path) -> None:
         h, w = self.input_size_hw
@@ -136,7 +141,7 @@ class OnnxSession:
             outputs = self.run(np.zeros((1, 3, h, w), np.float32))
         except ModelError:
             raise
-        except Exception as err:  # noqa: BLE001 (ORT's pybind errors name a bad input size)
+        except Exception as err:
             raise ModelError(f"model {self.spec.name!r} ({path}) cannot run at input {h}x{w}: {err}") from err
         actual = tuple(tuple(o.shape) for o in outputs)
         expected = self.spec.expected_output_shapes(self.input_size_hw)

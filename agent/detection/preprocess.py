@@ -44,8 +44,9 @@ class InputTransform:
 
 
 @njit(cache=True, nogil=True)
-def _hwc_to_nchw(src: np.ndarray, dst: np.ndarray, channel_src: np.ndarray,
-                 mean: np.ndarray, inv_std: np.ndarray) -> None:  # pragma: no cover (compiled)
+def _hwc_to_nchw(
+    src: np.ndarray, dst: np.ndarray, channel_src: np.ndarray, mean: np.ndarray, inv_std: np.ndarray
+) -> None:  # pragma: no cover (compiled)
     h, w = src.shape[0], src.shape[1]
     for c in range(3):
         sc = channel_src[c]
@@ -61,18 +62,21 @@ def _channel_src(colour_order: str) -> np.ndarray:
     return np.array([2, 1, 0] if colour_order == "rgb" else [0, 1, 2], np.int64)
 
 
-def hwc_to_nchw_normalised(src_hwc_u8: np.ndarray, dst_nchw: np.ndarray, colour_order: str,
-                           mean: np.ndarray, std: np.ndarray) -> None:
+def hwc_to_nchw_normalised(
+    src_hwc_u8: np.ndarray, dst_nchw: np.ndarray, colour_order: str, mean: np.ndarray, std: np.ndarray
+) -> None:
     """Write `src` (h, w, 3) uint8 BGR into `dst[0, :, :h, :w]` as normalised float32.
 
     `mean`/`std` are float32 in the model's channel order.
     """
-    _hwc_to_nchw(src_hwc_u8, dst_nchw, _channel_src(colour_order),
-                 mean.astype(np.float32), (1.0 / std).astype(np.float32))
+    _hwc_to_nchw(
+        src_hwc_u8, dst_nchw, _channel_src(colour_order), mean.astype(np.float32), (1.0 / std).astype(np.float32)
+    )
 
 
-def hwc_to_nchw_normalised_numpy(src_hwc_u8: np.ndarray, dst_nchw: np.ndarray, colour_order: str,
-                                 mean: np.ndarray, std: np.ndarray) -> None:
+def hwc_to_nchw_normalised_numpy(
+    src_hwc_u8: np.ndarray, dst_nchw: np.ndarray, colour_order: str, mean: np.ndarray, std: np.ndarray
+) -> None:
     """NumPy reference of `hwc_to_nchw_normalised`."""
     h, w = src_hwc_u8.shape[:2]
     chw = src_hwc_u8[:, :, _channel_src(colour_order)].transpose(2, 0, 1).astype(np.float32)

@@ -87,8 +87,9 @@ class DetectionAPAccumulator:
         self._score: list[np.ndarray] = []
         self._num_gt = 0
 
-    def add_frame(self, pred_xyxy: np.ndarray, pred_score: np.ndarray, gt_xyxy: np.ndarray,
-                  ignore_xyxy: np.ndarray | None = None) -> None:
+    def add_frame(
+        self, pred_xyxy: np.ndarray, pred_score: np.ndarray, gt_xyxy: np.ndarray, ignore_xyxy: np.ndarray | None = None
+    ) -> None:
         """Match one frame's predictions to its ground truth (one match per gt box).
 
         Unmatched predictions that overlap an ignore region at the IoU

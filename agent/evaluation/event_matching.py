@@ -110,8 +110,13 @@ def _anchors(seq: MotSequence, frame: int, anchor: str) -> tuple[np.ndarray, np.
 
 
 def true_zone_intervals(
-    seq: MotSequence, zone: ZoneConfig, frame_wh: tuple[int, int], fps: float,
-    min_duration_s: float, merge_gap_s: float, anchor: str = "bottom_center",
+    seq: MotSequence,
+    zone: ZoneConfig,
+    frame_wh: tuple[int, int],
+    fps: float,
+    min_duration_s: float,
+    merge_gap_s: float,
+    anchor: str = "bottom_center",
 ) -> list[Interval]:
     """Merged spans (video seconds) during which someone has been in the zone for `min_duration_s`."""
     polygon = polygon_to_pixels(zone.points, zone.units, frame_wh)
@@ -140,8 +145,12 @@ def _merge(spans: Iterable[Interval], gap_s: float) -> list[Interval]:
 
 
 def true_crossings(
-    seq: MotSequence, line: LineConfig, frame_wh: tuple[int, int], fps: float,
-    margin_px: float, anchor: str = "bottom_center",
+    seq: MotSequence,
+    line: LineConfig,
+    frame_wh: tuple[int, int],
+    fps: float,
+    margin_px: float,
+    anchor: str = "bottom_center",
 ) -> list[TrueCrossing]:
     """Every crossing of the line by a gt track, with the rule's dead band of `margin_px`."""
     ends = polygon_to_pixels(list(line.points), line.units, frame_wh)
@@ -186,7 +195,9 @@ def alert_crossings(alerts: Iterable[Alert], rule: str, start_utc: datetime) -> 
     return out
 
 
-def match_intervals(rule: str, truth: Sequence[Interval], alerted: Sequence[Interval], tolerance_s: float) -> EventScores:
+def match_intervals(
+    rule: str, truth: Sequence[Interval], alerted: Sequence[Interval], tolerance_s: float
+) -> EventScores:
     """Score zone incidents: a truth and an alert match when their spans overlap."""
 
     def overlaps(a: Interval, b: Interval) -> bool:
@@ -217,8 +228,14 @@ def match_crossings(
 
 
 def evaluate_alerts(
-    camera: CameraConfig, seq: MotSequence, alerts: Sequence[Alert], *, fps: float,
-    frame_wh: tuple[int, int], start_utc: datetime, tolerance_s: float = 1.0,
+    camera: CameraConfig,
+    seq: MotSequence,
+    alerts: Sequence[Alert],
+    *,
+    fps: float,
+    frame_wh: tuple[int, int],
+    start_utc: datetime,
+    tolerance_s: float = 1.0,
 ) -> list[EventScores]:
     """Score every intrusion, line-crossing and wrong-way rule of a camera.
 
@@ -230,17 +247,19 @@ def evaluate_alerts(
     scores = []
     for rule in camera.rules:
         if isinstance(rule, IntrusionRuleConfig):
-            truth = true_zone_intervals(seq, zones[rule.zone], frame_wh, fps, rule.min_duration_s,
-                                        rule.end_after_s, anchor)
-            scores.append(match_intervals(rule.name, truth, alert_intervals(alerts, rule.name, start_utc),
-                                          tolerance_s))
+            truth = true_zone_intervals(
+                seq, zones[rule.zone], frame_wh, fps, rule.min_duration_s, rule.end_after_s, anchor
+            )
+            scores.append(match_intervals(rule.name, truth, alert_intervals(alerts, rule.name, start_utc), tolerance_s))
         elif isinstance(rule, LineCrossingRuleConfig | WrongWayRuleConfig):
             margin = rule.margin * (frame_wh[1] if rule.margin_units == "fraction" else 1.0)
             wanted = _directions(rule)
-            truth_c = [c for c in true_crossings(seq, lines[rule.line], frame_wh, fps, margin, anchor)
-                       if c.direction in wanted]
-            scores.append(match_crossings(rule.name, truth_c, alert_crossings(alerts, rule.name, start_utc),
-                                          tolerance_s))
+            truth_c = [
+                c for c in true_crossings(seq, lines[rule.line], frame_wh, fps, margin, anchor) if c.direction in wanted
+            ]
+            scores.append(
+                match_crossings(rule.name, truth_c, alert_crossings(alerts, rule.name, start_utc), tolerance_s)
+            )
     return scores
 
 
@@ -251,8 +270,14 @@ def _directions(rule: LineCrossingRuleConfig | WrongWayRuleConfig) -> set[str]:
 
 
 def alerts_from_ground_truth(
-    camera: CameraConfig, site: SiteInfo, seq: MotSequence, *, fps: float, frame_wh: tuple[int, int],
-    start_utc: datetime, frame_step: int = 1,
+    camera: CameraConfig,
+    site: SiteInfo,
+    seq: MotSequence,
+    *,
+    fps: float,
+    frame_wh: tuple[int, int],
+    start_utc: datetime,
+    frame_step: int = 1,
 ) -> list[Alert]:
     """Run a camera's rules on the gt boxes themselves (as person tracks), no detector.
 

@@ -64,7 +64,7 @@ def write_mot(path: str | Path, tracks_by_frame: Mapping[int, Tracks]) -> None:
     """Write tracker output in MOT format (frames 1-based)."""
     with open(path, "w", encoding="utf-8") as out:
         for frame, tr in sorted(tracks_by_frame.items()):
-            for box, tid, score in zip(tr.box_xyxy_px, tr.track_id, tr.score):
+            for box, tid, score in zip(tr.box_xyxy_px, tr.track_id, tr.score, strict=False):
                 x1, y1, x2, y2 = (float(v) for v in box)
                 out.write(f"{frame},{tid},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.3f},-1,-1,-1\n")
 
@@ -116,7 +116,9 @@ def noisy_detections(
         _, boxes = gt.frames.get(frame, (None, np.zeros((0, 4), np.float32)))
         keep = rng.random(len(boxes)) >= drop_fraction
         true = boxes[keep] + rng.normal(0.0, jitter_px, (int(keep.sum()), 4)).astype(np.float32)
-        true_scores = np.where(rng.random(len(true)) < 0.85, rng.uniform(0.55, 0.95, len(true)), rng.uniform(0.15, 0.5, len(true)))
+        true_scores = np.where(
+            rng.random(len(true)) < 0.85, rng.uniform(0.55, 0.95, len(true)), rng.uniform(0.15, 0.5, len(true))
+        )
         n_fp = int(rng.poisson(false_positive_rate))
         xy = rng.uniform([0, 0], [w - 40, h - 90], (n_fp, 2))
         size = rng.uniform([20, 50], [40, 90], (n_fp, 2))

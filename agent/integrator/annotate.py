@@ -56,8 +56,14 @@ class ClipAnnotator:
     """
 
     def __init__(
-        self, path: str | Path, camera: CameraConfig, class_names: Sequence[str], fps: float,
-        *, trail_frames: int = 30, banner_s: float = 2.0,
+        self,
+        path: str | Path,
+        camera: CameraConfig,
+        class_names: Sequence[str],
+        fps: float,
+        *,
+        trail_frames: int = 30,
+        banner_s: float = 2.0,
     ) -> None:
         if not fps > 0:
             raise AgentError(f"annotated video needs a frame rate above 0, got {fps}")
@@ -80,7 +86,9 @@ class ClipAnnotator:
     def __enter__(self) -> ClipAnnotator:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -132,7 +140,9 @@ class ClipAnnotator:
                 return True
         return False
 
-    def _draw_scene(self, canvas: np.ndarray, shapes: SceneShapes, line_counts: Mapping[str, Mapping[str, int]]) -> None:
+    def _draw_scene(
+        self, canvas: np.ndarray, shapes: SceneShapes, line_counts: Mapping[str, Mapping[str, int]]
+    ) -> None:
         for zone in shapes.zones:
             alerting = self._alerting(zone.name, "zone")
             draw_zone(canvas, zone, colour=ALERT_BGR if alerting else None, caption=" ALERT" if alerting else "")
@@ -145,7 +155,7 @@ class ClipAnnotator:
     def _advance_trails(self, result: FrameResult) -> None:
         tracks = result.tracks
         points = anchor_points(tracks.box_xyxy_px)
-        for tid, (x, y) in zip(tracks.track_id.tolist(), points.tolist()):
+        for tid, (x, y) in zip(tracks.track_id.tolist(), points.tolist(), strict=False):
             self._trails.setdefault(tid, deque(maxlen=self._trail_frames)).append((x, y))
             self._last_seen[tid] = self.frames_written
         # Trails of tracks gone for a trail's length are dropped, so memory stays bounded.

@@ -48,7 +48,13 @@ BGR = tuple[int, int, int]
 # Distinct, saturated colours that stay readable on grey street scenes. Red is
 # kept out of the palette: it means "alerting" in annotated replays.
 _PALETTE: tuple[BGR, ...] = (
-    (255, 160, 0), (0, 200, 0), (255, 0, 255), (0, 215, 255), (255, 255, 0), (0, 128, 255), (180, 105, 255),
+    (255, 160, 0),
+    (0, 200, 0),
+    (255, 0, 255),
+    (0, 215, 255),
+    (255, 255, 0),
+    (0, 128, 255),
+    (180, 105, 255),
 )
 ALERT_BGR: BGR = (0, 0, 255)
 MASK_BGR: BGR = (96, 96, 96)
@@ -111,8 +117,12 @@ def scene_shapes(camera: CameraConfig, frame_wh: tuple[int, int]) -> SceneShapes
         for i, z in enumerate(camera.zones)
     )
     lines = tuple(
-        NamedLine(ln.name, polygon_to_pixels(list(ln.points), ln.units, frame_wh),
-                  palette_bgr(len(zones) + i), _line_directions(camera, ln.name))
+        NamedLine(
+            ln.name,
+            polygon_to_pixels(list(ln.points), ln.units, frame_wh),
+            palette_bgr(len(zones) + i),
+            _line_directions(camera, ln.name),
+        )
         for i, ln in enumerate(camera.lines)
     )
     masks = tuple(NamedPolygon(m.name, polygon_to_pixels(m.points, m.units, frame_wh), MASK_BGR) for m in camera.masks)
@@ -177,7 +187,7 @@ def line_side_points(ends_px: np.ndarray, offset_px: float = _SIDE_LABEL_OFFSET_
 
 
 def _side_marker(canvas_bgr: np.ndarray, centre: np.ndarray, letter: str, colour: BGR) -> None:
-    cx, cy = int(round(centre[0])), int(round(centre[1]))
+    cx, cy = round(centre[0]), round(centre[1])
     cv2.circle(canvas_bgr, (cx, cy), 10, (0, 0, 0), cv2.FILLED)
     cv2.circle(canvas_bgr, (cx, cy), 10, colour, 1, cv2.LINE_AA)
     (tw, th), _ = cv2.getTextSize(letter, _FONT, 0.5, 1)
@@ -202,7 +212,7 @@ def draw_line(canvas_bgr: np.ndarray, line: NamedLine, *, colour: BGR | None = N
 
 
 def _pt(xy: np.ndarray) -> tuple[int, int]:
-    return int(round(float(xy[0]))), int(round(float(xy[1])))
+    return round(float(xy[0])), round(float(xy[1]))
 
 
 def draw_motion_regions(canvas_bgr: np.ndarray, regions_xyxy_px: np.ndarray) -> None:
@@ -218,7 +228,7 @@ def track_colour(track_id: int) -> BGR:
 
 def draw_tracks(canvas_bgr: np.ndarray, tracks: Tracks, class_names: Sequence[str]) -> None:
     """Boxes with 'class score #id'."""
-    for box, score, cid, tid in zip(tracks.box_xyxy_px, tracks.score, tracks.class_id, tracks.track_id):
+    for box, score, cid, tid in zip(tracks.box_xyxy_px, tracks.score, tracks.class_id, tracks.track_id, strict=False):
         c = track_colour(int(tid))
         cv2.rectangle(canvas_bgr, _pt(box[:2]), _pt(box[2:]), c, 2, cv2.LINE_8)
         name = class_names[int(cid)] if 0 <= int(cid) < len(class_names) else str(int(cid))

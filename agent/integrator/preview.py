@@ -109,10 +109,10 @@ def _draw_grid_ticks(canvas_bgr: np.ndarray, analysed_wh: tuple[int, int], every
     h, w = canvas_bgr.shape[:2]
     sx, sy = w / analysed_wh[0], h / analysed_wh[1]
     for i in range(0, analysed_wh[0] + 1, every_cells):
-        x = min(int(round(i * sx)), w - 1)
+        x = min(round(i * sx), w - 1)
         cv2.line(canvas_bgr, (x, 0), (x, 6), MOTION_BGR, 1)
     for j in range(0, analysed_wh[1] + 1, every_cells):
-        y = min(int(round(j * sy)), h - 1)
+        y = min(round(j * sy), h - 1)
         cv2.line(canvas_bgr, (0, y), (6, y), MOTION_BGR, 1)
 
 

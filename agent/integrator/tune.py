@@ -159,8 +159,14 @@ class _CachedOnly:
 
 
 def cache_detections(
-    config: SiteConfig, camera: CameraConfig, source: Path, *, min_score: float, start_utc: datetime,
-    detect_fps: float | None = None, max_frames: int | None = None,
+    config: SiteConfig,
+    camera: CameraConfig,
+    source: Path,
+    *,
+    min_score: float,
+    start_utc: datetime,
+    detect_fps: float | None = None,
+    max_frames: int | None = None,
 ) -> DetectionCache:
     """Decode and detect the clip once at `min_score`, as a replay at that threshold would.
 
@@ -182,8 +188,15 @@ def cache_detections(
         pipeline.process(frame)
         frames.append(CachedFrame(FrameStamp.of(frame), recorder.last))
         frame_wh = frame.size_wh
-    return DetectionCache(tuple(frames), recorder.class_names, min_score, clip.stream_fps, frame_wh, start_utc,
-                          time.perf_counter() - started)
+    return DetectionCache(
+        tuple(frames),
+        recorder.class_names,
+        min_score,
+        clip.stream_fps,
+        frame_wh,
+        start_utc,
+        time.perf_counter() - started,
+    )
 
 
 def _tracks_at(cache: DetectionCache, config: SiteConfig, camera: CameraConfig, threshold: float) -> list[Tracks]:
@@ -239,17 +252,26 @@ def _outcomes(
 ) -> tuple[RuleOutcome, ...]:
     scores = {}
     if gt is not None:
-        scored = evaluate_alerts(base, gt, alerts, fps=cache.stream_fps, frame_wh=cache.frame_wh,
-                                 start_utc=cache.start_utc)
+        scored = evaluate_alerts(
+            base, gt, alerts, fps=cache.stream_fps, frame_wh=cache.frame_wh, start_utc=cache.start_utc
+        )
         scores = {s.rule: s for s in scored}
     out = []
     for rule in camera.rules:
         mine = [a for a in alerts if a.detection.rule == rule.name]
         s = scores.get(rule.name)
-        out.append(RuleOutcome(
-            rule.name, rule.kind, _duration_of(rule), len({a.detection.incident_id for a in mine}), len(mine),
-            s.precision if s else None, s.recall if s else None, s.true_events if s else None,
-        ))
+        out.append(
+            RuleOutcome(
+                rule.name,
+                rule.kind,
+                _duration_of(rule),
+                len({a.detection.incident_id for a in mine}),
+                len(mine),
+                s.precision if s else None,
+                s.recall if s else None,
+                s.true_events if s else None,
+            )
+        )
     return tuple(out)
 
 
@@ -269,8 +291,9 @@ def sweep(
     """
     low = [s for s in grid.score_thresholds if s + 1e-9 < cache.min_score]
     if low:
-        raise ConfigError([ConfigIssue("--scores", None, "scores",
-                                       f"thresholds {low} are below the cached pass's {cache.min_score}")])
+        raise ConfigError(
+            [ConfigIssue("--scores", None, "scores", f"thresholds {low} are below the cached pass's {cache.min_score}")]
+        )
     if gt is not None and cache.frames:
         gt = _truncated(gt, cache.frames[-1].stamp.frame_index + 1)
     points = []

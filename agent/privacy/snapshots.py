@@ -122,7 +122,7 @@ class SnapshotMaker:
             return self._unavailable or "face detector unavailable"
         try:
             return np.asarray(self._detector.detect(image_bgr).box_xyxy_px, np.float32).reshape(-1, 4)
-        except Exception as err:  # any failure must withhold, never leak
+        except Exception as err:  # noqa: BLE001 - any failure must withhold, never leak
             log_event(_log, "face_detection_failed", logging.ERROR, error=type(err).__name__)
             return "face detection failed"
 

@@ -146,8 +146,11 @@ class LineCrossingRule:
     """
 
     def __init__(
-        self, rule: LineCrossingRuleConfig | WrongWayRuleConfig, line: LineConfig,
-        class_names: Sequence[str], anchors: Mapping[str, str] | None = None,
+        self,
+        rule: LineCrossingRuleConfig | WrongWayRuleConfig,
+        line: LineConfig,
+        class_names: Sequence[str],
+        anchors: Mapping[str, str] | None = None,
     ) -> None:
         self.name = rule.name
         self._rule = rule

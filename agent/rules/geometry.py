@@ -18,11 +18,11 @@ __all__ = [
     "ANCHOR_CODES",
     "anchor_points",
     "anchor_points_by_class",
-    "side_of_line",
-    "side_of_line_reference",
     "points_in_polygon",
     "points_in_polygon_reference",
     "polygon_to_pixels",
+    "side_of_line",
+    "side_of_line_reference",
 ]
 
 from collections.abc import Sequence
@@ -34,9 +34,7 @@ from numba import njit
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
-def polygon_to_pixels(
-    points: Sequence[tuple[float, float]], units: str, frame_wh: tuple[int, int]
-) -> np.ndarray:
+def polygon_to_pixels(points: Sequence[tuple[float, float]], units: str, frame_wh: tuple[int, int]) -> np.ndarray:
     """Return an (n, 2) float64 polygon in frame pixels."""
     poly = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if units == "normalized":
@@ -48,7 +46,9 @@ def polygon_to_pixels(
 ANCHOR_CODES: dict[str, int] = {"bottom_center": 0, "center": 1, "top_center": 2}
 
 
-def anchor_points_by_class(box_xyxy_px: np.ndarray, class_id: np.ndarray, anchor_code_of_class: np.ndarray) -> np.ndarray:
+def anchor_points_by_class(
+    box_xyxy_px: np.ndarray, class_id: np.ndarray, anchor_code_of_class: np.ndarray
+) -> np.ndarray:
     """(n, 2) float64 anchor points where each class has its own anchor.
 
     Args:

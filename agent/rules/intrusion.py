@@ -42,9 +42,7 @@ class ZoneIntrusionRule(ZoneRule):
         """Feed one frame's tracks; return the incident event it causes, if any."""
         inside = self._inside(tracks, frame_wh)
         # Only objects inside now keep a clock: others (gone or outside) are evicted.
-        self._inside_since = {
-            int(t): self._inside_since.get(int(t), ts_monotonic_s) for t in inside.track_id
-        }
+        self._inside_since = {int(t): self._inside_since.get(int(t), ts_monotonic_s) for t in inside.track_id}
         dwell = np.array([ts_monotonic_s - self._inside_since[int(t)] for t in inside.track_id], np.float64)
         counting = dwell >= self._rule.min_duration_s
         return self._observe(inside.select(counting), dwell[counting], ts_monotonic_s, ts_utc)

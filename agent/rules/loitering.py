@@ -56,9 +56,7 @@ class LoiteringRule(ZoneRule):
             else:
                 visit.last_inside_mono = ts_monotonic_s
         grace = self._rule.grace_s
-        self._visits = {
-            t: v for t, v in self._visits.items() if ts_monotonic_s - v.last_inside_mono <= grace
-        }
+        self._visits = {t: v for t, v in self._visits.items() if ts_monotonic_s - v.last_inside_mono <= grace}
         dwell = np.array([ts_monotonic_s - self._visits[int(t)].entered_mono for t in inside.track_id], np.float64)
         counting = dwell >= self._rule.min_dwell_s
         return self._observe(inside.select(counting), dwell[counting], ts_monotonic_s, ts_utc)

@@ -75,7 +75,10 @@ class WatchedObjects:
     """
 
     def __init__(
-        self, classes: Sequence[str], min_score: float, class_names: Sequence[str],
+        self,
+        classes: Sequence[str],
+        min_score: float,
+        class_names: Sequence[str],
         anchors: Mapping[str, str] | None = None,
     ) -> None:
         wanted = set(classes)

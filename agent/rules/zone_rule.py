@@ -36,7 +36,10 @@ class ZoneRule:
     kind: ClassVar[str]
 
     def __init__(
-        self, rule: Any, zone: ZoneConfig, class_names: Sequence[str],
+        self,
+        rule: Any,
+        zone: ZoneConfig,
+        class_names: Sequence[str],
         anchors: Mapping[str, str] | None = None,
     ) -> None:
         self.name: str = rule.name

@@ -58,8 +58,7 @@ def tracker_from_config(config: TrackerConfig) -> ByteTracker:
 
 def _mask_polygons(camera: CameraConfig, frame_wh: tuple[int, int]) -> tuple[tuple[tuple[float, float], ...], ...]:
     return tuple(
-        tuple((float(x), float(y)) for x, y in polygon_to_pixels(m.points, m.units, frame_wh))
-        for m in camera.masks
+        tuple((float(x), float(y)) for x, y in polygon_to_pixels(m.points, m.units, frame_wh)) for m in camera.masks
     )
 
 

@@ -56,9 +56,16 @@ class CameraWorker:
         on_first_frame: called once with the camera id after its first processed frame.
     """
 
-    def __init__(self, camera: CameraConfig, site: SiteConfig, detector: DetectorHandle, sink: AlertSink,
-                 scheduler: RateScheduler, stop: threading.Event,
-                 on_first_frame: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        site: SiteConfig,
+        detector: DetectorHandle,
+        sink: AlertSink,
+        scheduler: RateScheduler,
+        stop: threading.Event,
+        on_first_frame: Callable[[str], None] | None = None,
+    ) -> None:
         self.camera_id = camera.id
         self.meter = CameraMeter(camera.id, camera.detect_fps)
         self._camera = camera
@@ -150,8 +157,10 @@ class CameraWorker:
         after = pipeline.motion_counters
         detected = after.frames_detected > before.frames_detected
         self.meter.frame_done(
-            detected=detected, motion=after.frames_with_motion > before.frames_with_motion,
-            inference_ms=self._detector.last_timings.inference_ms, process_ms=process_ms,
+            detected=detected,
+            motion=after.frames_with_motion > before.frames_with_motion,
+            inference_ms=self._detector.last_timings.inference_ms,
+            process_ms=process_ms,
             tracks=len(result.tracks.track_id),
         )
         if self._on_first_frame is not None:
@@ -194,8 +203,7 @@ class CameraWorker:
         """A file played once at its own frame rate, as a camera would deliver it."""
         self.meter.set_state("running")
         started_mono = time.monotonic()
-        replay = FileReplay(self.camera_id, path, detect_fps=self._camera.detect_fps,
-                            start_utc=datetime.now(UTC))
+        replay = FileReplay(self.camera_id, path, detect_fps=self._camera.detect_fps, start_utc=datetime.now(UTC))
         self.meter.attach_source(lambda: replay.stats)
         for frame in replay:
             self.meter.beat()

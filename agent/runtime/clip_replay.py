@@ -95,8 +95,12 @@ def replay_file(
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
     detector = detector_from_config(config.detector)
     pipeline = CameraPipeline(
-        camera, config.site, detector, tracker_from_config(config.tracker),
-        status="Test", ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
+        camera,
+        config.site,
+        detector,
+        tracker_from_config(config.tracker),
+        status="Test",
+        ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
     )
     alerts: list[Alert] = []
     messages = 0

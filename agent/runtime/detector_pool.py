@@ -47,8 +47,9 @@ class FairLock:
             self._cond.wait_for(lambda: self._serving == ticket)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         with self._cond:
             self._serving += 1
             self._cond.notify_all()
@@ -105,9 +106,16 @@ class DetectorPool:
         threads = sessions * config.intra_op_threads
         cores = usable_cores()
         if threads > cores:
-            log_event(_log, "detector_threads_oversubscribed", logging.WARNING, sharing=self.sharing,
-                      sessions=sessions, intra_op_threads=config.intra_op_threads, cores=cores,
-                      advice="lower detector.intra_op_threads or use runtime.detector_sharing=shared")
+            log_event(
+                _log,
+                "detector_threads_oversubscribed",
+                logging.WARNING,
+                sharing=self.sharing,
+                sessions=sessions,
+                intra_op_threads=config.intra_op_threads,
+                cores=cores,
+                advice="lower detector.intra_op_threads or use runtime.detector_sharing=shared",
+            )
 
     def handle(self, camera_id: str) -> DetectorHandle:
         return self._handles[camera_id]

@@ -16,9 +16,9 @@ reader's side.
 from __future__ import annotations
 
 __all__ = [
+    "STATE_FILE_NAME",
     "AgentState",
     "HealthReport",
-    "STATE_FILE_NAME",
     "StateVerdict",
     "assess_health",
     "judge_state",
@@ -81,9 +81,14 @@ class AgentState:
 
     def to_json(self) -> str:
         doc = {
-            "pid": self.pid, "status": self.status, "updated_unix_s": self.updated_unix_s,
-            "interval_s": self.interval_s, "healthy": self.health.healthy,
-            "problems": list(self.health.problems), "warnings": list(self.health.warnings), "stats": self.stats,
+            "pid": self.pid,
+            "status": self.status,
+            "updated_unix_s": self.updated_unix_s,
+            "interval_s": self.interval_s,
+            "healthy": self.health.healthy,
+            "problems": list(self.health.problems),
+            "warnings": list(self.health.warnings),
+            "stats": self.stats,
         }
         return json.dumps(doc, indent=1, sort_keys=True)
 
@@ -121,8 +126,14 @@ def read_state(state_dir: Path) -> AgentState | None:
         raise AgentError(f"cannot read state file {path}: {err}") from err
     try:
         health = HealthReport(bool(doc["healthy"]), tuple(doc["problems"]), tuple(doc["warnings"]))
-        return AgentState(int(doc["pid"]), str(doc["status"]), float(doc["updated_unix_s"]),
-                          float(doc["interval_s"]), health, doc.get("stats"))
+        return AgentState(
+            int(doc["pid"]),
+            str(doc["status"]),
+            float(doc["updated_unix_s"]),
+            float(doc["interval_s"]),
+            health,
+            doc.get("stats"),
+        )
     except (KeyError, TypeError, ValueError) as err:
         raise AgentError(f"state file {path} is malformed: {err}") from err
 

@@ -68,8 +68,10 @@ class _SiteCollector(Collector):
             gauge = GaugeMetricFamily(_P + name, doc, labels=["site"])
             gauge.add_metric(site, value)
             yield gauge
-        for name, doc, total in (("outbox_dropped", "alerts dropped by the full outbox", stats.outbox_dropped),
-                                 ("outbox_delivered", "alerts acknowledged by the broker", stats.outbox_delivered)):
+        for name, doc, total in (
+            ("outbox_dropped", "alerts dropped by the full outbox", stats.outbox_dropped),
+            ("outbox_delivered", "alerts acknowledged by the broker", stats.outbox_delivered),
+        ):
             counter = CounterMetricFamily(_P + name, doc, labels=["site"])
             counter.add_metric(site, float(total))
             yield counter
@@ -80,8 +82,9 @@ class _SiteCollector(Collector):
             for cam in stats.cameras:
                 gauge.add_metric([stats.site_id, cam.camera_id], read(cam))
             yield gauge
-        frames = CounterMetricFamily(_P + "camera_frames", "frames by what happened to them",
-                                     labels=["site", "camera", "kind"])
+        frames = CounterMetricFamily(
+            _P + "camera_frames", "frames by what happened to them", labels=["site", "camera", "kind"]
+        )
         for kind, _doc, read_count in _CAMERA_COUNTERS:
             for cam in stats.cameras:
                 frames.add_metric([stats.site_id, cam.camera_id, kind], float(read_count(cam)))
@@ -100,11 +103,9 @@ class MetricsServer:
 
     def __enter__(self) -> MetricsServer:
         try:
-            self._server, self._thread = start_http_server(self._config.port, self._config.host,
-                                                           self._registry)
+            self._server, self._thread = start_http_server(self._config.port, self._config.host, self._registry)
         except OSError as err:
-            raise AgentError(
-                f"cannot serve metrics on {self._config.host}:{self._config.port}: {err}") from err
+            raise AgentError(f"cannot serve metrics on {self._config.host}:{self._config.port}: {err}") from err
         log_event(_log, "metrics_serving", host=self._config.host, port=self._config.port)
         return self
 

@@ -149,8 +149,9 @@ class CameraPipeline:
         result = self.process_detections(FrameStamp.of(frame), detections)
         if not result.alerts:
             return result
-        return FrameResult(result.frame_index, result.tracks, result.alerts,
-                           self._moment(frame, result.tracks, result.alerts))
+        return FrameResult(
+            result.frame_index, result.tracks, result.alerts, self._moment(frame, result.tracks, result.alerts)
+        )
 
     def process_detections(self, stamp: FrameStamp, detections: Detections | None) -> FrameResult:
         """Track and apply rules to one frame's detections; None means the motion gate

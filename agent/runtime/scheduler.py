@@ -86,6 +86,12 @@ class RateScheduler:
             if abs(new - self._scale) < 1e-3:
                 return self._scale
             self._scale, self._since_change = new, 0
-        log_event(_log, "rate_scaled", scale=f"{new:.3f}", worst_served=f"{worst:.2f}",
-                  cpu=f"{cpu_fraction:.2f}", cpu_budget=f"{self._max_cpu:.2f}")
+        log_event(
+            _log,
+            "rate_scaled",
+            scale=f"{new:.3f}",
+            worst_served=f"{worst:.2f}",
+            cpu=f"{cpu_fraction:.2f}",
+            cpu_budget=f"{self._max_cpu:.2f}",
+        )
         return new

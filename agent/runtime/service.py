@@ -22,7 +22,7 @@ runtime), is refused with a logged reason and the running config stays.
 
 from __future__ import annotations
 
-__all__ = ["AgentService", "FLUSH_ON_STOP_S", "reload_refusal"]
+__all__ = ["FLUSH_ON_STOP_S", "AgentService", "reload_refusal"]
 
 import logging
 import signal
@@ -72,7 +72,7 @@ def reload_refusal(old: SiteConfig, new: SiteConfig) -> str | None:
     old_ids = [c.id for c in old.cameras]
     if old_ids != [c.id for c in new.cameras]:
         return f"cameras changed ({', '.join(old_ids)} -> {', '.join(c.id for c in new.cameras)}); restart to apply"
-    for before, after in zip(old.cameras, new.cameras):
+    for before, after in zip(old.cameras, new.cameras, strict=False):
         if before.model_dump(include=_CAMERA_RESTART_FIELDS) != after.model_dump(include=_CAMERA_RESTART_FIELDS):
             return f"camera {before.id!r}: source, loop or enabled changed; restart to apply"
     return None
@@ -87,8 +87,9 @@ class AgentService:
         overrides: the `--set` overrides applied on every (re)load.
     """
 
-    def __init__(self, config: SiteConfig, *, config_path: str | Path | None = None,
-                 overrides: Sequence[str] = ()) -> None:
+    def __init__(
+        self, config: SiteConfig, *, config_path: str | Path | None = None, overrides: Sequence[str] = ()
+    ) -> None:
         self._config = config
         self._config_path = config_path
         self._overrides = list(overrides)
@@ -149,15 +150,28 @@ class AgentService:
                 stack.enter_context(MetricsServer(config.runtime.metrics, lambda: self._latest))
             self._wait_for_broker(self._publisher)
             self._workers = [
-                CameraWorker(cam, config, pool.handle(cam.id), self._publish, self._scheduler, self._stop,
-                             on_first_frame=self._first_frame)
+                CameraWorker(
+                    cam,
+                    config,
+                    pool.handle(cam.id),
+                    self._publish,
+                    self._scheduler,
+                    self._stop,
+                    on_first_frame=self._first_frame,
+                )
                 for cam in cameras
             ]
             for worker in self._workers:
                 worker.start()
             self._status = "running"
-            log_event(_log, "agent_started", site=config.site.id, cameras=len(cameras),
-                      detector_sharing=config.runtime.detector_sharing, numba_cache=effective_cache_dir())
+            log_event(
+                _log,
+                "agent_started",
+                site=config.site.id,
+                cameras=len(cameras),
+                detector_sharing=config.runtime.detector_sharing,
+                numba_cache=effective_cache_dir(),
+            )
             self._notifier.ready(f"{len(cameras)} cameras")
             self._monitor()
             self._shutdown(self._publisher, self._outbox)
@@ -182,8 +196,12 @@ class AgentService:
             log_event(_log, "broker_unreachable", logging.WARNING, detail=str(err), action="buffering in outbox")
 
     def _first_frame(self, camera_id: str) -> None:
-        log_event(_log, "first_frame", camera=camera_id,
-                  since_process_start_s=f"{time.time() - self._process_started_unix:.2f}")
+        log_event(
+            _log,
+            "first_frame",
+            camera=camera_id,
+            since_process_start_s=f"{time.time() - self._process_started_unix:.2f}",
+        )
 
     # -- monitor ---------------------------------------------------------------------------
 
@@ -215,19 +233,32 @@ class AgentService:
         scale = self._scheduler.update(signals, process.cpu_fraction)
         box = self._outbox.stats()
         self._latest = SiteStats(
-            site_id=self._config.site.id, ts_unix_s=round(time.time(), 3),
-            uptime_s=round(time.monotonic() - self._started_mono, 3), rate_scale=round(scale, 4),
-            cameras=cameras, outbox_depth=box.depth, outbox_bytes=box.bytes, outbox_dropped=box.dropped,
-            outbox_delivered=box.delivered, broker_state=self._publisher.state.value, process=process,
+            site_id=self._config.site.id,
+            ts_unix_s=round(time.time(), 3),
+            uptime_s=round(time.monotonic() - self._started_mono, 3),
+            rate_scale=round(scale, 4),
+            cameras=cameras,
+            outbox_depth=box.depth,
+            outbox_bytes=box.bytes,
+            outbox_dropped=box.dropped,
+            outbox_delivered=box.delivered,
+            broker_state=self._publisher.state.value,
+            process=process,
         )
-        self._health = assess_health(self._latest, publisher_alive=self._publisher.threads_alive,
-                                     stall_timeout_s=self._config.runtime.stall_timeout_s)
+        self._health = assess_health(
+            self._latest,
+            publisher_alive=self._publisher.threads_alive,
+            stall_timeout_s=self._config.runtime.stall_timeout_s,
+        )
 
     def _write_state(self) -> None:
         runtime = self._config.runtime
         state = AgentState(
-            pid=psutil.Process().pid, status=self._status, updated_unix_s=time.time(),
-            interval_s=runtime.state_interval_s, health=self._health,
+            pid=psutil.Process().pid,
+            status=self._status,
+            updated_unix_s=time.time(),
+            interval_s=runtime.state_interval_s,
+            health=self._health,
             stats=self._latest.to_dict() if self._latest is not None else None,
         )
         try:
@@ -256,13 +287,25 @@ class AgentService:
                 raise AgentError(refusal)
             dispatcher = dispatcher_from_config(new)
         except ConfigError as err:
-            log_event(_log, "reload_rejected", logging.ERROR, file=self._config_path,
-                      reason="; ".join(str(i) for i in err.issues), action="keeping the running config")
+            log_event(
+                _log,
+                "reload_rejected",
+                logging.ERROR,
+                file=self._config_path,
+                reason="; ".join(str(i) for i in err.issues),
+                action="keeping the running config",
+            )
             self._notifier.ready()
             return False
         except AgentError as err:
-            log_event(_log, "reload_rejected", logging.ERROR, file=self._config_path, reason=str(err),
-                      action="keeping the running config")
+            log_event(
+                _log,
+                "reload_rejected",
+                logging.ERROR,
+                file=self._config_path,
+                reason=str(err),
+                action="keeping the running config",
+            )
             self._notifier.ready()
             return False
         self._dispatcher = dispatcher
@@ -270,8 +313,13 @@ class AgentService:
         for worker in self._workers:
             worker.request_reload(by_id[worker.camera_id])
         self._config = new
-        log_event(_log, "reload_applied", file=self._config_path, cameras=len(self._workers),
-                  recipients=len(new.policies.recipients))
+        log_event(
+            _log,
+            "reload_applied",
+            file=self._config_path,
+            cameras=len(self._workers),
+            recipients=len(new.policies.recipients),
+        )
         self._notifier.ready()
         return True
 
@@ -286,5 +334,12 @@ class AgentService:
             for message in dispatcher.route(alert, moment):
                 if self._outbox.put(message.to_outbound(expiry_s)):
                     self._audit.record(message)  # accepted: it will leave the box
-                log_event(_log, "alert_queued", camera=alert.detection.camera_id, rule=alert.detection.rule,
-                          phase=alert.detection.phase, recipient=message.recipient, alert_id=alert.identifier)
+                log_event(
+                    _log,
+                    "alert_queued",
+                    camera=alert.detection.camera_id,
+                    rule=alert.detection.rule,
+                    phase=alert.detection.phase,
+                    recipient=message.recipient,
+                    alert_id=alert.identifier,
+                )

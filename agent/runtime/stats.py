@@ -158,8 +158,7 @@ class CameraMeter:
         """The loop is alive (called on every tick, with or without a frame)."""
         self._heartbeat = time.monotonic()
 
-    def frame_done(self, *, detected: bool, motion: bool, inference_ms: float, process_ms: float,
-                   tracks: int) -> None:
+    def frame_done(self, *, detected: bool, motion: bool, inference_ms: float, process_ms: float, tracks: int) -> None:
         with self._lock:
             self._processed += 1
             self._detected += int(detected)
@@ -179,11 +178,23 @@ class CameraMeter:
         """Record the totals now and return the stats over the window (monitor thread only)."""
         now = time.monotonic()
         with self._lock:
-            totals = _Totals(now, self._processed, self._detected, self._with_motion, self._missed,
-                             self._inference_ms, self._process_ms)
+            totals = _Totals(
+                now,
+                self._processed,
+                self._detected,
+                self._with_motion,
+                self._missed,
+                self._inference_ms,
+                self._process_ms,
+            )
             source = self._source() if self._source is not None else None
-            state, target, tracks, restarts, error = (self._state, self._target_fps, self._tracks,
-                                                      self._restarts, self._last_error)
+            state, target, tracks, restarts, error = (
+                self._state,
+                self._target_fps,
+                self._tracks,
+                self._restarts,
+                self._last_error,
+            )
             heartbeat = self._heartbeat
         self._samples.append(totals)
         while len(self._samples) > 2 and now - self._samples[1].ts_mono_s >= self._window_s:
@@ -195,10 +206,13 @@ class CameraMeter:
         if state == "running" and source is not None and not source.available:
             state = "unavailable"
         return CameraStats(
-            camera_id=self.camera_id, state=state, target_fps=target,
+            camera_id=self.camera_id,
+            state=state,
+            target_fps=target,
             achieved_fps=round(processed / span_s, 3) if len(self._samples) > 1 else 0.0,
             frames_in=source.frames_read if source else totals.processed,
-            frames_processed=totals.processed, frames_detected=totals.detected,
+            frames_processed=totals.processed,
+            frames_detected=totals.detected,
             frames_skipped=totals.processed - totals.detected,
             frames_dropped=source.frames_dropped if source else 0,
             frames_damaged=source.frames_damaged if source else 0,
@@ -206,7 +220,10 @@ class CameraMeter:
             inference_ms=round((totals.inference_ms - first.inference_ms) / detected, 3) if detected else 0.0,
             process_ms=round((totals.process_ms - first.process_ms) / processed, 3) if processed else 0.0,
             motion_duty=round((totals.with_motion - first.with_motion) / processed, 4) if processed else 0.0,
-            tracks=tracks, restarts=restarts, heartbeat_age_s=round(now - heartbeat, 3), last_error=error,
+            tracks=tracks,
+            restarts=restarts,
+            heartbeat_age_s=round(now - heartbeat, 3),
+            last_error=error,
         )
 
     def window_on_time(self) -> tuple[int, int]:

@@ -98,9 +98,7 @@ class LiveSource:
     def start(self) -> LiveSource:
         """Start the reader thread (idempotent)."""
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"cam-{self.camera_id}.reader", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name=f"cam-{self.camera_id}.reader", daemon=True)
             self._thread.start()
         return self
 
@@ -179,8 +177,13 @@ class LiveSource:
             log_event(_log, "camera_available", camera=self.camera_id, source=where)
         else:
             log_event(
-                _log, "camera_unavailable", logging.WARNING,
-                camera=self.camera_id, source=where, reason=reason, retry_in_s=round(retry_in_s, 2),
+                _log,
+                "camera_unavailable",
+                logging.WARNING,
+                camera=self.camera_id,
+                source=where,
+                reason=reason,
+                retry_in_s=round(retry_in_s, 2),
             )
 
     def _run(self) -> None:

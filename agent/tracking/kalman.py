@@ -64,9 +64,7 @@ class BoxKalman:
         cov[:, idx, idx] += q
         return mean, cov
 
-    def update(
-        self, mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def update(self, mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correct each track with its matched box (rows aligned)."""
         z = _xyxy_to_cxcywh(boxes_xyxy)
         r = (self._pos * self._size_scale(mean[:, 2:4])) ** 2

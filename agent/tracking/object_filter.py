@@ -109,7 +109,7 @@ class ObjectFilter:
         self._update += 1
         ok = self.accepted(tracks)
         confirmed = np.zeros(len(tracks), bool)
-        for row, (tid, passed) in enumerate(zip(tracks.track_id.tolist(), ok.tolist())):
+        for row, (tid, passed) in enumerate(zip(tracks.track_id.tolist(), ok.tolist(), strict=False)):
             if passed:
                 self._passes[tid] = self._passes.get(tid, 0) + 1
                 self._last_update[tid] = self._update

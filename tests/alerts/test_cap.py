@@ -30,10 +30,23 @@ def crossing_incident() -> list[Alert]:
     b = AlertBuilder(SITE, "cam-1", status="Actual", ids=Uuid7Factory("x"))
 
     def ev(phase: str, t: float, count: int) -> RuleEvent:
-        return RuleEvent(phase=phase, incident_key=1, rule="gate-count", rule_kind="line_crossing", zone=None,  # type: ignore[arg-type]
-                         line="gate", class_name="person", count=count, dwell_s=0.0, confidence=0.81,
-                         first_seen_utc=T0, last_seen_utc=T0 + timedelta(seconds=t),
-                         ts_utc=T0 + timedelta(seconds=t), severity="Minor", direction="A_to_B")
+        return RuleEvent(
+            phase=phase,
+            incident_key=1,
+            rule="gate-count",
+            rule_kind="line_crossing",
+            zone=None,  # type: ignore[arg-type]
+            line="gate",
+            class_name="person",
+            count=count,
+            dwell_s=0.0,
+            confidence=0.81,
+            first_seen_utc=T0,
+            last_seen_utc=T0 + timedelta(seconds=t),
+            ts_utc=T0 + timedelta(seconds=t),
+            severity="Minor",
+            direction="A_to_B",
+        )
 
     return [b.build(ev("start", 0, 1)), b.build(ev("update", 3, 2)), b.build(ev("end", 9, 2))]
 
@@ -54,8 +67,10 @@ def test_cap_carries_the_alert_fields() -> None:
     assert (text["status"], text["scope"]) == ("Actual", "Restricted")
     assert text["references"] == f"edge-agent@site-1,{start.identifier},2026-03-01T23:00:00+00:00"
     assert text["incidents"] == start.detection.incident_id
-    params = {p.findtext("cap:valueName", namespaces=NS): p.findtext("cap:value", namespaces=NS)
-              for p in root.findall("cap:info/cap:parameter", NS)}
+    params = {
+        p.findtext("cap:valueName", namespaces=NS): p.findtext("cap:value", namespaces=NS)
+        for p in root.findall("cap:info/cap:parameter", NS)
+    }
     assert params["count"] == "2" and params["direction"] == "A_to_B" and params["line"] == "gate"
     assert params["sequence"] == "2" and params["firstSeen"] == "2026-03-01T23:00:00+00:00"
     assert root.findtext("cap:info/cap:area/cap:circle", namespaces=NS) == "51.50000,-0.12000 0.1"
@@ -64,7 +79,9 @@ def test_cap_carries_the_alert_fields() -> None:
     assert end_root.findtext("cap:info/cap:responseType", namespaces=NS) == "AllClear"
 
 
-def test_cap_command_reads_alerts_and_envelopes(tmp_path: Path, cap_xsd: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_cap_command_reads_alerts_and_envelopes(
+    tmp_path: Path, cap_xsd: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     alerts = crossing_incident()
     lines = [
         alerts[0].to_json_bytes().decode(),
@@ -86,6 +103,6 @@ def test_cap_command_reads_alerts_and_envelopes(tmp_path: Path, cap_xsd: Path, c
 
 def test_a_line_without_an_alert_is_reported_with_its_number(tmp_path: Path) -> None:
     src = tmp_path / "bad.jsonl"
-    src.write_text(crossing_incident()[0].to_json_bytes().decode() + "\n{\"hello\": 1}\n")
+    src.write_text(crossing_incident()[0].to_json_bytes().decode() + '\n{"hello": 1}\n')
     with pytest.raises(AgentError, match=r"bad.jsonl:2: not an alert"):
         list(alerts_from_jsonl(src))

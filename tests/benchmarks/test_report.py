@@ -11,19 +11,44 @@ from benchmarks.run_all import README_END, README_START, update_readme
 
 pytest.importorskip("matplotlib")
 
-ENV = Environment("Test CPU", 2, "Linux x86_64", (("python", "3.11"), ("numpy", "2.0")), "2026-01-01 00:00 UTC",
-                  "python -m benchmarks.run_all --quick")
+ENV = Environment(
+    "Test CPU",
+    2,
+    "Linux x86_64",
+    (("python", "3.11"), ("numpy", "2.0")),
+    "2026-01-01 00:00 UTC",
+    "python -m benchmarks.run_all --quick",
+)
 
 
 def _sections() -> list[Section]:
-    stages = Plot("stages.png", "stacked_bar", "stages", ("product", "hand-written"),
-                  (("decode", (2.0, 2.5)), ("inference", (5.0, 5.2))), "ms")
-    fps = Plot("fps.png", "bar", "fps", ("yolox", "picodet"), (("320px", (100.0, float("nan"))), ("416px", (60.0, 50.0))), "fps")
+    stages = Plot(
+        "stages.png",
+        "stacked_bar",
+        "stages",
+        ("product", "hand-written"),
+        (("decode", (2.0, 2.5)), ("inference", (5.0, 5.2))),
+        "ms",
+    )
+    fps = Plot(
+        "fps.png",
+        "bar",
+        "fps",
+        ("yolox", "picodet"),
+        (("320px", (100.0, float("nan"))), ("416px", (60.0, 50.0))),
+        "fps",
+    )
     latency = Plot("latency.png", "box", "latency", (), (("put -> receipt", (1.0, 1.5, 2.0, 9.0)),), "ms")
     cameras = Plot("cameras.png", "line", "cameras vs CPU", ("1", "2", "4"), (("CPU %", (20.0, 41.0, 80.0)),), "%")
     return [
-        Section("pipeline", "Pipeline", (Table("Stages", ("stage", "ms"), (("decode", 2.0), ("rules", None))),),
-                (stages, fps), ("a note",), (("pipeline fps", "120"),)),
+        Section(
+            "pipeline",
+            "Pipeline",
+            (Table("Stages", ("stage", "ms"), (("decode", 2.0), ("rules", None))),),
+            (stages, fps),
+            ("a note",),
+            (("pipeline fps", "120"),),
+        ),
         Section("delivery", "Delivery", plots=(latency, cameras), preformatted="raw output line"),
         Section("capacity", "Capacity: cameras vs CPU", error="benchmarks/bench_capacity.py is not in this tree yet"),
     ]
@@ -32,7 +57,13 @@ def _sections() -> list[Section]:
 def test_report_has_every_section_table_and_plot(tmp_path: Path) -> None:
     path = write_report(_sections(), ENV, tmp_path)
     text = path.read_text()
-    for heading in ("## Machine and command", "**Summary**", "## Pipeline", "## Delivery", "## Capacity: cameras vs CPU"):
+    for heading in (
+        "## Machine and command",
+        "**Summary**",
+        "## Pipeline",
+        "## Delivery",
+        "## Capacity: cameras vs CPU",
+    ):
         assert heading in text
     assert "Test CPU, 2 logical cores" in text and "`python -m benchmarks.run_all --quick`" in text
     assert "| decode | 2.00 |" in text and "| rules | - |" in text

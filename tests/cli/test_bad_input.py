@@ -18,7 +18,10 @@ def edge_agent(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     extra = state if args and args[0] in {"replay", "detect", "run"} else []
     return subprocess.run(
         [sys.executable, "-m", "agent", "--log-level", "error", *args, *extra],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
 
 
@@ -47,8 +50,12 @@ def test_missing_config(tmp_path: Path) -> None:
 
 def test_invalid_config_lists_every_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "config" / "demo.yaml").read_text().replace("detect_fps: 5", "detect_fps: fast")
-                   .replace("port: 1883", "port: 1883\n  colour: blue"))
+    bad.write_text(
+        (REPO / "config" / "demo.yaml")
+        .read_text()
+        .replace("detect_fps: 5", "detect_fps: fast")
+        .replace("port: 1883", "port: 1883\n  colour: blue")
+    )
     result = edge_agent("validate", str(bad), tmp_path=tmp_path)
     assert result.returncode == 2
     lines = error_lines(result)
@@ -64,8 +71,9 @@ def test_set_override_reaches_validation(tmp_path: Path) -> None:
 
 
 def test_unknown_model_name(tmp_path: Path, vtest_avi: Path) -> None:
-    result = edge_agent("replay", "--config", DEMO, "--source", str(vtest_avi), "--set", "detector.model=yolo-huge",
-                        tmp_path=tmp_path)
+    result = edge_agent(
+        "replay", "--config", DEMO, "--source", str(vtest_avi), "--set", "detector.model=yolo-huge", tmp_path=tmp_path
+    )
     assert result.returncode == 1
     [line] = error_lines(result)
     assert "yolo-huge" in line and "yolox-nano-416" in line  # names the known models
@@ -74,8 +82,9 @@ def test_unknown_model_name(tmp_path: Path, vtest_avi: Path) -> None:
 def test_damaged_model_file(tmp_path: Path, vtest_avi: Path, models_dir: Path) -> None:
     damaged = tmp_path / "yolox_nano_416.onnx"
     damaged.write_bytes((models_dir / "yolox_nano_416.onnx").read_bytes()[:100_000])
-    result = edge_agent("replay", "--config", DEMO, "--source", str(vtest_avi),
-                        "--set", f"detector.model={damaged}", tmp_path=tmp_path)
+    result = edge_agent(
+        "replay", "--config", DEMO, "--source", str(vtest_avi), "--set", f"detector.model={damaged}", tmp_path=tmp_path
+    )
     assert result.returncode == 1
     [line] = error_lines(result)
     assert str(damaged) in line or "yolox_nano_416.onnx" in line
@@ -98,16 +107,35 @@ def test_missing_video(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_damaged_avi_replays_to_the_end(tmp_path: Path, opencv_doc_dir: Path) -> None:
-    result = edge_agent("replay", "--config", DEMO, "--source", str(opencv_doc_dir / "Megamind_bugy.avi"),
-                        "--out", str(tmp_path / "a.jsonl"), tmp_path=tmp_path)
+    result = edge_agent(
+        "replay",
+        "--config",
+        DEMO,
+        "--source",
+        str(opencv_doc_dir / "Megamind_bugy.avi"),
+        "--out",
+        str(tmp_path / "a.jsonl"),
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "frames decoded" in result.stdout
 
 
 def test_unreachable_broker(tmp_path: Path, vtest_avi: Path) -> None:
     port = free_port()
-    result = edge_agent("replay", "--config", DEMO, "--source", str(vtest_avi), "--publish",
-                        "--set", f"mqtt.port={port}", "--set", "mqtt.connect_timeout_s=2", tmp_path=tmp_path)
+    result = edge_agent(
+        "replay",
+        "--config",
+        DEMO,
+        "--source",
+        str(vtest_avi),
+        "--publish",
+        "--set",
+        f"mqtt.port={port}",
+        "--set",
+        "mqtt.connect_timeout_s=2",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 1
     [line] = error_lines(result)
     assert f"127.0.0.1:{port}" in line
@@ -115,7 +143,8 @@ def test_unreachable_broker(tmp_path: Path, vtest_avi: Path) -> None:
 
 @pytest.mark.parametrize("command", ["run", "replay", "detect", "validate", "models", "subscribe", "keys"])
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "agent", command, "--help"], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", command, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert result.returncode == 0
     assert "usage: edge-agent " + command in result.stdout

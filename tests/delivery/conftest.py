@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.brokers import Pki, make_pki
 
-from agent.delivery.signing import AlertSigner, TrustStore, export_public_key, load_or_create_signing_key
 from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
-
+from agent.delivery.signing import AlertSigner, TrustStore, export_public_key, load_or_create_signing_key
+from tests.brokers import Pki, make_pki
 
 
 @pytest.fixture(scope="session")

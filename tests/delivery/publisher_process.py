@@ -13,12 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: `agent`
 
-from tests.delivery.sample_alerts import make_alert  # noqa: E402
-
-from agent.config import MqttConfig, OutboxConfig  # noqa: E402
-from agent.delivery.outbox import Outbox  # noqa: E402
-from agent.delivery.publisher import MqttPublisher  # noqa: E402
-from agent.delivery.signing import AlertSigner  # noqa: E402
+from agent.config import MqttConfig, OutboxConfig
+from agent.delivery.outbox import Outbox
+from agent.delivery.publisher import MqttPublisher
+from agent.delivery.signing import AlertSigner
+from tests.delivery.sample_alerts import make_alert
 
 
 def main() -> int:

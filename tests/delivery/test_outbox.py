@@ -13,8 +13,9 @@ from agent.config import OutboxConfig
 from agent.delivery.outbox import OutboundMessage, Outbox
 
 
-def _msg(n: int, rank: int = 1, size: int = 100, expiry_s: int | None = None,
-         created: datetime | None = None) -> OutboundMessage:
+def _msg(
+    n: int, rank: int = 1, size: int = 100, expiry_s: int | None = None, created: datetime | None = None
+) -> OutboundMessage:
     payload = f"{n:08d}".encode() + b"x" * (size - 8)
     return OutboundMessage.for_payload(f"edge/s/c/alerts/r{n}", payload, rank, expiry_s, created)
 
@@ -47,9 +48,9 @@ def test_full_outbox_drops_oldest_lowest_severity_first(
     with Outbox(cfg) as box, caplog.at_level(logging.WARNING, logger="agent"):
         for n, rank in [(0, 2), (1, 0), (2, 1), (3, 0)]:
             box.put(_msg(n, rank))
-        assert box.put(_msg(4, 3))           # evicts n=1 (Minor, oldest)
-        assert box.put(_msg(5, 1))           # evicts n=3 (the other Minor)
-        assert not box.put(_msg(6, 0))       # a Minor into Moderate+: the newcomer is dropped
+        assert box.put(_msg(4, 3))  # evicts n=1 (Minor, oldest)
+        assert box.put(_msg(5, 1))  # evicts n=3 (the other Minor)
+        assert not box.put(_msg(6, 0))  # a Minor into Moderate+: the newcomer is dropped
         kept = [int(m.message.payload[:8]) for m in box.pending()]
         stats = box.stats()
     assert kept == [0, 2, 4, 5]
@@ -89,8 +90,9 @@ def test_rejected_messages_are_kept_aside_and_can_be_requeued(tmp_path: Path) ->
 
 def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
-        threads = [threading.Thread(target=lambda k=k: [box.put(_msg(k * 100 + i)) for i in range(25)])
-                   for k in range(4)]
+        threads = [
+            threading.Thread(target=lambda k=k: [box.put(_msg(k * 100 + i)) for i in range(25)]) for k in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:

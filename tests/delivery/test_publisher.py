@@ -10,14 +10,14 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from tests.brokers import MosquittoBroker
-from tests.delivery.sample_alerts import drain, make_alert
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import MqttConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher, PublisherState
 from agent.delivery.signing import AlertSigner
+from tests.brokers import MosquittoBroker
+from tests.delivery.sample_alerts import drain, make_alert
 
 pytestmark = pytest.mark.broker
 HERE = Path(__file__).resolve().parent
@@ -40,7 +40,10 @@ def _retained_status(port: int, topic: str) -> str | None:
 
 
 def test_delivers_in_order_then_status_online_and_stopped(
-    tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner, receiver_factory  # noqa: ANN001
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    signer: AlertSigner,
+    receiver_factory,
 ) -> None:
     receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-o/+/alerts/#")
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
@@ -59,12 +62,17 @@ def test_delivers_in_order_then_status_online_and_stopped(
 
 
 def test_nothing_is_deleted_without_puback_and_an_outage_loses_nothing(
-    tmp_path: Path, signer: AlertSigner, receiver_factory  # noqa: ANN001
+    tmp_path: Path,
+    signer: AlertSigner,
+    receiver_factory,
 ) -> None:
-    with MosquittoBroker(tmp_path / "b", persistent=True) as broker, \
-            Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
-        receiver = receiver_factory(f"mqtt://127.0.0.1:{broker.port}", "edge/site-r/+/alerts/#",
-                                    client_id="agency-r", session_expiry_s=300)
+    with (
+        MosquittoBroker(tmp_path / "b", persistent=True) as broker,
+        Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+    ):
+        receiver = receiver_factory(
+            f"mqtt://127.0.0.1:{broker.port}", "edge/site-r/+/alerts/#", client_id="agency-r", session_expiry_s=300
+        )
         with MqttPublisher(MqttConfig(port=broker.port), "site-r", box, reconnect_max_s=0.5) as pub:
             pub.wait_connected(5)
             topic = "edge/site-r/cam/alerts/yard"
@@ -85,12 +93,23 @@ def test_nothing_is_deleted_without_puback_and_an_outage_loses_nothing(
 
 
 def test_a_killed_publisher_delivers_the_rest_after_restart(
-    tmp_path: Path, mosquitto: MosquittoBroker, signing_key_file: Path, receiver_factory  # noqa: ANN001
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    signing_key_file: Path,
+    receiver_factory,
 ) -> None:
     receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-k/+/alerts/#")
     outbox_path = tmp_path / "o.sqlite"
-    base = [sys.executable, str(HERE / "publisher_process.py"), "--port", str(mosquitto.port),
-            "--outbox", str(outbox_path), "--key", str(signing_key_file)]
+    base = [
+        sys.executable,
+        str(HERE / "publisher_process.py"),
+        "--port",
+        str(mosquitto.port),
+        "--outbox",
+        str(outbox_path),
+        "--key",
+        str(signing_key_file),
+    ]
     proc = subprocess.Popen([*base, "--count", "400", "--max-inflight", "1"], stdout=subprocess.PIPE, text=True)
     try:
         before = {r.verified.alert["n"] for r in drain(receiver, 50, timeout_s=10)}
@@ -113,14 +132,20 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
 
 
 def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
-    tmp_path: Path, signer: AlertSigner, receiver_factory  # noqa: ANN001
+    tmp_path: Path,
+    signer: AlertSigner,
+    receiver_factory,
 ) -> None:
     with MosquittoBroker(tmp_path / "agency") as agency:
-        bridge = (f"connection to-agency\naddress 127.0.0.1:{agency.port}\n"
-                  "topic edge/site-b/# out 1\nbridge_protocol_version mqttv311\n"
-                  "cleansession true\nrestart_timeout 1\n")
-        with MosquittoBroker(tmp_path / "site", extra_conf=bridge) as local, \
-                Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+        bridge = (
+            f"connection to-agency\naddress 127.0.0.1:{agency.port}\n"
+            "topic edge/site-b/# out 1\nbridge_protocol_version mqttv311\n"
+            "cleansession true\nrestart_timeout 1\n"
+        )
+        with (
+            MosquittoBroker(tmp_path / "site", extra_conf=bridge) as local,
+            Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+        ):
             receiver = receiver_factory(f"mqtt://127.0.0.1:{agency.port}", "edge/site-b/+/alerts/#")
             time.sleep(0.5)  # the bridge connects on its own schedule
             with MqttPublisher(MqttConfig(port=local.port), "site-b", box) as pub:

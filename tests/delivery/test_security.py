@@ -7,11 +7,9 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from tests.brokers import MosquittoBroker, Pki, make_pki
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from tests.delivery.sample_alerts import drain, make_alert
 
 from agent.cli import subscribe_command as subscribe_cli
 from agent.config import MqttConfig, MqttTlsConfig, OutboxConfig
@@ -19,6 +17,8 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
 from agent.delivery.signing import AlertSigner
 from agent.errors import AgentError, PublishRejected
+from tests.brokers import MosquittoBroker, Pki, make_pki
+from tests.delivery.sample_alerts import drain, make_alert
 
 pytestmark = pytest.mark.broker
 
@@ -27,9 +27,10 @@ ACL = (Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl").rea
 
 
 @pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki):  # noqa: ANN201
-    with MosquittoBroker(tmp_path_factory.mktemp("tls"), anonymous=False, tls=pki, acl=ACL,
-                         users={"site-a": "right-password"}) as broker:
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki):
+    with MosquittoBroker(
+        tmp_path_factory.mktemp("tls"), anonymous=False, tls=pki, acl=ACL, users={"site-a": "right-password"}
+    ) as broker:
         yield broker
 
 
@@ -39,11 +40,20 @@ def _tls(pki: Pki, name: str) -> MqttTlsConfig:
 
 
 def test_tls_site_publishes_and_agency_receives_its_own_alerts(
-    tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki, signer: AlertSigner, receiver_factory  # noqa: ANN001
+    tmp_path: Path,
+    tls_broker: MosquittoBroker,
+    pki: Pki,
+    signer: AlertSigner,
+    receiver_factory,
 ) -> None:
     cert, key = pki.clients["agency-police"]
-    receiver = receiver_factory(f"mqtts://127.0.0.1:{tls_broker.tls_port}", "edge/site-a/+/alerts/+/agency-police",
-                                ca_file=pki.ca, cert_file=cert, key_file=key)
+    receiver = receiver_factory(
+        f"mqtts://127.0.0.1:{tls_broker.tls_port}",
+        "edge/site-a/+/alerts/+/agency-police",
+        ca_file=pki.ca,
+        cert_file=cert,
+        key_file=key,
+    )
     config = MqttConfig(port=tls_broker.tls_port, tls=_tls(pki, "site-a"))
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
         box.put(make_alert(signer, "edge/site-a/cam/alerts/yard/agency-police", 1))
@@ -70,16 +80,16 @@ def test_publish_outside_own_prefix_is_refused_and_kept_aside(
     assert pub.rejected_count == 1
 
 
-def test_certificate_from_another_ca_is_refused(
-    tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki
-) -> None:
+def test_certificate_from_another_ca_is_refused(tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki) -> None:
     rogue = make_pki(tmp_path / "rogue", clients=["site-a"], ca_name="rogue-ca")
     cert, key = rogue.clients["site-a"]
     tls = MqttTlsConfig(enabled=True, ca_file=pki.ca, cert_file=cert, key_file=key)
     config = MqttConfig(port=tls_broker.tls_port, tls=tls)
-    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, \
-            MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub:
-        with pytest.raises(BrokerUnavailable, match="(?i)ssl|certificate|disconnected"):
+    with (
+        Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+        MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub,
+    ):
+        with pytest.raises(BrokerUnavailable, match=r"(?i)ssl|certificate|disconnected"):
             pub.wait_connected(2)
         assert pub.state is not PublisherState.CONNECTED
 
@@ -87,21 +97,31 @@ def test_certificate_from_another_ca_is_refused(
 def test_broker_with_an_unknown_ca_is_refused(tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki) -> None:
     rogue = make_pki(tmp_path / "rogue", ca_name="rogue-ca")
     cert, key = pki.clients["site-a"]
-    config = MqttConfig(port=tls_broker.tls_port,
-                        tls=MqttTlsConfig(enabled=True, ca_file=rogue.ca, cert_file=cert, key_file=key))
-    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
-        with pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
-            pub.wait_connected(2)
+    config = MqttConfig(
+        port=tls_broker.tls_port, tls=MqttTlsConfig(enabled=True, ca_file=rogue.ca, cert_file=cert, key_file=key)
+    )
+    with (
+        Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+        MqttPublisher(config, "site-a", box) as pub,
+        pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        pub.wait_connected(2)
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_wrong_password_is_refused_and_never_reported_connected(
     tmp_path: Path, tls_broker: MosquittoBroker, protocol: str
 ) -> None:
-    config = MqttConfig(port=tls_broker.password_port, username="site-a", password="wrong",  # type: ignore[arg-type]
-                        protocol=protocol)  # type: ignore[arg-type]
-    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, \
-            MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub:
+    config = MqttConfig(
+        port=tls_broker.password_port,
+        username="site-a",
+        password="wrong",  # type: ignore[arg-type]
+        protocol=protocol,
+    )  # type: ignore[arg-type]
+    with (
+        Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+        MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub,
+    ):
         with pytest.raises(PublishRejected) as err:
             pub.wait_connected(3)
         assert pub.state is not PublisherState.CONNECTED
@@ -127,7 +147,10 @@ def _publish_raw(port: int, items: list[tuple[str, bytes]]) -> None:
 
 
 def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
-    tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner, trust_dir: Path,
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    signer: AlertSigner,
+    trust_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = "edge/site-t/cam/alerts/yard"
@@ -142,15 +165,33 @@ def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
     first, second = (make_alert(signer, topic, n).payload for n in (1, 2))
     tampered = json.loads(first)
     tampered["alert"]["info"][0]["severity"] = "Extreme"
-    _publish_raw(mosquitto.port, [(topic, first), (topic, json.dumps(tampered).encode()), (topic, first),
-                                  (topic, second)])
+    _publish_raw(
+        mosquitto.port, [(topic, first), (topic, json.dumps(tampered).encode()), (topic, first), (topic, second)]
+    )
     parser = subscribe_cli.__dict__["argparse"].ArgumentParser()
     subscribe_cli.register(parser.add_subparsers())
     out = tmp_path / "alerts.jsonl"
-    args = parser.parse_args(["subscribe", "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",
-                              "--topic", "edge/site-t/+/alerts/#", "--trust", str(trust_dir), "--out", str(out),
-                              "--count", "2", "--timeout", "10", "--client-id", "agency-t",
-                              "--session-expiry", "60"])
+    args = parser.parse_args(
+        [
+            "subscribe",
+            "--broker",
+            f"mqtt://127.0.0.1:{mosquitto.port}",
+            "--topic",
+            "edge/site-t/+/alerts/#",
+            "--trust",
+            str(trust_dir),
+            "--out",
+            str(out),
+            "--count",
+            "2",
+            "--timeout",
+            "10",
+            "--client-id",
+            "agency-t",
+            "--session-expiry",
+            "60",
+        ]
+    )
     assert args.handler(args) == 0
     captured = capsys.readouterr()
     assert [json.loads(line)["n"] for line in out.read_text().splitlines()] == [1, 2]
@@ -160,10 +201,9 @@ def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
 
 
 def test_cap_output_renders_verified_alerts_and_refuses_views_cap_cannot_carry() -> None:
-    from tests.alerts.test_alerts import SITE, event
-
     from agent.alerts.builder import AlertBuilder
     from agent.alerts.ids import Uuid7Factory
+    from tests.alerts.test_alerts import SITE, event
 
     alert = AlertBuilder(SITE, "cam-1", status="Actual", ids=Uuid7Factory()).build(event("start", 1, 0))
     xml = subscribe_cli._render_cap(alert.model_dump(mode="json", exclude_none=True))

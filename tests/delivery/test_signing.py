@@ -35,13 +35,16 @@ def test_signing_is_deterministic(signer: AlertSigner) -> None:
     assert signer.sign(ALERT, "a-1", IAT) == signer.sign(dict(reversed(list(ALERT.items()))), "a-1", IAT)
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda e: e["alert"].update(headline="nothing to see"),
-    lambda e: e["signature"].update(alert_id="a-2"),
-    lambda e: e["signature"].update(iat="2030-01-01T00:00:00.000Z"),
-    lambda e: e["signature"].update(sig=e["signature"]["sig"][:-4] + "AAAA"),
-])
-def test_tampered_envelopes_are_refused(signer: AlertSigner, trust: TrustStore, tamper) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda e: e["alert"].update(headline="nothing to see"),
+        lambda e: e["signature"].update(alert_id="a-2"),
+        lambda e: e["signature"].update(iat="2030-01-01T00:00:00.000Z"),
+        lambda e: e["signature"].update(sig=e["signature"]["sig"][:-4] + "AAAA"),
+    ],
+)
+def test_tampered_envelopes_are_refused(signer: AlertSigner, trust: TrustStore, tamper) -> None:
     envelope = json.loads(signer.sign(ALERT, "a-1", IAT))
     tamper(envelope)
     with pytest.raises(SignatureInvalid, match="does not verify"):

@@ -56,7 +56,7 @@ def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
 def _slice(src: str, dst: str, start: int, end: int) -> list[onnx.NodeProto]:
     arrays = {f"{dst}_s": [start], f"{dst}_e": [end], f"{dst}_a": [2]}
     nodes = [_const(k, np.array(v, np.int64)) for k, v in arrays.items()]
-    return nodes + [helper.make_node("Slice", [src, f"{dst}_s", f"{dst}_e", f"{dst}_a"], [dst])]
+    return [*nodes, helper.make_node("Slice", [src, f"{dst}_s", f"{dst}_e", f"{dst}_a"], [dst])]
 
 
 def build_yolov8_layout_model(yolox_path: Path, out_path: Path) -> Path:
@@ -76,18 +76,27 @@ def build_yolov8_layout_model(yolox_path: Path, out_path: Path) -> Path:
         gy, gx = np.meshgrid(np.arange(416 // s), np.arange(416 // s), indexing="ij")
         grid.append(np.stack([gx.ravel(), gy.ravel()], 1))
         stride.append(np.full((gx.size, 1), s))
-    pre = [_const("k255", np.array(255.0, np.float32)), _const("rgb2bgr", np.array([2, 1, 0], np.int64)),
-           helper.make_node("Mul", ["images", "k255"], ["images_255"]),
-           helper.make_node("Gather", ["images_255", "rgb2bgr"], ["images_bgr"], axis=1)]
-    post = [_const("grid", np.concatenate(grid)[None].astype(np.float32)),
-            _const("stride", np.concatenate(stride)[None].astype(np.float32))]
+    pre = [
+        _const("k255", np.array(255.0, np.float32)),
+        _const("rgb2bgr", np.array([2, 1, 0], np.int64)),
+        helper.make_node("Mul", ["images", "k255"], ["images_255"]),
+        helper.make_node("Gather", ["images_255", "rgb2bgr"], ["images_bgr"], axis=1),
+    ]
+    post = [
+        _const("grid", np.concatenate(grid)[None].astype(np.float32)),
+        _const("stride", np.concatenate(stride)[None].astype(np.float32)),
+    ]
     post += _slice("output", "p_xy", 0, 2) + _slice("output", "p_wh", 2, 4)
     post += _slice("output", "p_obj", 4, 5) + _slice("output", "p_cls", 5, 85)
-    post += [helper.make_node("Add", ["p_xy", "grid"], ["xy_g"]), helper.make_node("Mul", ["xy_g", "stride"], ["xy"]),
-             helper.make_node("Exp", ["p_wh"], ["wh_e"]), helper.make_node("Mul", ["wh_e", "stride"], ["wh"]),
-             helper.make_node("Mul", ["p_cls", "p_obj"], ["cls"]),
-             helper.make_node("Concat", ["xy", "wh", "cls"], ["dec"], axis=2),
-             helper.make_node("Transpose", ["dec"], ["output0"], perm=[0, 2, 1])]
+    post += [
+        helper.make_node("Add", ["p_xy", "grid"], ["xy_g"]),
+        helper.make_node("Mul", ["xy_g", "stride"], ["xy"]),
+        helper.make_node("Exp", ["p_wh"], ["wh_e"]),
+        helper.make_node("Mul", ["wh_e", "stride"], ["wh"]),
+        helper.make_node("Mul", ["p_cls", "p_obj"], ["cls"]),
+        helper.make_node("Concat", ["xy", "wh", "cls"], ["dec"], axis=2),
+        helper.make_node("Transpose", ["dec"], ["output0"], perm=[0, 2, 1]),
+    ]
     nodes = pre + list(g.node) + post
     del g.node[:]
     g.node.extend(nodes)

@@ -28,8 +28,9 @@ def test_no_predictions_score_zero() -> None:
 def test_duplicate_is_a_false_positive_and_ranking_matters() -> None:
     acc = DetectionAPAccumulator()
     # Ranked: hit (0.9), duplicate of the same box (0.8), hit on the second box (0.7).
-    acc.add_frame(np.array([[0, 0, 10, 10], [0, 0, 10, 9], [20, 20, 30, 30]], np.float32),
-                  np.array([0.9, 0.8, 0.7]), GT)
+    acc.add_frame(
+        np.array([[0, 0, 10, 10], [0, 0, 10, 9], [20, 20, 30, 30]], np.float32), np.array([0.9, 0.8, 0.7]), GT
+    )
     # PR points: (0.5, 1), (0.5, 0.5), (1.0, 0.667); envelope gives 0.5*1 + 0.5*0.667.
     assert acc.result().ap == pytest.approx(0.5 + 0.5 * 2 / 3)
 
@@ -42,8 +43,12 @@ def test_iou_below_half_is_a_miss() -> None:
 
 def test_predictions_on_ignore_regions_count_neither_way() -> None:
     acc = DetectionAPAccumulator()
-    acc.add_frame(np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), np.array([0.5, 0.9]),
-                  GT[:1], ignore_xyxy=np.array([[50, 50, 60, 61]], np.float32))
+    acc.add_frame(
+        np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32),
+        np.array([0.5, 0.9]),
+        GT[:1],
+        ignore_xyxy=np.array([[50, 50, 60, 61]], np.float32),
+    )
     result = acc.result()
     assert result.ap == pytest.approx(1.0) and result.num_pred == 1
 

@@ -9,9 +9,9 @@ import pytest
 
 from agent.detection import DetectorOptions, ObjectDetector, StageTimings
 from agent.detection.box_ops import iou_matrix
+from agent.detection.model_store import load_manifest, resolve_model
 from agent.detection.onnx_session import OnnxSession
 from agent.errors import ModelError, SourceError
-from agent.detection.model_store import load_manifest, resolve_model
 
 # The standing person in darknet_person.jpg (640x424), checked by eye against the image.
 PERSON_BOX_XYXY = np.array([[188, 98, 275, 372]], np.float32)
@@ -20,8 +20,9 @@ ALL_MODELS = ["yolox-nano-416", "yolox-nano", "picodet-s-416", "picodet-s-320", 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_each_model_finds_the_person(name: str, person_image: np.ndarray) -> None:
-    opts = DetectorOptions(score_threshold=0.4, classes=("person",),
-                           input_size_hw=(320, 320) if name == "person-light" else None)
+    opts = DetectorOptions(
+        score_threshold=0.4, classes=("person",), input_size_hw=(320, 320) if name == "person-light" else None
+    )
     with ObjectDetector.from_model(name, opts) as detector:
         dets = detector.detect(person_image)
         timings = detector.last_timings
@@ -55,7 +56,9 @@ def test_people_found_on_vtest_frames(name: str, vtest_frames: dict[int, np.ndar
 
 def test_dynamic_model_sizes_agree(person_image: np.ndarray) -> None:
     for side in (320, 416, 640):
-        with ObjectDetector.from_model("yolox-nano", DetectorOptions(input_size_hw=(side, side), classes=("person",))) as d:
+        with ObjectDetector.from_model(
+            "yolox-nano", DetectorOptions(input_size_hw=(side, side), classes=("person",))
+        ) as d:
             dets = d.detect(person_image)
         assert len(dets) == 1 and iou_matrix(dets.box_xyxy_px, PERSON_BOX_XYXY)[0, 0] > 0.85, side
 
@@ -87,11 +90,14 @@ def test_text_file_is_refused(tmp_path: Path) -> None:
         OnnxSession(load_manifest()["yolox-nano-416"], bogus)
 
 
-@pytest.mark.parametrize("spec_name,file_name", [
-    ("yolox-nano-416", "picodet_s_416_coco_clean.onnx"),
-    ("picodet-s-320", "picodet_s_416_coco_clean.onnx"),
-    ("nanodet-m-320", "yolox_nano_416.onnx"),
-])
+@pytest.mark.parametrize(
+    "spec_name,file_name",
+    [
+        ("yolox-nano-416", "picodet_s_416_coco_clean.onnx"),
+        ("picodet-s-320", "picodet_s_416_coco_clean.onnx"),
+        ("nanodet-m-320", "yolox_nano_416.onnx"),
+    ],
+)
 def test_model_with_another_entrys_outputs_is_refused(spec_name: str, file_name: str, models_dir: Path) -> None:
     spec = load_manifest()[spec_name]
     with pytest.raises(ModelError, match=rf"model '{spec_name}'.*expected"):
@@ -104,12 +110,15 @@ def test_wrong_class_count_in_dynamic_model_is_refused(models_dir: Path) -> None
         OnnxSession(load_manifest()["yolox-nano"], models_dir / "light_person_detector_dynamic_hw.onnx")
 
 
-@pytest.mark.parametrize("options,match", [
-    (DetectorOptions(classes=("unicorn",)), "no class"),
-    (DetectorOptions(input_size_hw=(320, 320)), "fixed input"),
-    (DetectorOptions(score_threshold=0.0), "score_threshold"),
-    (DetectorOptions(providers=("NoSuchExecutionProvider",)), "execution providers"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        (DetectorOptions(classes=("unicorn",)), "no class"),
+        (DetectorOptions(input_size_hw=(320, 320)), "fixed input"),
+        (DetectorOptions(score_threshold=0.0), "score_threshold"),
+        (DetectorOptions(providers=("NoSuchExecutionProvider",)), "execution providers"),
+    ],
+)
 def test_bad_options_are_refused(options: DetectorOptions, match: str) -> None:
     with pytest.raises(ModelError, match=match):
         ObjectDetector.from_model("yolox-nano-416", options)

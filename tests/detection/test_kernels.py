@@ -17,9 +17,9 @@ from agent.detection.decoding import (
     decode_yolox,
     decode_yolox_numpy,
 )
+from agent.detection.model_store import ModelSpec, resolve_model
 from agent.detection.onnx_session import OnnxSession
 from agent.detection.preprocess import Preprocessor, hwc_to_nchw_normalised, hwc_to_nchw_normalised_numpy
-from agent.detection.model_store import ModelSpec, resolve_model
 
 
 def random_boxes(rng: np.random.Generator, n: int, extent: float = 200.0) -> np.ndarray:
@@ -101,8 +101,10 @@ def test_yolox_decode_matches_numpy_on_random_output() -> None:
     pred[..., 4:] = rng.uniform(0, 1, (1, 3549, 81)) ** 3
     mask = np.zeros(80, np.bool_)
     mask[[0, 2, 7]] = True
-    assert_same_candidates(decode_yolox(pred, (8, 16, 32), (416, 416), 0.1, mask),
-                           decode_yolox_numpy(pred, (8, 16, 32), (416, 416), 0.1, mask))
+    assert_same_candidates(
+        decode_yolox(pred, (8, 16, 32), (416, 416), 0.1, mask),
+        decode_yolox_numpy(pred, (8, 16, 32), (416, 416), 0.1, mask),
+    )
 
 
 def test_gfl_decode_matches_numpy_on_random_output() -> None:
@@ -112,16 +114,19 @@ def test_gfl_decode_matches_numpy_on_random_output() -> None:
     dis = [rng.normal(0, 2, (1, n, 32)).astype(np.float32) for n in sizes]
     mask = np.ones(80, np.bool_)
     for shift in (0.0, -0.5):
-        assert_same_candidates(decode_gfl(cls, dis, (8, 16, 32, 64), (320, 320), shift, 0.3, mask),
-                               decode_gfl_numpy(cls, dis, (8, 16, 32, 64), (320, 320), shift, 0.3, mask))
+        assert_same_candidates(
+            decode_gfl(cls, dis, (8, 16, 32, 64), (320, 320), shift, 0.3, mask),
+            decode_gfl_numpy(cls, dis, (8, 16, 32, 64), (320, 320), shift, 0.3, mask),
+        )
 
 
 def test_yolov8_decode_matches_numpy_on_random_output() -> None:
     rng = np.random.default_rng(5)
     pred = np.concatenate([rng.uniform(0, 400, (1, 4, 2100)), rng.uniform(0, 1, (1, 80, 2100)) ** 3], axis=1)
     mask = np.ones(80, np.bool_)
-    assert_same_candidates(decode_yolov8(pred.astype(np.float32), 0.2, mask),
-                           decode_yolov8_numpy(pred.astype(np.float32), 0.2, mask))
+    assert_same_candidates(
+        decode_yolov8(pred.astype(np.float32), 0.2, mask), decode_yolov8_numpy(pred.astype(np.float32), 0.2, mask)
+    )
 
 
 def _real_outputs(spec: ModelSpec, path: Path, image: np.ndarray) -> list[np.ndarray]:
@@ -145,5 +150,7 @@ def test_decoders_match_numpy_on_real_model_output(name: str, person_image: np.n
         fast, ref = decode_gfl(*args), decode_gfl_numpy(*args)
     assert len(fast) > 0
     assert_same_candidates(fast, ref)
-    np.testing.assert_array_equal(nms_class_aware(fast.box_xyxy_input, fast.score, fast.class_id, 0.45),
-                                  nms_class_aware_numpy(ref.box_xyxy_input, ref.score, ref.class_id, 0.45))
+    np.testing.assert_array_equal(
+        nms_class_aware(fast.box_xyxy_input, fast.score, fast.class_id, 0.45),
+        nms_class_aware_numpy(ref.box_xyxy_input, ref.score, ref.class_id, 0.45),
+    )

@@ -37,8 +37,9 @@ def gt(assets_dir: Path):  # type: ignore[no-untyped-def]
 def test_rules_on_ground_truth_boxes_agree_with_the_evaluation(gt, frame_step: int) -> None:  # type: ignore[no-untyped-def]
     config = load_config(CONFIG)
     camera = config.cameras[0]
-    alerts = alerts_from_ground_truth(camera, config.site, gt, fps=FPS, frame_wh=FRAME_WH, start_utc=START,
-                                      frame_step=frame_step)
+    alerts = alerts_from_ground_truth(
+        camera, config.site, gt, fps=FPS, frame_wh=FRAME_WH, start_utc=START, frame_step=frame_step
+    )
     scores = {s.rule: s for s in evaluate_alerts(camera, gt, alerts, fps=FPS, frame_wh=FRAME_WH, start_utc=START)}
     assert scores["centre-intrusion"].true_events >= 3 and scores["divide-crossing"].true_events >= 20
     for s in scores.values():
@@ -50,9 +51,22 @@ def test_replay_alerts_match_ground_truth(gt, vtest_avi: Path, models_dir: Path,
     out = tmp_path / "alerts.jsonl"
     env = {**os.environ, "EDGE_AGENT_MODEL_PATH": str(models_dir), "PYTHONPATH": str(REPO)}
     command = [
-        sys.executable, "-m", "agent", "replay", "--config", str(CONFIG), "--source", str(vtest_avi),
-        "--start-time", START.isoformat(), "--out", str(out),
-        "--set", f"signing.key_file={tmp_path / 'key.pem'}", "--set", f"outbox.path={tmp_path / 'outbox.sqlite'}",
+        sys.executable,
+        "-m",
+        "agent",
+        "replay",
+        "--config",
+        str(CONFIG),
+        "--source",
+        str(vtest_avi),
+        "--start-time",
+        START.isoformat(),
+        "--out",
+        str(out),
+        "--set",
+        f"signing.key_file={tmp_path / 'key.pem'}",
+        "--set",
+        f"outbox.path={tmp_path / 'outbox.sqlite'}",
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]

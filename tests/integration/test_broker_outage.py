@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import MosquittoBroker
-
-from agent.delivery.signing import TrustStore, key_id_for, load_or_create_signing_key
 from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
+from agent.delivery.signing import TrustStore, key_id_for, load_or_create_signing_key
+from tests.brokers import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE_S = 30.0
@@ -28,19 +27,48 @@ def test_thirty_second_outage_mid_replay_loses_nothing(tmp_path: Path, vtest_avi
     out = tmp_path / "alerts.jsonl"
     with MosquittoBroker(tmp_path / "broker", persistent=True) as broker:
         # A persistent session: the broker keeps the subscriber's QoS 1 messages across its restart.
-        options = ReceiverOptions(parse_broker_url(f"mqtt://127.0.0.1:{broker.port}"), "edge/outage-site/+/alerts/#",
-                                  client_id="agency-outage-test", session_expiry_s=600)
+        options = ReceiverOptions(
+            parse_broker_url(f"mqtt://127.0.0.1:{broker.port}"),
+            "edge/outage-site/+/alerts/#",
+            client_id="agency-outage-test",
+            session_expiry_s=600,
+        )
         with AlertReceiver(options, trust) as receiver:
             receiver.wait_subscribed(10)
             replay = subprocess.Popen(
-                [sys.executable, "-m", "agent", "--log-level", "warning", "replay", "--config",
-                 str(REPO / "config" / "demo.yaml"), "--source", str(vtest_avi), "--out", str(out), "--publish",
-                 "--set", f"mqtt.port={broker.port}", "--set", "site.id=outage-site",
-                 "--set", "mqtt.connect_timeout_s=120",  # also how long the replay waits for acknowledgements
-                 "--set", f"outbox.path={tmp_path / 'outbox.sqlite'}", "--set", f"signing.key_file={tmp_path / 'key.pem'}",
-                 "--set", f"policies.pseudonym_key_file={tmp_path / 'pseudonym.key'}",
-                 "--set", f"policies.audit_log={tmp_path / 'audit.jsonl'}"],
-                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "agent",
+                    "--log-level",
+                    "warning",
+                    "replay",
+                    "--config",
+                    str(REPO / "config" / "demo.yaml"),
+                    "--source",
+                    str(vtest_avi),
+                    "--out",
+                    str(out),
+                    "--publish",
+                    "--set",
+                    f"mqtt.port={broker.port}",
+                    "--set",
+                    "site.id=outage-site",
+                    "--set",
+                    "mqtt.connect_timeout_s=120",  # also how long the replay waits for acknowledgements
+                    "--set",
+                    f"outbox.path={tmp_path / 'outbox.sqlite'}",
+                    "--set",
+                    f"signing.key_file={tmp_path / 'key.pem'}",
+                    "--set",
+                    f"policies.pseudonym_key_file={tmp_path / 'pseudonym.key'}",
+                    "--set",
+                    f"policies.audit_log={tmp_path / 'audit.jsonl'}",
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             outage = threading.Thread(target=_outage, args=(broker, out), name="test.outage")
             outage.start()

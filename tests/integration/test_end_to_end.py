@@ -29,9 +29,16 @@ def edge_agent(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
 
 def private_state(tmp_path: Path) -> list[str]:
     """Overrides that keep a test's outbox and signing key in its own folder."""
-    return ["--set", f"outbox.path={tmp_path / 'outbox.sqlite'}", "--set", f"signing.key_file={tmp_path / 'key.pem'}",
-            "--set", f"policies.pseudonym_key_file={tmp_path / 'pseudonym.key'}",
-            "--set", f"policies.audit_log={tmp_path / 'audit.jsonl'}"]
+    return [
+        "--set",
+        f"outbox.path={tmp_path / 'outbox.sqlite'}",
+        "--set",
+        f"signing.key_file={tmp_path / 'key.pem'}",
+        "--set",
+        f"policies.pseudonym_key_file={tmp_path / 'pseudonym.key'}",
+        "--set",
+        f"policies.audit_log={tmp_path / 'audit.jsonl'}",
+    ]
 
 
 class Collector:
@@ -56,16 +63,28 @@ class Collector:
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_replay_publishes_every_alert_it_writes(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_replay_publishes_every_alert_it_writes(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:
     site = "e2e-site"
     collector = Collector(mosquitto.port, f"edge/{site}/+/alerts/#")
     out = tmp_path / "alerts.jsonl"
     try:
         result = edge_agent(
-            "replay", "--config", str(DEMO_CONFIG), "--source", str(vtest_avi), "--out", str(out), "--publish",
+            "replay",
+            "--config",
+            str(DEMO_CONFIG),
+            "--source",
+            str(vtest_avi),
+            "--out",
+            str(out),
+            "--publish",
             # Alerts dated years ago are still fresh messages: expiry counts from publishing.
-            "--start-time", "2020-01-01T00:00:00Z",
-            "--set", f"mqtt.port={mosquitto.port}", "--set", f"site.id={site}", *private_state(tmp_path),
+            "--start-time",
+            "2020-01-01T00:00:00Z",
+            "--set",
+            f"mqtt.port={mosquitto.port}",
+            "--set",
+            f"site.id={site}",
+            *private_state(tmp_path),
         )
         assert result.returncode == 0, result.stderr
     finally:
@@ -94,9 +113,20 @@ def test_replay_is_deterministic(assets_dir: Path, tmp_path: Path) -> None:
     for run in range(2):
         out = tmp_path / f"run{run}.jsonl"
         result = edge_agent(
-            "replay", "--config", str(DEMO_CONFIG), "--source", str(clip), "--out", str(out),
-            "--start-time", "2026-01-01T22:00:00Z", "--set", zone,
-            "--set", "cameras.0.rules.0.min_duration_s=0.5", *private_state(tmp_path),
+            "replay",
+            "--config",
+            str(DEMO_CONFIG),
+            "--source",
+            str(clip),
+            "--out",
+            str(out),
+            "--start-time",
+            "2026-01-01T22:00:00Z",
+            "--set",
+            zone,
+            "--set",
+            "cameras.0.rules.0.min_duration_s=0.5",
+            *private_state(tmp_path),
         )
         assert result.returncode == 0, result.stderr
         outputs.append(out.read_text())
@@ -110,8 +140,18 @@ def test_replay_is_deterministic(assets_dir: Path, tmp_path: Path) -> None:
 def test_detect_writes_mot_lines(assets_dir: Path, tmp_path: Path) -> None:
     clip = assets_dir / "videos" / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4"
     out = tmp_path / "tracks.txt"
-    result = edge_agent("detect", "--config", str(DEMO_CONFIG), "--source", str(clip), "--out", str(out),
-                        "--set", "cameras.0.motion.mode=always", *private_state(tmp_path))
+    result = edge_agent(
+        "detect",
+        "--config",
+        str(DEMO_CONFIG),
+        "--source",
+        str(clip),
+        "--out",
+        str(out),
+        "--set",
+        "cameras.0.motion.mode=always",
+        *private_state(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     rows = [line.split(",") for line in out.read_text().splitlines()]
     assert rows and all(len(r) == 10 and r[7:] == ["-1", "-1", "-1"] for r in rows)
@@ -119,7 +159,7 @@ def test_detect_writes_mot_lines(assets_dir: Path, tmp_path: Path) -> None:
     assert min(frames) >= 1 and max(frames) <= 179
     for r in rows:
         x, y, w, h = map(float, r[2:6])
-        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= 640.5 and y + h <= 480.5
+        assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= 640.5 and y + h <= 480.5
 
 
 @pytest.mark.slow
@@ -133,9 +173,18 @@ def test_replay_sends_face_filled_snapshots_only_to_the_recipient_allowed_them(
     )
     out = tmp_path / "alerts.jsonl"
     result = edge_agent(
-        "replay", "--config", str(DEMO_CONFIG), "--source", str(clip), "--out", str(out),
-        "--set", "cameras.0.zones.0.points=[[0.0,0.5],[1.0,0.5],[1.0,1.0],[0.0,1.0]]",
-        "--set", recipients, *private_state(tmp_path),
+        "replay",
+        "--config",
+        str(DEMO_CONFIG),
+        "--source",
+        str(clip),
+        "--out",
+        str(out),
+        "--set",
+        "cameras.0.zones.0.points=[[0.0,0.5],[1.0,0.5],[1.0,1.0],[0.0,1.0]]",
+        "--set",
+        recipients,
+        *private_state(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     envelopes = [json.loads(line) for line in out.read_text().splitlines()]

@@ -35,8 +35,21 @@ def _is_red(bgr: np.ndarray) -> bool:
 def annotated(walkway_config: Path, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("annotate")
     video = folder / "walkway.mp4"
-    code = main(["replay", "--config", str(walkway_config), "--source", str(vtest_avi), "--max-frames", str(FRAMES),
-                 "--out", str(folder / "alerts.jsonl"), "--annotate", str(video)])
+    code = main(
+        [
+            "replay",
+            "--config",
+            str(walkway_config),
+            "--source",
+            str(vtest_avi),
+            "--max-frames",
+            str(FRAMES),
+            "--out",
+            str(folder / "alerts.jsonl"),
+            "--annotate",
+            str(video),
+        ]
+    )
     assert code == 0
     return video, (folder / "alerts.jsonl").read_text()
 

@@ -78,8 +78,19 @@ def test_unreachable_live_camera_fails_with_a_clear_message(
     walkway_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "never.png"
-    code = main(["preview", "--config", str(walkway_config), "--source", "rtsp://127.0.0.1:9/cam",
-                 "--out", str(out), "--timeout", "1"])
+    code = main(
+        [
+            "preview",
+            "--config",
+            str(walkway_config),
+            "--source",
+            "rtsp://127.0.0.1:9/cam",
+            "--out",
+            str(out),
+            "--timeout",
+            "1",
+        ]
+    )
 
     assert code == 1
     assert "no frame from rtsp://127.0.0.1:9/cam within 1 s" in capsys.readouterr().err

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.runtime.assembly import dispatcher_from_config
 from agent.cli.main import main
 from agent.config import load_config
 from agent.delivery.routing import OutgoingAlert
 from agent.integrator.tune import DetectionCache, TuneGrid, cache_detections, scaled_durations, sweep
+from agent.runtime.assembly import dispatcher_from_config
 from agent.runtime.clip_replay import replay_file
 
 FRAMES = 100  # the walkway has intrusion and crossing incidents in its first 10 s
@@ -30,10 +30,19 @@ def _replay_counts(config_path: Path, vtest_avi: Path, overrides: list[str]) -> 
     """Alerts and incidents per rule of a plain replay."""
     config = load_config(config_path, overrides)
     messages: list[OutgoingAlert] = []
-    replay_file(config, config.cameras[0], vtest_avi, dispatcher=dispatcher_from_config(config), start_utc=START,
-                on_message=messages.append, max_frames=FRAMES)
+    replay_file(
+        config,
+        config.cameras[0],
+        vtest_avi,
+        dispatcher=dispatcher_from_config(config),
+        start_utc=START,
+        on_message=messages.append,
+        max_frames=FRAMES,
+    )
     details = [json.loads(m.payload)["alert"]["detection"] for m in messages]
-    return Counter(d["rule"] for d in details), Counter(d["rule"] for d in {d["incident_id"]: d for d in details}.values())
+    return Counter(d["rule"] for d in details), Counter(
+        d["rule"] for d in {d["incident_id"]: d for d in details}.values()
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,8 +78,23 @@ def test_tune_command_prints_a_row_per_grid_point_and_rule_with_scores(
     walkway_config: Path, vtest_avi: Path, assets_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gt = assets_dir / "videos" / "PETS09-S2L1" / "gt" / "gt.txt"
-    code = main(["tune", "--config", str(walkway_config), "--source", str(vtest_avi), "--gt", str(gt),
-                 "--max-frames", "40", "--scores", "0.35,0.5", "--duration-factors", "1,2"])
+    code = main(
+        [
+            "tune",
+            "--config",
+            str(walkway_config),
+            "--source",
+            str(vtest_avi),
+            "--gt",
+            str(gt),
+            "--max-frames",
+            "40",
+            "--scores",
+            "0.35,0.5",
+            "--duration-factors",
+            "1,2",
+        ]
+    )
     out = capsys.readouterr().out
 
     assert code == 0

@@ -52,8 +52,14 @@ def test_zone_size_warnings(
 
 
 def test_pixel_zone_of_a_stream_says_the_check_was_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _validate(tmp_path, capsys, source="rtsp://10.0.0.5/stream", name="gate", units="pixels",
-                          points="[[0, 0], [10, 0], [10, 10]]")
+    code, err = _validate(
+        tmp_path,
+        capsys,
+        source="rtsp://10.0.0.5/stream",
+        name="gate",
+        units="pixels",
+        points="[[0, 0], [10, 0], [10, 10]]",
+    )
 
     assert code == 0
     assert "zone 'gate': size check skipped" in err

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main as cli_main
-from agent.errors import ModelError
 from agent.detection.model_store import RECORDED_HASH_SUFFIX, file_sha256, load_manifest, pull, resolve_model
+from agent.errors import ModelError
 
 
 def main(argv: list[str]) -> int:
@@ -38,8 +38,9 @@ def model_server(models_dir: Path) -> Iterator[str]:
     thread.join()
 
 
-def test_list_shows_found_and_missing(models_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_list_shows_found_and_missing(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "nanodet_m_320_clean.onnx").symlink_to(models_dir / "nanodet_m_320_clean.onnx")
@@ -51,15 +52,17 @@ def test_list_shows_found_and_missing(models_dir: Path, monkeypatch: pytest.Monk
     assert "Apache-2.0" in lines["picodet-s-416"] and "gfl" in lines["picodet-s-416"]
 
 
-def test_verify_passes_on_real_models(models_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_passes_on_real_models(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("EDGE_AGENT_MODEL_PATH", str(models_dir))
     assert main(["models", "verify", "yolox-nano", "picodet-s-320"]) == 0
     assert "2 of 2 models verified" in capsys.readouterr().out
 
 
-def test_verify_fails_on_damaged_and_missing(models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_fails_on_damaged_and_missing(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "person_light").mkdir()
     damaged = tmp_path / "person_light" / "light_person_detector_dynamic_hw.onnx"
     damaged.write_bytes((models_dir / damaged.name).read_bytes()[:-1000])
@@ -97,7 +100,7 @@ def test_pull_refuses_hash_mismatch_and_network_errors(model_server: str, tmp_pa
     pinned_wrong = replace(base, download_url=f"{model_server}/nanodet_m_320_clean.onnx", download_sha256="0" * 64)
     with pytest.raises(ModelError, match="expected 0000"):
         pull(pinned_wrong, dest=tmp_path)
-    with pytest.raises(ModelError, match="download of .* failed"):
+    with pytest.raises(ModelError, match=r"download of .* failed"):
         pull(replace(base, download_url=f"{model_server}/absent.onnx"), dest=tmp_path)
     pinned_right = replace(pinned_wrong, download_sha256=base.sha256)
     path, note = pull(pinned_right, dest=tmp_path)

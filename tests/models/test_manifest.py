@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.detection.onnx_session import check_output_contract, read_io_shapes
 from agent.detection.model_store import file_sha256, load_manifest
+from agent.detection.onnx_session import check_output_contract, read_io_shapes
 
 MANIFEST = load_manifest()
 
@@ -18,8 +18,14 @@ def pinned_hashes(assets_dir: Path) -> dict[str, str]:
 
 
 def test_manifest_has_the_expected_entries() -> None:
-    assert set(MANIFEST) == {"yolox-nano-416", "yolox-nano", "picodet-s-416", "picodet-s-320",
-                             "nanodet-m-320", "person-light"}
+    assert set(MANIFEST) == {
+        "yolox-nano-416",
+        "yolox-nano",
+        "picodet-s-416",
+        "picodet-s-320",
+        "nanodet-m-320",
+        "person-light",
+    }
     assert len(MANIFEST["yolox-nano"].class_names) == 80
     assert MANIFEST["person-light"].class_names == ("person",)
     assert MANIFEST["yolox-nano-416"].download_url.startswith("https://github.com/Megvii-BaseDetection/YOLOX/")
@@ -38,7 +44,7 @@ def test_declared_tensors_match_file(name: str, models_dir: Path) -> None:
     (in_name, in_shape), outputs = read_io_shapes(models_dir / spec.file_name)
     assert in_name == spec.input_name
     assert tuple(o[0] for o in outputs) == spec.output_names
-    for (_, declared), expected in zip(outputs, spec.output_shapes):
+    for (_, declared), expected in zip(outputs, spec.output_shapes, strict=False):
         assert [d if isinstance(d, int) else None for d in declared] == list(expected)
     if not spec.dynamic_input:
         assert tuple(in_shape[2:]) == spec.input_size_hw

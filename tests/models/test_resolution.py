@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ModelError
 from agent.detection.model_store import cache_dir, resolve_model
+from agent.errors import ModelError
 
 
 def link(models_dir: Path, directory: Path, file_name: str, as_name: str | None = None) -> Path:

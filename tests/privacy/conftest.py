@@ -27,6 +27,7 @@ from tests.privacy.redaction_check import haar_face_boxes, haar_python
 
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
 
+
 @pytest.fixture(scope="session")
 def haar_faces() -> typing.Callable[[list[Path]], list[np.ndarray]]:
     """Face boxes (n, 4) `x1, y1, x2, y2` per image file, from the Haar cascades."""
@@ -71,14 +72,26 @@ def sample_model(model: type[BaseModel]) -> Any:
 def full_alert() -> Alert:
     alert = sample_model(Alert)
     # Realistic values where the policy reads them.
-    detection = alert.detection.model_copy(update={
-        "camera_id": "north-gate-cam", "site_id": "depot-7", "rule": "yard", "confidence": 0.9,
-    })
-    info = alert.info.model_copy(update={
-        "severity": "Severe",
-        "headline": "Intrusion: 1 person in yard",  # as AlertBuilder writes it: no camera id in text
-        "area": [alert.info.area[0].model_copy(update={
-            "areaDesc": "Depot, yard", "circle": "51.501234,-0.123456 0.1",
-        })],
-    })
+    detection = alert.detection.model_copy(
+        update={
+            "camera_id": "north-gate-cam",
+            "site_id": "depot-7",
+            "rule": "yard",
+            "confidence": 0.9,
+        }
+    )
+    info = alert.info.model_copy(
+        update={
+            "severity": "Severe",
+            "headline": "Intrusion: 1 person in yard",  # as AlertBuilder writes it: no camera id in text
+            "area": [
+                alert.info.area[0].model_copy(
+                    update={
+                        "areaDesc": "Depot, yard",
+                        "circle": "51.501234,-0.123456 0.1",
+                    }
+                )
+            ],
+        }
+    )
     return alert.model_copy(update={"detection": detection, "info": info})

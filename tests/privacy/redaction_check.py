@@ -94,9 +94,19 @@ def haar_python() -> Path:
         return python
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(HAAR_VENV)], check=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-         "opencv-python-headless>=4.8,<5", "numpy"],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "opencv-python-headless>=4.8,<5",
+            "numpy",
+        ],
+        check=True,
+        capture_output=True,
     )
     return python
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,15 @@ T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
 def message(i: int, recipient: str = "police-dispatch", personal: bool = False) -> OutgoingAlert:
     return OutgoingAlert(
-        message_id=f"alert-{i}/{recipient}", recipient=recipient, topic=f"edge/s/cam-x/alerts/yard/{recipient}",
-        payload=f"payload {i}".encode(), alert_id=f"alert-{i}", severity_rank=1, policy_version="p-1",
-        snapshot="unredacted" if personal else "none", personal_data=personal,
+        message_id=f"alert-{i}/{recipient}",
+        recipient=recipient,
+        topic=f"edge/s/cam-x/alerts/yard/{recipient}",
+        payload=f"payload {i}".encode(),
+        alert_id=f"alert-{i}",
+        severity_rank=1,
+        policy_version="p-1",
+        snapshot="unredacted" if personal else "none",
+        personal_data=personal,
     )
 
 
@@ -44,7 +51,7 @@ def test_records_chain_and_carry_what_left(tmp_path: Path) -> None:
     lines = write_log(tmp_path / "audit.jsonl", 4)
     recs = [json.loads(line) for line in lines]
     assert [r["seq"] for r in recs] == [1, 2, 3, 4]
-    assert all(b["prev"] == a["hash"] for a, b in zip(recs, recs[1:], strict=False))
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(recs))
     assert recs[0]["payload_sha256"] == hashlib.sha256(b"payload 0").hexdigest()
     assert recs[2]["personal_data"] is True and recs[2]["snapshot"] == "unredacted"
     assert {"ts", "recipient", "topic", "alert_id", "payload_sha256", "policy_version"} <= set(recs[0])
@@ -60,7 +67,9 @@ def test_records_chain_and_carry_what_left(tmp_path: Path) -> None:
         ("truncate_tail", 0),
     ],
 )
-def test_verify_names_the_first_bad_record(tmp_path: Path, tamper: str, bad_line: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_names_the_first_bad_record(
+    tmp_path: Path, tamper: str, bad_line: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "audit.jsonl"
     lines = write_log(path, 5)
     if tamper == "edit":
@@ -74,7 +83,7 @@ def test_verify_names_the_first_bad_record(tmp_path: Path, tamper: str, bad_line
     else:
         lines = lines[:-1]
     path.write_text("\n".join(lines) + "\n")
-    count, issue = verify_log(path)
+    _count, issue = verify_log(path)
     assert issue is not None and issue.line == bad_line
     assert cli("audit", "verify", "--log", str(path)) == 1
     err = capsys.readouterr().err

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from agent.alerts.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
 from agent.alerts.schema import Alert
 from agent.config import PoliciesConfig, RecipientPolicy
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, recipient_topics
-from agent.alerts.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
+from agent.errors import ModelError
 from agent.privacy.policy import SharingPolicy
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
-from agent.errors import ModelError
 from agent.privacy.snapshots import SnapshotMaker
 from agent.values.alert_moment import AlertMoment
 
@@ -94,8 +94,10 @@ def test_default_recipient_gets_metadata_only(full_alert: Alert) -> None:
 
 def test_camera_id_leaves_as_a_per_recipient_pseudonym(full_alert: Alert) -> None:
     d = dispatcher(
-        RecipientPolicy(name="police-dispatch"), RecipientPolicy(name="firm-soc"),
-        RecipientPolicy(name="firm-archive", pseudonym_group="firm"), RecipientPolicy(name="firm-ops", pseudonym_group="firm"),
+        RecipientPolicy(name="police-dispatch"),
+        RecipientPolicy(name="firm-soc"),
+        RecipientPolicy(name="firm-archive", pseudonym_group="firm"),
+        RecipientPolicy(name="firm-ops", pseudonym_group="firm"),
     )
     msgs = {m.recipient: m for m in d.route(full_alert)}
     cams = {name: view_of(m)["detection"]["camera_id"] for name, m in msgs.items()}
@@ -149,10 +151,12 @@ def test_rules_severity_retention_and_policy_version(full_alert: Alert) -> None:
 
 
 def test_config_rejects_unknown_fields_and_shared_topics() -> None:
-    with pytest.raises(ValidationError, match="info.nope"):
+    with pytest.raises(ValidationError, match=r"info\.nope"):
         RecipientPolicy(name="x", fields=["info.nope"])
     with pytest.raises(ValidationError, match="recipient topic"):
-        PoliciesConfig(recipients=[RecipientPolicy(name="a", topic_suffix="same"), RecipientPolicy(name="b", topic_suffix="same")])
+        PoliciesConfig(
+            recipients=[RecipientPolicy(name="a", topic_suffix="same"), RecipientPolicy(name="b", topic_suffix="same")]
+        )
     with pytest.raises(ValidationError):
         RecipientPolicy(name="x", snapshots={"enabled": True, "face_margin": 0.1})  # type: ignore[arg-type]
 
@@ -162,10 +166,13 @@ def test_unredacted_snapshots_need_the_explicit_flag_and_are_loud(
 ) -> None:
     image = np.full((120, 160, 3), 90, np.uint8)
     moment = AlertMoment(image, np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32))
-    soc = RecipientPolicy.model_validate({
-        "name": "firm-soc", "fields": ["*"],
-        "snapshots": {"enabled": True, "unredacted_snapshots_i_accept_personal_data": True},
-    })
+    soc = RecipientPolicy.model_validate(
+        {
+            "name": "firm-soc",
+            "fields": ["*"],
+            "snapshots": {"enabled": True, "unredacted_snapshots_i_accept_personal_data": True},
+        }
+    )
     agent_logger = logging.getLogger("agent")
     propagate, agent_logger.propagate = agent_logger.propagate, True  # let caplog see agent.* events
     try:
@@ -173,7 +180,9 @@ def test_unredacted_snapshots_need_the_explicit_flag_and_are_loud(
             d = dispatcher(soc)
     finally:
         agent_logger.propagate = propagate
-    assert any("personal_data_sharing_enabled" in r.getMessage() and "firm-soc" in r.getMessage() for r in caplog.records)
+    assert any(
+        "personal_data_sharing_enabled" in r.getMessage() and "firm-soc" in r.getMessage() for r in caplog.records
+    )
     [msg] = d.route(full_alert, moment)
     assert msg.personal_data and msg.snapshot == "unredacted"
     assert view_of(msg)["snapshot"]["redaction"] == "unredacted"

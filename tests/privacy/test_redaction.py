@@ -24,7 +24,10 @@ def face_detector() -> CenterFaceDetector:
 
 
 def test_no_independently_found_face_survives_redaction(
-    face_detector: CenterFaceDetector, opencv_doc_dir: Path, assets_dir: Path, tmp_path: Path,
+    face_detector: CenterFaceDetector,
+    opencv_doc_dir: Path,
+    assets_dir: Path,
+    tmp_path: Path,
     haar_faces: Callable[[list[Path]], list[np.ndarray]],
 ) -> None:
     inputs = list(load_inputs(opencv_doc_dir, assets_dir, video_step=15))
@@ -62,7 +65,7 @@ def test_person_boxes_are_filled_when_asked(face_detector: CenterFaceDetector, a
     snap = SnapshotMaker(lambda: face_detector).make_all(AlertMoment(image, person, person), [policy])[policy]
     decoded = cv2.imdecode(np.frombuffer(snap.jpeg, np.uint8), cv2.IMREAD_COLOR)
     x1, y1, x2, y2 = expand_boxes(person, 0.05, (image.shape[1], image.shape[0]))[0]
-    inner = decoded[y1 + 8:y2 - 8, x1 + 8:x2 - 8].astype(int)  # JPEG rings near the edges
+    inner = decoded[y1 + 8 : y2 - 8, x1 + 8 : x2 - 8].astype(int)  # JPEG rings near the edges
     assert snap.persons_filled == 1 and np.abs(inner - np.array(FILL_BGR)).max() <= 12
 
 
@@ -73,7 +76,10 @@ def test_crop_framing_and_scaling(face_detector: CenterFaceDetector, opencv_doc_
     snap = SnapshotMaker(lambda: face_detector).make_all(AlertMoment(image, player, player), [policy])[policy]
     assert snap.redaction == "faces-filled" and snap.faces_filled >= 1
     assert max(snap.width_px, snap.height_px) == 128 and snap.height_px > snap.width_px
-    assert cv2.imdecode(np.frombuffer(snap.jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (snap.height_px, snap.width_px)
+    assert cv2.imdecode(np.frombuffer(snap.jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (
+        snap.height_px,
+        snap.width_px,
+    )
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from agent.config import IntrusionRuleConfig, ZoneConfig
-from agent.values.detections import Tracks
 from agent.rules.intrusion import ZoneIntrusionRule
+from agent.values.detections import Tracks
 
 CLASSES = ("person", "bicycle", "car")
 ZONE = ZoneConfig(name="yard", points=[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)])
@@ -18,9 +18,14 @@ FRAME_WH = (1000, 500)
 
 def rule(**kw: float) -> ZoneIntrusionRule:
     cfg = IntrusionRuleConfig(
-        kind="intrusion", name="yard-intrusion", zone="yard", classes=["person"],
-        min_duration_s=kw.get("min_duration_s", 2.0), update_interval_s=kw.get("update_interval_s", 1.0),
-        end_after_s=kw.get("end_after_s", 1.0), cooldown_s=kw.get("cooldown_s", 5.0),
+        kind="intrusion",
+        name="yard-intrusion",
+        zone="yard",
+        classes=["person"],
+        min_duration_s=kw.get("min_duration_s", 2.0),
+        update_interval_s=kw.get("update_interval_s", 1.0),
+        end_after_s=kw.get("end_after_s", 1.0),
+        cooldown_s=kw.get("cooldown_s", 5.0),
     )
     return ZoneIntrusionRule(cfg, ZONE, CLASSES)
 

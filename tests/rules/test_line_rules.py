@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from agent.config import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
-from agent.values.detections import Tracks
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.geometry import side_of_line, side_of_line_reference
+from agent.values.detections import Tracks
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FRAME_WH = (1000, 500)
@@ -38,8 +38,15 @@ def person(xs: list[float], ids: list[int], y: float = 300.0) -> Tracks:
 
 
 def crossing_rule(**kw: object) -> LineCrossingRule:
-    cfg = LineCrossingRuleConfig(kind="line_crossing", name="gate-count", line="gate", margin=10,
-                                 margin_units="pixels", update_interval_s=0.5, **kw)  # type: ignore[arg-type]
+    cfg = LineCrossingRuleConfig(
+        kind="line_crossing",
+        name="gate-count",
+        line="gate",
+        margin=10,
+        margin_units="pixels",
+        update_interval_s=0.5,
+        **kw,
+    )  # type: ignore[arg-type]
     return LineCrossingRule(cfg, LINE, ("person", "car"))
 
 
@@ -80,8 +87,12 @@ def test_crossings_group_into_one_incident_with_counts_then_end() -> None:
     frames += [person([400, 600, 600], [1, 2, 3]), person([400, 600, 600], [1, 2, 3])]
     frames += [person([400, 400, 600], [1, 2, 3])] * 12 + [person([400, 400, 400], [1, 2, 3])] * 30
     events = [(t, e.phase, e.count, e.direction) for t, e in feed(rule, frames)]  # type: ignore[attr-defined]
-    assert events == [(0.1, "start", 1, "A_to_B"), (0.6, "update", 2, "A_to_B"),
-                      (1.5, "update", 3, "A_to_B"), (3.5, "end", 3, "A_to_B")]
+    assert events == [
+        (0.1, "start", 1, "A_to_B"),
+        (0.6, "update", 2, "A_to_B"),
+        (1.5, "update", 3, "A_to_B"),
+        (3.5, "end", 3, "A_to_B"),
+    ]
 
 
 def test_both_directions_keep_separate_incidents_with_distinct_keys() -> None:
@@ -92,8 +103,15 @@ def test_both_directions_keep_separate_incidents_with_distinct_keys() -> None:
 
 
 def test_wrong_way_alerts_only_the_forbidden_direction_and_counts_classes() -> None:
-    cfg = WrongWayRuleConfig(kind="wrong_way", name="one-way", line="gate", forbidden_direction="B_to_A",
-                             classes=["person", "car"], margin=10, margin_units="pixels")
+    cfg = WrongWayRuleConfig(
+        kind="wrong_way",
+        name="one-way",
+        line="gate",
+        forbidden_direction="B_to_A",
+        classes=["person", "car"],
+        margin=10,
+        margin_units="pixels",
+    )
     rule = LineCrossingRule(cfg, LINE, ("person", "car"))
     right = Tracks(np.array([[590, 200, 610, 300]], np.float32), [0.9], [1], [7])
     left = Tracks(np.array([[390, 200, 410, 300]], np.float32), [0.9], [1], [7])
@@ -101,7 +119,8 @@ def test_wrong_way_alerts_only_the_forbidden_direction_and_counts_classes() -> N
     assert ok == []
     bad = feed(rule, [left, left, right])
     assert [(e.rule_kind, e.phase, e.class_name, e.severity) for _, e in bad] == [  # type: ignore[attr-defined]
-        ("wrong_way", "start", "car", "Severe")]
+        ("wrong_way", "start", "car", "Severe")
+    ]
 
 
 def test_state_of_a_vanished_track_is_dropped() -> None:

@@ -28,8 +28,9 @@ cameras:
 """
 
 
-def config_text(zone: str = "[[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]", kind: str = "intrusion",
-                body: str = "zone: yard") -> str:
+def config_text(
+    zone: str = "[[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]", kind: str = "intrusion", body: str = "zone: yard"
+) -> str:
     return BASE.replace("ZONE_POINTS", zone).replace("RULE_KIND", kind).replace("RULE_BODY", body)
 
 
@@ -65,28 +66,60 @@ def test_every_rule_kind_loads(tmp_path: Path) -> None:
     ("zone", "kind", "body", "expected"),
     [
         ("[[0.1, 0.1], [0.9, 0.1]]", "intrusion", "zone: yard", "at least 3 items"),
-        ("[[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]", "intrusion", "zone: yard",
-         "zone 'yard': edges 1 and 3 cross"),
-        ("[[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]", "intrusion", "zone: yard", "zone 'yard': the polygon encloses no area"),
-        ("[[0.1, 0.1], [1.2, 0.1], [0.9, 0.9]]", "intrusion", "zone: yard", "zone 'yard': point (1.2, 0.1) is outside 0-1"),
+        (
+            "[[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]",
+            "intrusion",
+            "zone: yard",
+            "zone 'yard': edges 1 and 3 cross",
+        ),
+        (
+            "[[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]",
+            "intrusion",
+            "zone: yard",
+            "zone 'yard': the polygon encloses no area",
+        ),
+        (
+            "[[0.1, 0.1], [1.2, 0.1], [0.9, 0.9]]",
+            "intrusion",
+            "zone: yard",
+            "zone 'yard': point (1.2, 0.1) is outside 0-1",
+        ),
         (None, "intrusion", "zone: garden", "rule 'the-rule' names zone 'garden'"),
         (None, "line_crossing", "line: fence", "rule 'the-rule' names line 'fence'"),
         (None, "wrong_way", "line: gate", "forbidden_direction"),
         (None, "intrusion", "zone: yard\n        classes: [person, horse]", "rule 'the-rule' counts ['horse']"),
-        (None, "intrusion", "zone: yard\n        schedule: {windows: [{days: [], start: '08:00', end: '18:00'}]}",
-         "has no days, so it never fires"),
-        (None, "intrusion", "zone: yard\n        schedule: {windows: [{days: [mon], start: '08:00', end: '08:00'}]}",
-         "start equals end, so it never fires"),
-        (None, "intrusion",
-         "zone: yard\n        schedule: {windows: [{days: [sat], start: '08:00', end: '18:00'}], "
-         "holidays: [2026-12-26], valid_from: 2026-12-25, valid_until: 2026-12-27}",
-         "every day the windows apply to is a holiday"),
-        (None, "intrusion",
-         "zone: yard\n        schedule: {windows: [{days: [mon, tue, wed, thu, fri, sat, sun], start: '00:00', "
-         "end: '24:00'}], after_hours: true}",
-         "after_hours with windows covering the whole week never fires"),
-        (None, "intrusion", "zone: yard\n        schedule: {windows: [{days: [mon], start: '25:00', end: '08:00'}]}",
-         "time '25:00' is not HH:MM"),
+        (
+            None,
+            "intrusion",
+            "zone: yard\n        schedule: {windows: [{days: [], start: '08:00', end: '18:00'}]}",
+            "has no days, so it never fires",
+        ),
+        (
+            None,
+            "intrusion",
+            "zone: yard\n        schedule: {windows: [{days: [mon], start: '08:00', end: '08:00'}]}",
+            "start equals end, so it never fires",
+        ),
+        (
+            None,
+            "intrusion",
+            "zone: yard\n        schedule: {windows: [{days: [sat], start: '08:00', end: '18:00'}], "
+            "holidays: [2026-12-26], valid_from: 2026-12-25, valid_until: 2026-12-27}",
+            "every day the windows apply to is a holiday",
+        ),
+        (
+            None,
+            "intrusion",
+            "zone: yard\n        schedule: {windows: [{days: [mon, tue, wed, thu, fri, sat, sun], start: '00:00', "
+            "end: '24:00'}], after_hours: true}",
+            "after_hours with windows covering the whole week never fires",
+        ),
+        (
+            None,
+            "intrusion",
+            "zone: yard\n        schedule: {windows: [{days: [mon], start: '25:00', end: '08:00'}]}",
+            "time '25:00' is not HH:MM",
+        ),
     ],
 )
 def test_bad_rule_configs_are_refused(tmp_path: Path, zone: str | None, kind: str, body: str, expected: str) -> None:

@@ -13,11 +13,11 @@ from agent.config import (
     ScheduleConfig,
     ZoneConfig,
 )
-from agent.values.detections import Tracks
 from agent.rules.crowding import CrowdingRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.ruleset import build_rules
 from agent.rules.schedule import Schedule
+from agent.values.detections import Tracks
 
 CLASSES = ("person", "car")
 ZONE = ZoneConfig(name="door", points=[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)])
@@ -42,8 +42,16 @@ def feed(rule: object, frames: list[Tracks], fps: float = 2.0) -> list[tuple[flo
 
 
 def loitering(grace_s: float = 2.0) -> LoiteringRule:
-    cfg = LoiteringRuleConfig(kind="loitering", name="door-loiter", zone="door", min_dwell_s=10,
-                              grace_s=grace_s, end_after_s=1, update_interval_s=1, cooldown_s=0)
+    cfg = LoiteringRuleConfig(
+        kind="loitering",
+        name="door-loiter",
+        zone="door",
+        min_dwell_s=10,
+        grace_s=grace_s,
+        end_after_s=1,
+        update_interval_s=1,
+        cooldown_s=0,
+    )
     return LoiteringRule(cfg, ZONE, CLASSES)
 
 
@@ -65,8 +73,16 @@ def test_loitering_clock_survives_a_brief_tracker_loss_but_not_a_departure() -> 
 
 
 def test_crowding_needs_the_count_for_the_duration() -> None:
-    cfg = CrowdingRuleConfig(kind="crowding", name="door-crowd", zone="door", min_count=3, min_duration_s=2,
-                             end_after_s=1, update_interval_s=1, cooldown_s=0)
+    cfg = CrowdingRuleConfig(
+        kind="crowding",
+        name="door-crowd",
+        zone="door",
+        min_count=3,
+        min_duration_s=2,
+        end_after_s=1,
+        update_interval_s=1,
+        cooldown_s=0,
+    )
     rule = CrowdingRule(cfg, ZONE, CLASSES)
     three, two = people([100, 150, 200], [1, 2, 3]), people([100, 150], [1, 2])
     assert feed(rule, [three] * 3 + [two] * 4) == []  # 1 s of crowd only
@@ -76,36 +92,63 @@ def test_crowding_needs_the_count_for_the_duration() -> None:
 
 
 def camera(**rule_extra: object) -> CameraConfig:
-    return CameraConfig.model_validate({
-        "id": "cam", "source": "x.mp4", "zones": [ZONE.model_dump()],
-        "anchors": {"car": "center"},
-        "rules": [{"kind": "intrusion", "name": "door-in", "zone": "door", "min_duration_s": 0,
-                   "cooldown_s": 0, "end_after_s": 0.5, **rule_extra}],
-    })
+    return CameraConfig.model_validate(
+        {
+            "id": "cam",
+            "source": "x.mp4",
+            "zones": [ZONE.model_dump()],
+            "anchors": {"car": "center"},
+            "rules": [
+                {
+                    "kind": "intrusion",
+                    "name": "door-in",
+                    "zone": "door",
+                    "min_duration_s": 0,
+                    "cooldown_s": 0,
+                    "end_after_s": 0.5,
+                    **rule_extra,
+                }
+            ],
+        }
+    )
 
 
 def test_occupancy_counts_per_class_with_per_class_anchors() -> None:
     rules = build_rules(camera(), CLASSES, "UTC")
     # A car whose box straddles the zone edge: its centre (x=490) is inside, a person's feet at x=510 are not.
-    tracks = Tracks(np.array([[440, 100, 540, 200], [500, 300, 520, 400], [90, 300, 110, 400]], np.float32),
-                    [0.9, 0.9, 0.9], [1, 0, 0], [1, 2, 3])
+    tracks = Tracks(
+        np.array([[440, 100, 540, 200], [500, 300, 520, 400], [90, 300, 110, 400]], np.float32),
+        [0.9, 0.9, 0.9],
+        [1, 0, 0],
+        [1, 2, 3],
+    )
     rules.update(tracks, FRAME_WH, 0.0, T0)
     assert rules.occupancy.counts == {"door": {"car": 1, "person": 1}}
 
 
 def test_schedule_crossing_midnight_holidays_and_after_hours() -> None:
-    night = Schedule(ScheduleConfig.model_validate(
-        {"windows": [{"days": ["mon"], "start": "22:00", "end": "06:00"}], "holidays": ["2026-01-12"]}),
-        "Europe/London")
+    night = Schedule(
+        ScheduleConfig.model_validate(
+            {"windows": [{"days": ["mon"], "start": "22:00", "end": "06:00"}], "holidays": ["2026-01-12"]}
+        ),
+        "Europe/London",
+    )
     monday = datetime(2026, 1, 5, tzinfo=UTC)  # London is on UTC in January
     assert night.armed(monday + timedelta(hours=23))
     assert night.armed(monday + timedelta(days=1, hours=5, minutes=59))  # Tuesday morning, Monday's window
     assert not night.armed(monday + timedelta(days=1, hours=6))
     assert not night.armed(monday + timedelta(hours=21, minutes=59))
     assert not night.armed(monday + timedelta(days=7, hours=23))  # 12 January is a holiday
-    after = Schedule(ScheduleConfig.model_validate(
-        {"windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"}],
-         "after_hours": True, "holidays": ["2026-01-06"]}), "America/New_York")
+    after = Schedule(
+        ScheduleConfig.model_validate(
+            {
+                "windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"}],
+                "after_hours": True,
+                "holidays": ["2026-01-06"],
+            }
+        ),
+        "America/New_York",
+    )
     assert not after.armed(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))  # 10:00 in New York, Monday
     assert after.armed(datetime(2026, 1, 5, 23, 30, tzinfo=UTC))  # 18:30 in New York
     assert after.armed(datetime(2026, 1, 6, 15, 0, tzinfo=UTC))  # holiday: armed all day

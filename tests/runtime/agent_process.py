@@ -23,18 +23,33 @@ REPO = Path(__file__).resolve().parents[2]
 WHOLE_FRAME = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
 
-def camera(camera_id: str, source: str, *, loop: bool = True, rule: str = "anyone",
-           zone: str = "everywhere") -> dict[str, object]:
+def camera(
+    camera_id: str, source: str, *, loop: bool = True, rule: str = "anyone", zone: str = "everywhere"
+) -> dict[str, object]:
     return {
-        "id": camera_id, "source": source, "loop": loop, "detect_fps": 5,
+        "id": camera_id,
+        "source": source,
+        "loop": loop,
+        "detect_fps": 5,
         "zones": [{"name": zone, "points": WHOLE_FRAME}],
-        "rules": [{"kind": "intrusion", "name": rule, "zone": zone, "classes": ["person"],
-                   "min_duration_s": 0.4, "update_interval_s": 2, "end_after_s": 1, "cooldown_s": 1}],
+        "rules": [
+            {
+                "kind": "intrusion",
+                "name": rule,
+                "zone": zone,
+                "classes": ["person"],
+                "min_duration_s": 0.4,
+                "update_interval_s": 2,
+                "end_after_s": 1,
+                "cooldown_s": 1,
+            }
+        ],
     }
 
 
-def write_site_config(path: Path, *, port: int, site_id: str, cameras: list[dict[str, object]],
-                      runtime: dict[str, object] | None = None) -> Path:
+def write_site_config(
+    path: Path, *, port: int, site_id: str, cameras: list[dict[str, object]], runtime: dict[str, object] | None = None
+) -> Path:
     """Write a site config whose state (outbox, key, state dir) lives beside it."""
     doc = {
         "site": {"id": site_id, "name": "service test", "location": {"lat": 51.0, "lon": 0.0}},
@@ -50,8 +65,9 @@ def write_site_config(path: Path, *, port: int, site_id: str, cameras: list[dict
 
 
 def edge_agent(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 class AgentProcess:
@@ -69,8 +85,9 @@ class AgentProcess:
             self.proc = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)

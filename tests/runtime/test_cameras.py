@@ -14,7 +14,7 @@ from agent.runtime.stats import SiteStats
 from tests.runtime.agent_process import camera, write_site_config
 
 
-def wait_for_stats(service: AgentService, done, timeout_s: float = 40) -> SiteStats:  # noqa: ANN001
+def wait_for_stats(service: AgentService, done, timeout_s: float = 40) -> SiteStats:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         stats = service.latest_stats
@@ -25,17 +25,27 @@ def wait_for_stats(service: AgentService, done, timeout_s: float = 40) -> SiteSt
 
 
 @pytest.mark.broker
-def test_a_broken_camera_does_not_stop_the_good_one(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    path = write_site_config(tmp_path / "site.yaml", port=mosquitto.port, site_id="two-cams", cameras=[
-        camera("good", str(vtest_avi)),
-        camera("broken", str(tmp_path / "no-such-video.avi"), loop=False),
-    ])
+def test_a_broken_camera_does_not_stop_the_good_one(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:
+    path = write_site_config(
+        tmp_path / "site.yaml",
+        port=mosquitto.port,
+        site_id="two-cams",
+        cameras=[
+            camera("good", str(vtest_avi)),
+            camera("broken", str(tmp_path / "no-such-video.avi"), loop=False),
+        ],
+    )
     service = AgentService(load_config(path), config_path=path)
     runner = threading.Thread(target=service.run, name="test-agent")
     runner.start()
     try:
-        stats = wait_for_stats(service, lambda s: {c.camera_id: c for c in s.cameras}["good"].frames_processed >= 10
-                               and {c.camera_id: c for c in s.cameras}["broken"].restarts >= 2)
+        stats = wait_for_stats(
+            service,
+            lambda s: (
+                {c.camera_id: c for c in s.cameras}["good"].frames_processed >= 10
+                and {c.camera_id: c for c in s.cameras}["broken"].restarts >= 2
+            ),
+        )
     finally:
         service.stop()
         runner.join(30)

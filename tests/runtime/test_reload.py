@@ -15,7 +15,9 @@ pytestmark = pytest.mark.broker
 
 
 def test_invalid_reload_keeps_the_running_config_and_a_valid_one_applies(
-    mosquitto, vtest_avi: Path, tmp_path: Path  # noqa: ANN001
+    mosquitto,
+    vtest_avi: Path,
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "site.yaml"
     write_site_config(path, port=mosquitto.port, site_id=SITE, cameras=[camera("gate", str(vtest_avi), rule="before")])
@@ -37,8 +39,12 @@ def test_invalid_reload_keeps_the_running_config_and_a_valid_one_applies(
             assert edge_agent("status", "--config", str(path)).returncode == 0
 
             # A valid change of rule name and zone: applied on the running camera.
-            write_site_config(path, port=mosquitto.port, site_id=SITE,
-                              cameras=[camera("gate", str(vtest_avi), rule="after", zone="lawn")])
+            write_site_config(
+                path,
+                port=mosquitto.port,
+                site_id=SITE,
+                cameras=[camera("gate", str(vtest_avi), rule="after", zone="lawn")],
+            )
             agent.signal(signal.SIGHUP)
             agent.wait_for_log(r"event=reload_applied", 20)
             agent.wait_for_log(r"event=camera_reloaded camera=gate zones=1 rules=1", 20)
@@ -54,13 +60,17 @@ def test_invalid_reload_keeps_the_running_config_and_a_valid_one_applies(
     assert any(b'"end"' in p for p in before)
 
 
-def test_reload_that_needs_a_restart_is_refused(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_reload_that_needs_a_restart_is_refused(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:
     path = tmp_path / "site.yaml"
     write_site_config(path, port=mosquitto.port, site_id=SITE + "-2", cameras=[camera("gate", str(vtest_avi))])
     with AgentProcess(path) as agent:
         agent.wait_for_log(r"event=agent_started", 60)
-        write_site_config(path, port=mosquitto.port, site_id=SITE + "-2",
-                          cameras=[camera("gate", str(vtest_avi)), camera("extra", str(vtest_avi))])
+        write_site_config(
+            path,
+            port=mosquitto.port,
+            site_id=SITE + "-2",
+            cameras=[camera("gate", str(vtest_avi)), camera("extra", str(vtest_avi))],
+        )
         agent.signal(signal.SIGHUP)
         rejected = agent.wait_for_log(r"event=reload_rejected[^\n]*", 20)[0]
         assert "restart" in rejected

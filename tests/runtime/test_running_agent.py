@@ -3,6 +3,7 @@ notifications, then SIGTERM (these tests run in file order; the last one stops t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.delivery.outbox import Outbox
 from agent.config import OutboxConfig
+from agent.delivery.outbox import Outbox
 from tests.brokers import free_port
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
@@ -23,18 +24,23 @@ pytestmark = pytest.mark.broker
 
 
 class Running:
-    def __init__(self, agent: AgentProcess, sub: Subscriber, metrics_port: int, notify: socket.socket,
-                 config: Path) -> None:
+    def __init__(
+        self, agent: AgentProcess, sub: Subscriber, metrics_port: int, notify: socket.socket, config: Path
+    ) -> None:
         self.agent, self.sub, self.metrics_port, self.notify, self.config = agent, sub, metrics_port, notify, config
 
 
 @pytest.fixture(scope="module")
-def running(mosquitto, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:  # noqa: ANN001
+def running(mosquitto, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("running-agent")
     metrics_port = free_port()
-    config = write_site_config(tmp / "site.yaml", port=mosquitto.port, site_id=SITE, cameras=[
-        camera("door", str(vtest_avi)), camera("yard", str(vtest_avi))],
-        runtime={"metrics": {"enabled": True, "port": metrics_port}})
+    config = write_site_config(
+        tmp / "site.yaml",
+        port=mosquitto.port,
+        site_id=SITE,
+        cameras=[camera("door", str(vtest_avi)), camera("yard", str(vtest_avi))],
+        runtime={"metrics": {"enabled": True, "port": metrics_port}},
+    )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp / "notify.sock"))
     notify.settimeout(0.2)
@@ -52,7 +58,7 @@ def running(mosquitto, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_stats_are_published_with_every_field(running: Running) -> None:
-    topic, payload, retained = running.sub.wait_for(rf"^edge/{SITE}/stats$", 30, count=3)[-1]
+    _topic, payload, retained = running.sub.wait_for(rf"^edge/{SITE}/stats$", 30, count=3)[-1]
     assert not retained
     stats = json.loads(payload)
     assert stats["site_id"] == SITE and stats["broker_state"] == "connected"
@@ -88,10 +94,8 @@ def test_prometheus_endpoint_serves_camera_metrics(running: Running) -> None:
 def test_systemd_hears_ready_and_watchdog_pings(running: Running) -> None:
     received: list[str] = []
     for _ in range(50):
-        try:
+        with contextlib.suppress(TimeoutError):
             received += running.notify.recv(4096).decode().splitlines()
-        except TimeoutError:
-            pass
         if "READY=1" in received and "WATCHDOG=1" in received:
             break
     assert "READY=1" in received and "WATCHDOG=1" in received

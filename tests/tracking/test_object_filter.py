@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.values.detections import Tracks
-from agent.tracking.object_filter import ObjectFilter, ObjectFilterSettings
 from agent.rules.geometry import points_in_polygon
+from agent.tracking.object_filter import ObjectFilter, ObjectFilterSettings
+from agent.values.detections import Tracks
 
 
 def _tracks(boxes: list[list[float]], scores: list[float], classes: list[int], ids: list[int]) -> Tracks:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.values.detections import Detections
 from agent.evaluation.mot import evaluate_tracks, noisy_detections, read_mot
 from agent.tracking import ByteTracker, TrackerSettings
+from agent.values.detections import Detections
 
 
 def _dets(boxes: list[list[float]], scores: list[float] | None = None, classes: list[int] | None = None) -> Detections:
