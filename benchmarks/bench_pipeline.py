@@ -43,8 +43,7 @@ import numpy as np
 from agent.config import CameraConfig, SiteConfig, load_config
 from agent.evaluation.detection_ap import DetectionAPAccumulator, load_mot_boxes
 from agent.motion.gate import MotionGate
-from agent.runtime.assembly import detector_from_config, motion_settings, tracker_from_config
-from agent.runtime.pipeline import CameraPipeline
+from agent.runtime.assembly import camera_pipeline, detector_from_config, motion_settings, tracker_from_config
 from agent.sources import FileReplay
 from agent.values.detections import Detections
 from benchmarks.report import Plot, Section, Table, print_section, spread
@@ -132,7 +131,7 @@ def run_product(mode: str, clip: Path, max_frames: int, key_dir: Path) -> Pipeli
     detector = detector_from_config(config.detector)
     det = _Timed(detector, "detect")
     trk = _Timed(tracker_from_config(config.tracker), "update")
-    pipeline = CameraPipeline(camera, config.site, det, trk, status="Test")
+    pipeline = camera_pipeline(camera, config.site, det, trk, status="Test")
     _warm_tracker(trk)
     gt, ignored = _gt()
     acc = DetectionAPAccumulator()

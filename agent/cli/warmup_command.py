@@ -62,13 +62,12 @@ def _synthetic_frames(camera_id: str, wh: tuple[int, int]) -> list[Frame]:
 def _warmup(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     config = load_config(args.config, args.overrides)
-    from agent.runtime.assembly import detector_from_config, tracker_from_config
-    from agent.runtime.pipeline import CameraPipeline
+    from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 
     detector = detector_from_config(config.detector)
     t1 = time.perf_counter()
     for camera in config.cameras:
-        pipeline = CameraPipeline(camera, config.site, detector, tracker_from_config(config.tracker), status="Test")
+        pipeline = camera_pipeline(camera, config.site, detector, tracker_from_config(config.tracker), status="Test")
         for frame in _synthetic_frames(camera.id, (640, 360)):
             pipeline.process(frame)
         pipeline.finish()

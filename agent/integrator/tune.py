@@ -55,8 +55,8 @@ from agent.errors import ConfigError, ConfigIssue
 from agent.evaluation.event_matching import evaluate_alerts
 from agent.evaluation.mot import MotSequence
 from agent.rules.ruleset import build_rules
-from agent.runtime.assembly import detector_from_config, tracker_from_config
-from agent.runtime.pipeline import CameraPipeline, FrameStamp, ObjectDetecting
+from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
+from agent.runtime.pipeline import FrameStamp, ObjectDetecting
 from agent.sources.file_replay import FileReplay
 from agent.values.detections import Detections, Tracks
 
@@ -177,7 +177,7 @@ def cache_detections(
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
     recorder = _RecordingDetector(detector_from_config(config.detector, score_threshold=min_score))
     # A whole pipeline runs so that the motion gate decides exactly as in a replay.
-    pipeline = CameraPipeline(camera, config.site, recorder, tracker_from_config(config.tracker), status="Test")
+    pipeline = camera_pipeline(camera, config.site, recorder, tracker_from_config(config.tracker), status="Test")
     frames: list[CachedFrame] = []
     frame_wh = (0, 0)
     started = time.perf_counter()
@@ -202,7 +202,7 @@ def cache_detections(
 def _tracks_at(cache: DetectionCache, config: SiteConfig, camera: CameraConfig, threshold: float) -> list[Tracks]:
     """Per cached frame, the tracks a replay at `threshold` would hand to the rules."""
     bare = camera.model_copy(update={"rules": []})  # rules run separately, once per duration factor
-    pipeline = CameraPipeline(bare, config.site, _CachedOnly(cache.class_names), tracker_from_config(config.tracker))
+    pipeline = camera_pipeline(bare, config.site, _CachedOnly(cache.class_names), tracker_from_config(config.tracker))
     tracks = []
     for cached in cache.frames:
         dets = cached.detections

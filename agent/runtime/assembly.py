@@ -8,25 +8,29 @@ that translates, so stages never import the config schema.
 from __future__ import annotations
 
 __all__ = [
+    "camera_pipeline",
     "detector_from_config",
     "dispatcher_from_config",
     "motion_settings",
     "object_filter_settings",
+    "stages_for_size",
     "tracker_from_config",
 ]
 
 from collections.abc import Sequence
 
+from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
-from agent.config import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, TrackerConfig
+from agent.config import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, SiteInfo, TrackerConfig
 from agent.delivery.routing import AlertDispatcher
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key
 from agent.delivery.topics import alert_topic
 from agent.detection.detector import DetectorOptions, ObjectDetector
-from agent.motion.gate import MotionSettings
+from agent.motion.gate import MotionGate, MotionSettings
 from agent.rules.geometry import polygon_to_pixels
+from agent.runtime.pipeline import CameraPipeline, ObjectDetecting, ObjectTracking, StagesForSize
 from agent.tracking.bytetrack import ByteTracker, TrackerSettings
-from agent.tracking.object_filter import ObjectFilterSettings
+from agent.tracking.object_filter import ObjectFilter, ObjectFilterSettings
 
 
 def detector_from_config(config: DetectorConfig, *, score_threshold: float | None = None) -> ObjectDetector:
@@ -87,6 +91,30 @@ def object_filter_settings(
         exclusion_polygons_px=_mask_polygons(camera, frame_wh),
         confirm_frames=f.confirm_frames,
     )
+
+
+def stages_for_size(camera: CameraConfig, class_names: Sequence[str]) -> StagesForSize:
+    """The motion gate and object filter of `camera` for a frame size (masks in pixels)."""
+
+    def build(frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
+        settings = object_filter_settings(camera, class_names, frame_wh)
+        return MotionGate(motion_settings(camera, frame_wh)), ObjectFilter(settings, frame_wh)
+
+    return build
+
+
+def camera_pipeline(
+    camera: CameraConfig,
+    site: SiteInfo,
+    detector: ObjectDetecting,
+    tracker: ObjectTracking,
+    *,
+    status: str = "Actual",
+    ids: Uuid7Factory | None = None,
+) -> CameraPipeline:
+    """One camera's pipeline with its per-size stages built from its config."""
+    stages = stages_for_size(camera, detector.class_names)
+    return CameraPipeline(camera, site, detector, tracker, stages, status=status, ids=ids)
 
 
 def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:

@@ -26,7 +26,7 @@ from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteConfig
 from agent.errors import AgentError
 from agent.logs import log_event
-from agent.runtime.assembly import tracker_from_config
+from agent.runtime.assembly import camera_pipeline, tracker_from_config
 from agent.runtime.detector_pool import DetectorHandle
 from agent.runtime.pipeline import CameraPipeline
 from agent.runtime.scheduler import RateScheduler
@@ -134,7 +134,7 @@ class CameraWorker:
     def _new_pipeline(self, camera: CameraConfig) -> CameraPipeline:
         self._camera = camera
         self.meter.set_target_fps(camera.detect_fps)
-        return CameraPipeline(camera, self._site.site, self._detector, self._tracker, status="Actual")
+        return camera_pipeline(camera, self._site.site, self._detector, self._tracker, status="Actual")
 
     def _take_pending(self) -> CameraConfig | None:
         with self._pending_lock:

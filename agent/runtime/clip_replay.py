@@ -24,7 +24,7 @@ from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteConfig
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert
 from agent.errors import ConfigError, ConfigIssue
-from agent.runtime.assembly import detector_from_config, tracker_from_config
+from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 from agent.runtime.pipeline import CameraPipeline, FrameResult
 from agent.sources.file_replay import FileReplay
 from agent.values.alert_moment import AlertMoment
@@ -94,7 +94,7 @@ def replay_file(
     fps = camera.detect_fps if detect_fps is None else (detect_fps or None)
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
     detector = detector_from_config(config.detector)
-    pipeline = CameraPipeline(
+    pipeline = camera_pipeline(
         camera,
         config.site,
         detector,

@@ -12,8 +12,9 @@ were (a person standing still in a zone keeps counting).
 
 from __future__ import annotations
 
-__all__ = ["CameraPipeline", "FrameResult", "FrameStamp", "ObjectDetecting", "ObjectTracking"]
+__all__ = ["CameraPipeline", "FrameResult", "FrameStamp", "ObjectDetecting", "ObjectTracking", "StagesForSize"]
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -27,7 +28,6 @@ from agent.config import CameraConfig, SiteInfo
 from agent.motion.gate import MotionCounters, MotionGate, MotionResult
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.ruleset import RuleSet, build_rules
-from agent.runtime.assembly import motion_settings, object_filter_settings
 from agent.tracking.object_filter import ObjectFilter
 from agent.values.alert_moment import AlertMoment
 from agent.values.detections import Detections, Tracks
@@ -42,6 +42,12 @@ class ObjectDetecting(Protocol):
     def class_names(self) -> tuple[str, ...]: ...
 
     def detect(self, image_bgr: np.ndarray) -> Detections: ...
+
+
+# Builds the motion gate and object filter for one frame size (their masks are pixel
+# polygons). Handed in by whoever wires the pipeline, so this module never reaches
+# back into the wiring that reads the config.
+StagesForSize = Callable[[tuple[int, int]], tuple[MotionGate, ObjectFilter]]
 
 
 class ObjectTracking(Protocol):
@@ -88,6 +94,8 @@ class CameraPipeline:
         site: the site's identity, for alerts.
         detector: a detector (may be shared between cameras).
         tracker: this camera's own tracker.
+        stages_for_size: builds the motion gate and object filter for a frame size;
+            called again whenever the frame size changes.
         status: CAP status of its alerts ("Actual" live, "Test" for replays).
         ids: UUIDv7 source; seed it for repeatable replays.
     """
@@ -98,6 +106,7 @@ class CameraPipeline:
         site: SiteInfo,
         detector: ObjectDetecting,
         tracker: ObjectTracking,
+        stages_for_size: StagesForSize,
         *,
         status: str = "Actual",
         ids: Uuid7Factory | None = None,
@@ -105,6 +114,7 @@ class CameraPipeline:
         self.camera_id = camera.id
         self._camera = camera
         self._detector = detector
+        self._stages_for_size = stages_for_size
         self._frame_wh: tuple[int, int] | None = None
         self._gate: MotionGate | None = None
         self._filter: ObjectFilter | None = None
@@ -189,9 +199,7 @@ class CameraPipeline:
         # Masks are pixel polygons, so these stages are (re)built per frame size.
         if self._gate is None or self._filter is None or frame_wh != self._frame_wh:
             self._frame_wh = frame_wh
-            self._gate = MotionGate(motion_settings(self._camera, frame_wh))
-            settings = object_filter_settings(self._camera, self._detector.class_names, frame_wh)
-            self._filter = ObjectFilter(settings, frame_wh)
+            self._gate, self._filter = self._stages_for_size(frame_wh)
         return self._gate, self._filter
 
     def reset(self) -> None:
