@@ -39,7 +39,7 @@ CLIPS = {
 
 def manifest_models() -> list[tuple[str, int]]:
     """Every (model, input side) the manifest lists as supported."""
-    from agent.detection.model_store import load_manifest
+    from agent.detection.manifest import load_manifest
 
     return [(name, side) for name, spec in load_manifest().items() for side in spec.supported_sizes]
 

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import SiteConfig, load_config
 from agent.delivery.signing import (
@@ -86,7 +87,7 @@ def _run_agent_and_listen(
     received: list[dict[str, Any]] = []
     trust: list[TrustStore] = []
     prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
     def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
         if msg.topic.endswith("/status"):

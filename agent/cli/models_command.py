@@ -7,7 +7,8 @@ __all__ = ["register"]
 import argparse
 from pathlib import Path
 
-from agent.detection.model_store import ModelSpec, load_manifest, pull, resolve_model
+from agent.detection.manifest import ModelSpec, load_manifest
+from agent.detection.model_store import pull, resolve_model
 from agent.errors import ModelError
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["GflAdapter", "OutputAdapter", "Yolov8Adapter", "YoloxAdapter", "make_adapter"]
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -20,7 +21,7 @@ from agent.detection.decoding import (
     decode_yolov8,
     decode_yolox,
 )
-from agent.detection.model_store import ModelSpec
+from agent.detection.manifest import ModelSpec
 from agent.errors import ModelError
 
 
@@ -88,7 +89,11 @@ class Yolov8Adapter:
         return decode_yolov8(outputs[0], self._threshold, self._mask, self._buffers)
 
 
-_ADAPTERS = {"yolox": YoloxAdapter, "gfl": GflAdapter, "yolov8": Yolov8Adapter}
+_ADAPTERS: dict[str, Callable[[ModelSpec, tuple[int, int], float, np.ndarray], OutputAdapter]] = {
+    "yolox": YoloxAdapter,
+    "gfl": GflAdapter,
+    "yolov8": Yolov8Adapter,
+}
 
 
 def make_adapter(

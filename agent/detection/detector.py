@@ -20,7 +20,8 @@ import numpy as np
 
 from agent.detection.adapters import make_adapter
 from agent.detection.box_ops import nms_class_aware
-from agent.detection.model_store import ModelSpec, resolve_model
+from agent.detection.manifest import ModelSpec
+from agent.detection.model_store import resolve_model
 from agent.detection.onnx_session import OnnxSession
 from agent.detection.preprocess import Preprocessor
 from agent.errors import ModelError, SourceError

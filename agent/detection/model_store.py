@@ -1,8 +1,8 @@
-"""The model manifest, finding model files on disk, and downloading them.
+"""Finding model files on disk, verifying them, and downloading them.
 
-Owns `ModelSpec` (one manifest entry: file, hash, licence, input and output
-contract), `load_manifest`, `resolve_model` (name or path -> spec and a
-verified file) and `pull` (download into the user cache with a pinned hash).
+Owns `resolve_model` (name or path -> spec and a verified file),
+`spec_for_user_file` (a user's own export) and `pull` (download into the user
+cache with a pinned hash). The manifest itself is `agent.detection.manifest`.
 
 Search order for a model name: each directory of `EDGE_AGENT_MODEL_PATH`
 (separated by `os.pathsep`), then the user cache
@@ -13,11 +13,10 @@ An explicit path to an `.onnx` file is used as is.
 from __future__ import annotations
 
 __all__ = [
-    "LAYOUTS",
-    "ModelSpec",
+    "MODEL_PATH_ENV",
+    "RECORDED_HASH_SUFFIX",
     "cache_dir",
     "file_sha256",
-    "load_manifest",
     "model_search_dirs",
     "pull",
     "resolve_model",
@@ -25,187 +24,21 @@ __all__ = [
 ]
 
 import hashlib
-import math
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
-from importlib import resources
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-
+from agent.detection.manifest import LAYOUTS, Layout, ModelSpec, coco_names, load_manifest
+from agent.detection.onnx_session import check_output_contract, read_io_shapes
 from agent.errors import ModelError
 
-Layout = Literal["yolox", "gfl", "yolov8"]
-LAYOUTS: tuple[str, ...] = ("yolox", "gfl", "yolov8")
 MODEL_PATH_ENV = "EDGE_AGENT_MODEL_PATH"
 # Written beside a downloaded file whose hash the manifest could not pin.
 RECORDED_HASH_SUFFIX = ".sha256"
-_REPO_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    """One detector model: where its file comes from and how to run and decode it.
-
-    Attributes:
-        name: manifest key (`yolox-nano-416`), or `file:<name>` for a user file.
-        file_name: file name looked up on the model path.
-        sha256: pinned hash of the file, or None when not pinned.
-        licence: SPDX licence id of the weights.
-        source: where the weights come from, in words.
-        download_url: official download URL, or None.
-        download_sha256: hash of the downloaded file when known in advance.
-        input_name: name of the single input tensor.
-        input_size_hw: native input height and width in pixels.
-        dynamic_input: True when the graph accepts other sizes.
-        supported_sizes: square input sides known to work.
-        colour_order: `bgr` or `rgb` channel order the model expects.
-        mean: per-channel mean (model's channel order), applied to 0-255 pixels.
-        std: per-channel std (model's channel order).
-        resize_mode: `letterbox` (fit, top-left, pad) or `resize` (stretch).
-        pad_value: letterbox fill value (0-255, before normalisation).
-        layout: output layout, one of `LAYOUTS`.
-        strides: feature strides in pixels, in output order.
-        reg_max: GFL distance bins minus one (unused by other layouts).
-        centre_shift_px: GFL anchor centre = (grid + 0.5) * stride + shift.
-        output_names: output tensor names, in output order.
-        output_shapes: output shapes at the native size; None marks a dynamic dim.
-        class_names: class names in output order.
-    """
-
-    name: str
-    file_name: str
-    sha256: str | None
-    licence: str
-    source: str
-    download_url: str | None
-    download_sha256: str | None
-    input_name: str
-    input_size_hw: tuple[int, int]
-    dynamic_input: bool
-    supported_sizes: tuple[int, ...]
-    colour_order: Literal["bgr", "rgb"]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    resize_mode: Literal["letterbox", "resize"]
-    pad_value: int
-    layout: Layout
-    strides: tuple[int, ...]
-    reg_max: int
-    centre_shift_px: float
-    output_names: tuple[str, ...]
-    output_shapes: tuple[tuple[int | None, ...], ...]
-    class_names: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def anchors_per_stride(self, input_size_hw: tuple[int, int]) -> tuple[int, ...]:
-        """Grid cells per stride for an input size (partial cells count, as the graphs pad)."""
-        h, w = input_size_hw
-        return tuple(math.ceil(h / s) * math.ceil(w / s) for s in self.strides)
-
-    def expected_output_shapes(self, input_size_hw: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
-        """Exact output shapes the model must produce for an input size."""
-        per_stride = self.anchors_per_stride(input_size_hw)
-        total = sum(per_stride)
-        c = self.num_classes
-        if self.layout == "yolox":
-            return ((1, total, 5 + c),)
-        if self.layout == "yolov8":
-            return ((1, 4 + c, total),)
-        bins = 4 * (self.reg_max + 1)
-        return tuple((1, n, c) for n in per_stride) + tuple((1, n, bins) for n in per_stride)
-
-
-def _tuple_of(values: Any, kind: type, field: str, name: str) -> tuple[Any, ...]:
-    if not isinstance(values, list):
-        raise ModelError(f"model manifest entry {name!r}: {field} must be a list, got {values!r}")
-    return tuple(kind(v) for v in values)
-
-
-def _spec_from_entry(name: str, entry: dict[str, Any]) -> ModelSpec:
-    try:
-        inp, out, dl = entry["input"], entry["output"], entry.get("download") or {}
-        spec = ModelSpec(
-            name=name,
-            file_name=str(entry["file"]),
-            sha256=entry.get("sha256"),
-            licence=str(entry["licence"]),
-            source=str(entry.get("source", "")).strip(),
-            download_url=dl.get("url"),
-            download_sha256=dl.get("sha256"),
-            input_name=str(inp["name"]),
-            input_size_hw=(int(inp["size_hw"][0]), int(inp["size_hw"][1])),
-            dynamic_input=bool(inp["dynamic"]),
-            supported_sizes=_tuple_of(inp["supported_sizes"], int, "input.supported_sizes", name),
-            colour_order=inp["colour_order"],
-            mean=_tuple_of(inp["mean"], float, "input.mean", name),
-            std=_tuple_of(inp["std"], float, "input.std", name),
-            resize_mode=inp["resize"],
-            pad_value=int(inp.get("pad_value", 0)),
-            layout=out["layout"],
-            strides=_tuple_of(out["strides"], int, "output.strides", name),
-            reg_max=int(out.get("reg_max", 7)),
-            centre_shift_px=float(out.get("centre_shift_px", 0.0)),
-            output_names=_tuple_of(out["names"], str, "output.names", name),
-            output_shapes=tuple(tuple(None if d is None else int(d) for d in s) for s in out["shapes"]),
-            class_names=_tuple_of(entry["classes"], str, "classes", name),
-        )
-    except (KeyError, TypeError, ValueError, IndexError) as err:
-        raise ModelError(f"model manifest entry {name!r} is malformed: {err!r}") from err
-    _check_spec(spec)
-    return spec
-
-
-def _check_spec(spec: ModelSpec) -> None:
-    problems = []
-    if spec.layout not in LAYOUTS:
-        problems.append(f"layout {spec.layout!r} not one of {LAYOUTS}")
-    if spec.colour_order not in ("bgr", "rgb"):
-        problems.append(f"colour_order {spec.colour_order!r} not bgr or rgb")
-    if spec.resize_mode not in ("letterbox", "resize"):
-        problems.append(f"resize {spec.resize_mode!r} not letterbox or resize")
-    if len(spec.mean) != 3 or len(spec.std) != 3 or min(spec.std) <= 0:
-        problems.append("mean and std need 3 values each, std > 0")
-    if len(spec.output_names) != len(spec.output_shapes):
-        problems.append("output names and shapes differ in count")
-    if problems:
-        raise ModelError(f"model manifest entry {spec.name!r}: " + "; ".join(problems))
-
-
-def _read_manifest_text() -> str:
-    # Installed wheels carry the manifest as package data; a source checkout has it in models/.
-    try:
-        packaged = resources.files("agent").joinpath("data", "models.yaml")
-        if packaged.is_file():
-            return packaged.read_text(encoding="utf-8")
-    except (ModuleNotFoundError, OSError):
-        pass
-    if _REPO_MANIFEST.is_file():
-        return _REPO_MANIFEST.read_text(encoding="utf-8")
-    raise ModelError(f"model manifest not found in package data (agent/data/models.yaml) or at {_REPO_MANIFEST}")
-
-
-def load_manifest() -> dict[str, ModelSpec]:
-    """Return every manifest entry by name.
-
-    Raises:
-        ModelError: the manifest is missing or an entry is malformed.
-    """
-    try:
-        doc = yaml.safe_load(_read_manifest_text())
-    except yaml.YAMLError as err:
-        raise ModelError(f"model manifest is not valid YAML: {err}") from err
-    models = doc.get("models") if isinstance(doc, dict) else None
-    if not isinstance(models, dict):
-        raise ModelError("model manifest has no `models:` mapping")
-    return {str(name): _spec_from_entry(str(name), entry) for name, entry in models.items()}
 
 
 def cache_dir() -> Path:
@@ -302,10 +135,6 @@ def _resolve_path(path: Path, manifest: dict[str, ModelSpec], layout: str | None
     return spec_for_user_file(path, layout), path
 
 
-def _coco_names() -> tuple[str, ...]:
-    return load_manifest()["yolox-nano-416"].class_names
-
-
 def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
     """Build a spec for a user's own export from the file's tensors and layout defaults.
 
@@ -317,7 +146,7 @@ def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
     """
     if layout not in ("yolox", "yolov8"):
         raise ModelError(f"a user model file needs layout yolox or yolov8, got {layout!r}")
-    from agent.detection.onnx_session import read_io_shapes
+    checked: Layout = "yolox" if layout == "yolox" else "yolov8"
 
     (in_name, in_shape), outputs = read_io_shapes(path)
     if len(outputs) != 1 or len(outputs[0][1]) != 3:
@@ -326,7 +155,7 @@ def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
     if not isinstance(channels, int):
         raise ModelError(f"model file {path}: class dimension must be fixed, got {outputs[0][1]}")
     n_cls = channels - (5 if layout == "yolox" else 4)
-    coco = _coco_names()
+    coco = coco_names()
     names = coco if n_cls == len(coco) else tuple(f"class_{i}" for i in range(n_cls))
     h, w = in_shape[2], in_shape[3]
     dynamic = not (isinstance(h, int) and isinstance(w, int))
@@ -348,8 +177,8 @@ def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
         supported_sizes=(size_hw[0],),
         colour_order="rgb" if rgb else "bgr",
         std=(255.0,) * 3 if rgb else (1.0,) * 3,
-        layout=layout,
-        output_names=(outputs[0][0],),  # type: ignore[arg-type]
+        layout=checked,
+        output_names=(outputs[0][0],),
         output_shapes=(tuple(d if isinstance(d, int) else None for d in outputs[0][1]),),
         class_names=names,
     )
@@ -411,8 +240,6 @@ def _install_download(spec: ModelSpec, tmp: Path, final: Path) -> tuple[Path, st
         raise ModelError(f"downloaded {spec.file_name} has sha256 {actual}, expected {' or '.join(sorted(pinned))}")
     note = f"sha256 {actual} matches the manifest"
     if not pinned:
-        from agent.detection.onnx_session import check_output_contract
-
         check_output_contract(spec, tmp)
         final.with_name(final.name + RECORDED_HASH_SUFFIX).write_text(actual + "\n", encoding="utf-8")
         note = (

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from agent.detection.model_store import ModelSpec
+from agent.detection.manifest import ModelSpec
 from agent.errors import ModelError
 from agent.logs import log_event
 

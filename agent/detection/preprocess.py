@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-from agent.detection.model_store import ModelSpec
+from agent.detection.manifest import ModelSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,7 @@ class ClipAnnotator:
 
     def _open(self, frame_wh: tuple[int, int]) -> cv2.VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*_FOURCC), self._fps, frame_wh)
+        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*_FOURCC), self._fps, frame_wh)
         if not writer.isOpened():
             raise AgentError(f"cannot write {self.path}: this OpenCV build has no {_FOURCC} encoder for it (use .mp4)")
         return writer

@@ -33,7 +33,7 @@ def apply_cache_dir(path: Path) -> bool:
         # Kernels defined from now on use it; ones already defined keep their location.
         from numba.core import config
 
-        config.CACHE_DIR = str(path)
+        config.CACHE_DIR = str(path)  # type: ignore[attr-defined]  # set at import from the env, untyped
     return True
 
 

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from agent.detection.model_store import load_manifest
+from agent.detection.manifest import load_manifest
 
 
 @pytest.fixture(autouse=True)

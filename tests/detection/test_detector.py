@@ -9,7 +9,8 @@ import pytest
 
 from agent.detection import DetectorOptions, ObjectDetector, StageTimings
 from agent.detection.box_ops import iou_matrix
-from agent.detection.model_store import load_manifest, resolve_model
+from agent.detection.manifest import load_manifest
+from agent.detection.model_store import resolve_model
 from agent.detection.onnx_session import OnnxSession
 from agent.errors import ModelError, SourceError
 

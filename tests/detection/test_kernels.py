@@ -17,7 +17,8 @@ from agent.detection.decoding import (
     decode_yolox,
     decode_yolox_numpy,
 )
-from agent.detection.model_store import ModelSpec, resolve_model
+from agent.detection.manifest import ModelSpec
+from agent.detection.model_store import resolve_model
 from agent.detection.onnx_session import OnnxSession
 from agent.detection.preprocess import Preprocessor, hwc_to_nchw_normalised, hwc_to_nchw_normalised_numpy
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main as cli_main
-from agent.detection.model_store import RECORDED_HASH_SUFFIX, file_sha256, load_manifest, pull, resolve_model
+from agent.detection.manifest import load_manifest
+from agent.detection.model_store import RECORDED_HASH_SUFFIX, file_sha256, pull, resolve_model
 from agent.errors import ModelError
 
 

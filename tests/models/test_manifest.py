@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.detection.model_store import file_sha256, load_manifest
+from agent.detection.manifest import load_manifest
+from agent.detection.model_store import file_sha256
 from agent.detection.onnx_session import check_output_contract, read_io_shapes
 
 MANIFEST = load_manifest()
