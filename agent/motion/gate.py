@@ -1,4 +1,4 @@
-"""Motion gate: decides which frames (and which parts of them) the detector sees.
+"""Motion gate: decides which frames the detector sees, and finds where in them something moved.
 
 A downscaled, blurred luma image is compared with a running-average
 background; pixels that differ by more than a threshold, minus the masked
@@ -20,7 +20,6 @@ __all__ = [
     "MotionResult",
     "MotionSettings",
     "merge_boxes",
-    "motion_crops",
 ]
 
 from dataclasses import dataclass
@@ -38,8 +37,9 @@ class MotionSettings:
 
     Attributes:
         mode: `always` runs the detector on every frame; `on_motion` only on
-            frames with motion; `regions` also hands the motion regions to
-            the detector to crop.
+            frames with motion. `regions` gates frames as `on_motion` does;
+            the detector still sees the whole frame (the regions are
+            reported in `MotionResult` for whoever draws or filters by them).
         frame_height_px: height of the analysed image. 180 px keeps a person
             at 20 m a few pixels tall while costing well under a millisecond.
         learning_rate: weight of each new frame in the background average;
@@ -121,23 +121,23 @@ def merge_boxes(boxes_xyxy: np.ndarray, gap_px: float) -> np.ndarray:
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
-def motion_crops(
-    regions_xyxy_px: np.ndarray, frame_wh: tuple[int, int], *, pad_px: int = 32, min_side_px: int = 96
-) -> np.ndarray:
-    """Turn motion regions into detector crops: padded (objects stick out of
-    their moving parts), grown to min_side_px (a detector needs context),
-    clipped to the frame and merged where they overlap. Integer xyxy, (n, 4)."""
-    w, h = frame_wh
-    crops = np.asarray(regions_xyxy_px, np.float32).reshape(-1, 4).copy()
-    if crops.size == 0:
-        return np.zeros((0, 4), np.int32)
-    crops[:, :2] -= pad_px
-    crops[:, 2:] += pad_px
-    centre = (crops[:, :2] + crops[:, 2:]) / 2
-    half = np.maximum((crops[:, 2:] - crops[:, :2]) / 2, min_side_px / 2)
-    crops = np.hstack([centre - half, centre + half])
-    crops = merge_boxes(np.clip(crops, 0, [w, h, w, h]), 0.0)
-    return np.round(crops).astype(np.int32)
+@dataclass(frozen=True, slots=True)
+class _AnalysisGrid:
+    """The downscaled image motion is computed on, for one frame size.
+
+    Attributes:
+        size_wh: the original frame size it was built for.
+        small_wh: the analysed image size.
+        scale_xy: original pixels per analysed pixel, per axis.
+        keep_mask: (h, w) uint8 of the analysed size, 255 outside the masks, 0 inside.
+        keep_pixels: pixels outside the masks (at least 1, the divisor of the motion fraction).
+    """
+
+    size_wh: tuple[int, int]
+    small_wh: tuple[int, int]
+    scale_xy: tuple[float, float]
+    keep_mask: np.ndarray
+    keep_pixels: int
 
 
 class MotionGate:
@@ -149,16 +149,15 @@ class MotionGate:
 
     def __init__(self, settings: MotionSettings | None = None) -> None:
         self.settings = settings or MotionSettings()
-        self._size_wh: tuple[int, int] | None = None
+        self._grid: _AnalysisGrid | None = None
         self._background: np.ndarray | None = None
-        self._keep_mask: np.ndarray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._seen = 0
         self._inspected = self._with_motion = self._detected = 0
 
     def reset(self) -> None:
         """Forget the background and counters (after a reconnect or a scene change)."""
-        self._size_wh = None
+        self._grid = None
         self._background = None
         self._seen = 0
         self._inspected = self._with_motion = self._detected = 0
@@ -180,9 +179,10 @@ class MotionGate:
             result = MotionResult(True, np.array([[0, 0, w, h]], np.float32), 1.0)
             self._count(result)
             return result
-        if self._size_wh != (w, h):
-            self._prepare(w, h)
-        gray = self._luma(image_bgr)
+        grid = self._grid
+        if grid is None or grid.size_wh != (w, h):
+            grid = self._grid = self._new_grid(w, h)
+        gray = self._luma(image_bgr, grid)
         background = self._background
         if background is None:
             self._background = background = gray.astype(np.float32)
@@ -191,44 +191,43 @@ class MotionGate:
             cv2.accumulateWeighted(gray, background, 0.5)
             result = MotionResult(True, np.array([[0, 0, w, h]], np.float32), 1.0)
         else:
-            result = self._compare(gray, background)
+            result = self._compare(gray, background, grid)
             cv2.accumulateWeighted(gray, background, self.settings.learning_rate)
         self._count(result)
         return result
 
-    def _prepare(self, w: int, h: int) -> None:
+    def _new_grid(self, w: int, h: int) -> _AnalysisGrid:
+        """The grid for a new frame size; the old background no longer fits it, so warm up again."""
         s = self.settings
         small_h = min(s.frame_height_px, h)
         small_w = max(1, round(w * small_h / h))
-        self._size_wh = (w, h)
-        self._scale = w / small_w, h / small_h
-        self._small_wh = (small_w, small_h)
+        scale_xy = (w / small_w, h / small_h)
         self._background = None
         self._seen = 0
         keep = np.full((small_h, small_w), 255, np.uint8)
         for polygon in s.mask_polygons_px:
-            pts = np.asarray(polygon, np.float32).reshape(-1, 2) / np.float32(self._scale)
+            pts = np.asarray(polygon, np.float32).reshape(-1, 2) / np.asarray(scale_xy, np.float32)
             cv2.fillPoly(keep, [np.round(pts).astype(np.int32)], 0)
-        self._keep_mask = keep
-        self._keep_pixels = max(1, int(cv2.countNonZero(keep)))
+        keep_pixels = max(1, int(cv2.countNonZero(keep)))
+        return _AnalysisGrid((w, h), (small_w, small_h), scale_xy, keep, keep_pixels)
 
-    def _luma(self, image_bgr: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image_bgr, self._small_wh, interpolation=cv2.INTER_LINEAR)
+    def _luma(self, image_bgr: np.ndarray, grid: _AnalysisGrid) -> np.ndarray:
+        small = cv2.resize(image_bgr, grid.small_wh, interpolation=cv2.INTER_LINEAR)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         # The blur removes single-pixel sensor and compression noise before the diff.
         return cv2.GaussianBlur(gray, (5, 5), 0)
 
-    def _compare(self, gray: np.ndarray, background: np.ndarray) -> MotionResult:
+    def _compare(self, gray: np.ndarray, background: np.ndarray, grid: _AnalysisGrid) -> MotionResult:
         s = self.settings
         diff = cv2.absdiff(gray, cv2.convertScaleAbs(background))
         _, changed = cv2.threshold(diff, s.pixel_threshold, 255, cv2.THRESH_BINARY)
-        changed = cv2.bitwise_and(changed, self._keep_mask)
-        fraction = float(cv2.countNonZero(changed)) / self._keep_pixels
+        changed = cv2.bitwise_and(changed, grid.keep_mask)
+        fraction = float(cv2.countNonZero(changed)) / grid.keep_pixels
         # Dilation joins the pieces of one moving body before contours are taken.
         grown = cv2.dilate(changed, self._kernel, iterations=2)
         contours, _ = cv2.findContours(grown, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         min_area = s.min_region_fraction * gray.shape[0] * gray.shape[1]
-        sx, sy = self._scale
+        sx, sy = grid.scale_xy
         boxes = []
         for contour in contours:
             x, y, bw, bh = cv2.boundingRect(contour)

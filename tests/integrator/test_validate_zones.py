@@ -1,4 +1,8 @@
-"""`edge-agent validate` warns about zones too small or too large to be meant, and still exits 0."""
+"""`edge-agent validate` warns about zones too small or too large to be meant, and still exits 0.
+
+Shares are printed rounded half up from their decimal value, so a zone exactly
+on a half (0.125%) reads 0.13% wherever the float arithmetic lands.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli.main import main
+from agent.integrator.zone_checks import percent_text
 
 CONFIG = """
 site: {{id: s1, name: Site, location: {{lat: 51.0, lon: 0.0}}}}
@@ -30,8 +35,12 @@ def _validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], **fields: str)
 @pytest.mark.parametrize(
     ("units", "points", "warned"),
     [
-        ("normalized", "[[0.5, 0.5], [0.55, 0.5], [0.55, 0.55]]", "covers 0.13% of the frame"),  # 0.00125
-        ("normalized", "[[0, 0], [1, 0], [1, 1], [0, 1]]", "covers 100.0% of the frame"),
+        # Exactly on a half: 0.125% and 0.225% round up (half to even would give 0.12% and 0.22%).
+        ("normalized", "[[0.5, 0.5], [0.55, 0.5], [0.55, 0.55]]", "covers 0.13% of the frame (under 0.5%)"),
+        ("normalized", "[[0.1, 0.1], [0.15, 0.1], [0.15, 0.145], [0.1, 0.145]]", "covers 0.23% of the frame"),
+        ("normalized", "[[0, 0], [1, 0], [1, 1], [0, 1]]", "covers 100.0% of the frame (over 95%)"),
+        # 96.25% at one decimal: up to 96.3% (half to even: 96.2%).
+        ("normalized", "[[0, 0], [1, 0], [1, 0.9625], [0, 0.9625]]", "covers 96.3% of the frame"),
         ("normalized", "[[0.2, 0.2], [0.6, 0.2], [0.6, 0.6]]", None),
         # vtest.avi is 768x576: a 20x20 px square is 0.09% of it.
         ("pixels", "[[100, 100], [120, 100], [120, 120], [100, 120]]", "covers 0.09% of the frame"),
@@ -49,6 +58,29 @@ def test_zone_size_warnings(
         assert "warning" not in err
     else:
         assert "warning:" in err and "zone 'door'" in err and warned in err
+
+
+@pytest.mark.parametrize(
+    ("fraction", "decimals", "text"),
+    [
+        # 0.125% as the arithmetic may deliver it: just under, exact, just over. All round up.
+        (0.0012499999999999998, 2, "0.13%"),
+        (0.00125, 2, "0.13%"),
+        (0.0012500000000000002, 2, "0.13%"),
+        (0.00145, 2, "0.15%"),
+        # Off the half, the nearest value wins as usual.
+        (0.0012499, 2, "0.12%"),
+        (0.0012501, 2, "0.13%"),
+        (0.000904224, 2, "0.09%"),
+        (0.9625, 1, "96.3%"),
+        (0.97925, 1, "97.9%"),
+        (1.0, 1, "100.0%"),
+        (0.005, 1, "0.5%"),
+        (0.95, 0, "95%"),
+    ],
+)
+def test_shares_round_half_up(fraction: float, decimals: int, text: str) -> None:
+    assert percent_text(fraction, decimals) == text
 
 
 def test_pixel_zone_of_a_stream_says_the_check_was_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from itertools import islice
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from agent.motion.gate import MotionGate, MotionSettings, merge_boxes, motion_crops
+from agent.motion.gate import MotionGate, MotionSettings, merge_boxes
 from agent.sources import FileReplay
 
 
@@ -86,14 +87,24 @@ def test_mask_on_real_footage_removes_regions_under_it(vtest_avi: Path) -> None:
     assert not any(r.has_motion for r in results[gate.settings.warmup_frames :])
 
 
-def test_merge_and_crops() -> None:
+def test_a_new_frame_size_starts_a_new_background() -> None:
+    gate = MotionGate(MotionSettings(warmup_frames=3))
+    for frame in _static_scene(0, 10):
+        gate.update(frame)
+    smaller = [cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA) for f in _static_scene(0, 6)]
+
+    results = [gate.update(f) for f in smaller]
+
+    # The 640x480 background cannot be compared with a 320x240 frame: warm up again, in the new size.
+    assert all(r.has_motion and r.regions_xyxy_px.tolist() == [[0, 0, 320, 240]] for r in results[:3])
+    assert not any(r.has_motion for r in results[3:])
+    assert gate.counters.frames_inspected == 16
+
+
+def test_merge_joins_boxes_within_the_gap() -> None:
     boxes = np.array([[10, 10, 50, 50], [55, 10, 90, 50], [300, 300, 320, 330]], np.float32)
     merged = merge_boxes(boxes, gap_px=10)
     assert merged.tolist() == [[10, 10, 90, 50], [300, 300, 320, 330]]
-    crops = motion_crops(merged, (640, 480), pad_px=16, min_side_px=96)
-    assert crops.dtype == np.int32 and len(crops) == 2
-    assert (crops[:, 2] - crops[:, 0] >= 96).all() and (crops[:, :2] >= 0).all()
-    assert (crops[:, 2] <= 640).all() and (crops[:, 3] <= 480).all()
 
 
 def test_bad_settings_are_refused() -> None:
