@@ -45,6 +45,8 @@ system-deps:
 	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
 		echo "installing mosquitto with apt-get"; apt-get update -qq && $(APT_INSTALL) mosquitto; fi
 	@if ! command -v openssl >/dev/null; then $(APT_INSTALL) openssl; fi
+	@if ! command -v systemd-analyze >/dev/null; then \
+		echo "installing systemd (systemd-analyze checks the shipped unit) with apt-get"; $(APT_INSTALL) systemd; fi
 
 # The sample clip: ../shared/assets when present, else Debian's opencv-doc.
 clip: system-deps
