@@ -15,6 +15,7 @@ CACHE := .cache
 OPENCV_DOC_DATA := $(CACHE)/opencv-doc/usr/share/doc/opencv-doc/examples/data
 MODEL_PATH := $(abspath $(ASSETS)/models):$(abspath $(CACHE)/models)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+RUNTIME_LOCK := requirements/runtime.lock
 DEV_LOCK := requirements/dev.lock
 BENCH_LOCK := requirements/bench.lock
 # One lock for every box the agent runs on (x86-64 and aarch64 Linux, Python 3.11 and up):
@@ -24,7 +25,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 LOCK_ARGS ?=
 LINT_PATHS := agent tests benchmarks
 
-.PHONY: demo test lint lock bench venv system-deps clip clean
+.PHONY: demo test lint lock check-aarch64 bench venv system-deps clip clean
 
 venv: $(STAMP)
 
@@ -60,6 +61,7 @@ demo: venv clip
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.cli.demo --config config/demo.yaml --clip $(DEMO_CLIP)
 
 lock: venv
+	$(UV_COMPILE) $(LOCK_ARGS) -o $(RUNTIME_LOCK)
 	$(UV_COMPILE) --extra dev $(LOCK_ARGS) -o $(DEV_LOCK)
 	$(UV_COMPILE) --extra dev --extra bench $(LOCK_ARGS) -o $(BENCH_LOCK)
 
@@ -70,7 +72,19 @@ lint: venv
 		echo "$(VENV)/bin/$$check"; $(VENV)/bin/$$check || status=1; \
 	done; exit $$status
 
-test: lint system-deps
+# A Raspberry Pi 4/5 (64-bit Raspberry Pi OS bookworm: aarch64, CPython 3.11, glibc 2.36)
+# installs wheels only: every runtime dependency in the lock must have one. pip resolves
+# the lock for that platform without installing anything.
+AARCH64_PLATFORMS := --platform manylinux_2_36_aarch64 --platform manylinux_2_28_aarch64 \
+	--platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform linux_aarch64
+check-aarch64: venv
+	$(PY) -m pip install -q --dry-run --ignore-installed --target $(CACHE)/aarch64-check --only-binary=:all: \
+		$(AARCH64_PLATFORMS) --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
+		-r $(RUNTIME_LOCK) --report $(CACHE)/aarch64-check.json
+	@$(PY) -c "import json; r = json.load(open('$(CACHE)/aarch64-check.json')); \
+		print('aarch64/cp311: a wheel for each of the', len(r['install']), 'runtime packages in $(RUNTIME_LOCK)')"
+
+test: lint check-aarch64 system-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q
 
 # supervision (the reference ByteTrack, removed from it in 0.27) requires opencv-python, whose
