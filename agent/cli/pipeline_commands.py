@@ -16,7 +16,7 @@ from agent.cli.options import add_config_options
 from agent.config import CameraConfig, SiteConfig, load_config
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
-from agent.delivery.routing import OutgoingAlert
+from agent.delivery.sink import JsonlStore, OutboxStore
 from agent.errors import AgentError, ConfigError, ConfigIssue
 from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import dispatcher_from_config
@@ -139,14 +139,7 @@ def _replay(args: argparse.Namespace) -> int:
     source = _clip(args)
     with ExitStack() as stack:
         out: TextIO = stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
-        publish = _publishing(config, stack) if args.publish else None
-
-        def write(message: OutgoingAlert) -> None:
-            out.write(message.payload.decode("utf-8") + "\n")
-            out.flush()
-            if publish is not None:
-                publish(message)
-
+        outbox, publisher = _publishing(config, stack) if args.publish else (None, None)
         annotate = _annotating(args, camera, source, stack) if args.annotate else None
         summary = replay_file(
             config,
@@ -155,21 +148,23 @@ def _replay(args: argparse.Namespace) -> int:
             dispatcher=dispatcher_from_config(config),
             start_utc=_start_time(args, source),
             detect_fps=args.detect_fps,
-            on_message=write,
+            store=JsonlStore(out, then=outbox),
+            audit=AuditLog(config.policies.audit_log) if publisher else None,
             on_frame=_progress_bar(),
             on_picture=annotate,
             max_frames=_max_frames(args),
         )
-        if publish is not None and not publish.flush():
+        if publisher is not None and not publisher.flush(max(30.0, config.mqtt.connect_timeout_s)):
             raise AgentError(f"replay: not every message was acknowledged by {config.mqtt.host}:{config.mqtt.port}")
     _print_summary(summary, sys.stdout if args.out else sys.stderr)
     return 0
 
 
 def _max_frames(args: argparse.Namespace) -> int | None:
-    if args.max_frames is not None and args.max_frames < 1:
+    max_frames: int | None = args.max_frames
+    if max_frames is not None and max_frames < 1:
         raise ConfigError([ConfigIssue("--max-frames", None, "max-frames", "must be 1 or more")])
-    return args.max_frames
+    return max_frames
 
 
 def _annotating(
@@ -201,29 +196,12 @@ def _stream_fps(source: Path) -> float:
     return fps if fps > 0 else 25.0  # the fallback FileReplay uses when a container states no rate
 
 
-class _Publishing:
-    """Puts replayed messages in the outbox of a running publisher."""
-
-    def __init__(self, config: SiteConfig, outbox: Outbox, publisher: MqttPublisher) -> None:
-        self._expiry_s = config.mqtt.message_expiry_s
-        self._timeout_s = max(30.0, config.mqtt.connect_timeout_s)
-        self._outbox = outbox
-        self._publisher = publisher
-        self._audit = AuditLog(config.policies.audit_log)
-
-    def __call__(self, message: OutgoingAlert) -> None:
-        if self._outbox.put(message.to_outbound(self._expiry_s)):
-            self._audit.record(message)  # accepted: it will leave the box
-
-    def flush(self) -> bool:
-        return self._publisher.flush(self._timeout_s)
-
-
-def _publishing(config: SiteConfig, stack: ExitStack) -> _Publishing:
+def _publishing(config: SiteConfig, stack: ExitStack) -> tuple[OutboxStore, MqttPublisher]:
+    """The site's outbox as a message store, and a connected publisher draining it (`replay --publish`)."""
     outbox = stack.enter_context(Outbox(config.outbox))
     publisher = stack.enter_context(MqttPublisher(config.mqtt, config.site.id, outbox))
     publisher.wait_connected(config.mqtt.connect_timeout_s)
-    return _Publishing(config, outbox, publisher)
+    return OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s), publisher
 
 
 def _detect(args: argparse.Namespace) -> int:

@@ -5,16 +5,22 @@ and severity, the dispatcher has the `SharingPolicy` render the recipient's
 view of the alert (allow-listed fields, pseudonymous ids, coarse location,
 a redacted snapshot only where the policy allows one), signs it and names
 its topic. The result is a plain value; whether it goes to the durable
-outbox (`run`) or to a JSONL file (`replay`) is the caller's business, so a
-replay writes exactly what a live run would publish. The caller records
-each message in the audit log (`agent.privacy.audit.AuditLog.record`) once
-the outbox has accepted it.
+outbox (`run`) or to a JSONL file (`replay`) is the delivery sink's business
+(`agent.delivery.sink`), so a replay writes exactly what a live run would
+publish; the sink also records each message the outbox accepted in the audit
+log.
+
+A failure while rendering or signing one recipient's message is logged
+(`event=route_failed`) and counted in the result, and the other recipients
+still get theirs: one recipient's broken view never silences the rest.
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertDispatcher", "OutgoingAlert", "recipient_topics"]
+__all__ = ["AlertDispatcher", "OutgoingAlert", "Routed", "recipient_topics"]
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +30,12 @@ from agent.alerts.schema import Alert
 from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
 from agent.delivery.outbox import OutboundMessage, message_id_for
 from agent.delivery.topics import alert_topic
+from agent.logs import log_event
 from agent.privacy.policy import SharingPolicy
+from agent.privacy.snapshots import Snapshot
 from agent.values.alert_moment import AlertMoment
 
+_log = logging.getLogger("agent.delivery.routing")
 # Signs a recipient's view of an alert; returns the payload bytes to publish.
 Signer = Callable[[dict[str, Any], Alert], bytes]
 
@@ -76,6 +85,22 @@ class OutgoingAlert:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What routing one alert gave.
+
+    Attributes:
+        messages: one per entitled recipient whose message could be made, in policy order.
+        failures: recipients whose message failed (rendering, pseudonyms, signing); each is logged.
+        snapshots_withheld: messages whose recipient may get a snapshot but got a `withheld`
+            note instead (face detector missing or failing, no snapshot maker).
+    """
+
+    messages: tuple[OutgoingAlert, ...]
+    failures: int = 0
+    snapshots_withheld: int = 0
+
+
 class AlertDispatcher:
     """Routes alerts to recipients, each through its sharing policy.
 
@@ -107,13 +132,24 @@ class AlertDispatcher:
         if sharing is None and site_id is not None:
             sharing = SharingPolicy.from_config(policies, site_id=site_id)
         self._sharing = sharing
+        self._sharing_lock = threading.Lock()
+        self._snapshots_wanted = any(r.snapshots.enabled for r in policies.recipients)
 
     @property
     def sharing(self) -> SharingPolicy | None:
         return self._sharing
 
+    @property
+    def snapshots_wanted(self) -> bool:
+        """Whether any recipient may get a snapshot; when none may, an alert's frame is not needed."""
+        return self._snapshots_wanted
+
     def route(self, alert: Alert, moment: AlertMoment | None = None) -> list[OutgoingAlert]:
-        """The messages for every recipient that receives `alert`.
+        """The messages for every recipient that receives `alert` (see `dispatch`)."""
+        return list(self.dispatch(alert, moment).messages)
+
+    def dispatch(self, alert: Alert, moment: AlertMoment | None = None) -> Routed:
+        """The messages for every recipient that receives `alert`, and what failed on the way.
 
         Args:
             alert: the alert, as built (before any policy).
@@ -122,32 +158,50 @@ class AlertDispatcher:
         sharing = self._sharing_for(alert)
         recipients = [r for r in sharing.recipients if sharing.receives(r, alert)]
         snapshots = sharing.snapshots_for(moment, recipients)
-        out = []
+        out: list[OutgoingAlert] = []
+        failures = 0
         for recipient in recipients:
-            snapshot = snapshots.get(recipient.snapshots)
-            view = sharing.render(alert, recipient, snapshot)
-            seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
-            payload = self._sign(view, seen_as)
-            out.append(
-                OutgoingAlert(
-                    message_id=message_id_for(payload),
+            try:
+                out.append(self._message(sharing, alert, recipient, snapshots.get(recipient.snapshots)))
+            except Exception as err:  # noqa: BLE001 - one recipient's failure must not stop the others
+                failures += 1
+                log_event(
+                    _log,
+                    "route_failed",
+                    logging.ERROR,
                     recipient=recipient.name,
-                    topic=self._topic_for(seen_as, recipient),
-                    payload=payload,
                     alert_id=alert.identifier,
-                    severity_rank=SEVERITY_ORDER[alert.info.severity],
-                    policy_version=sharing.version,
-                    expiry_s=recipient.retention_s,
-                    snapshot=snapshot.redaction if snapshot is not None else "none",
-                    personal_data=snapshot is not None and snapshot.redaction == "unredacted",
+                    rule=alert.detection.rule,
+                    error=f"{type(err).__name__}: {err}",
                 )
-            )
-        return out
+        withheld = sum(1 for m in out if m.snapshot == "withheld")
+        return Routed(tuple(out), failures, withheld)
+
+    def _message(
+        self, sharing: SharingPolicy, alert: Alert, recipient: RecipientPolicy, snapshot: Snapshot | None
+    ) -> OutgoingAlert:
+        view = sharing.render(alert, recipient, snapshot)
+        seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
+        payload = self._sign(view, seen_as)
+        return OutgoingAlert(
+            message_id=message_id_for(payload),
+            recipient=recipient.name,
+            topic=self._topic_for(seen_as, recipient),
+            payload=payload,
+            alert_id=alert.identifier,
+            severity_rank=SEVERITY_ORDER[alert.info.severity],
+            policy_version=sharing.version,
+            expiry_s=recipient.retention_s,
+            snapshot=snapshot.redaction if snapshot is not None else "none",
+            personal_data=snapshot is not None and snapshot.redaction == "unredacted",
+        )
 
     def _sharing_for(self, alert: Alert) -> SharingPolicy:
-        if self._sharing is None:
-            self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
-        return self._sharing
+        # Built on first use when no site id was known; the lock keeps it one policy (one key load).
+        with self._sharing_lock:
+            if self._sharing is None:
+                self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
+            return self._sharing
 
 
 def _with_camera_pseudonym(alert: Alert, camera_pseudonym: str) -> Alert:
@@ -156,9 +210,10 @@ def _with_camera_pseudonym(alert: Alert, camera_pseudonym: str) -> Alert:
 
 
 def recipient_topics(prefix: str, site_id: str) -> Callable[[Alert, RecipientPolicy], str]:
-    """The usual `topic_for`: `<prefix>/<site>/<camera pseudonym>/alerts/<rule>/<recipient topic level>`."""
+    """The one `topic_for`: `<prefix>/<site>/<camera pseudonym>/alerts/<rule>/<recipient topic level>`."""
 
     def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
+        # camera_id is already the recipient's pseudonym here (see AlertDispatcher).
         return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
 
     return topic_for

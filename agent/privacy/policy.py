@@ -117,7 +117,11 @@ class SharingPolicy:
             return {}
         if self._snapshots is None:
             return {p: Snapshot("withheld", b"", 0, 0, 0, 0, "snapshots not configured") for p in wanted}
-        return self._snapshots.make_all(moment, wanted)
+        try:
+            return self._snapshots.make_all(moment, wanted)
+        except Exception as err:  # noqa: BLE001 - a picture that cannot be made is withheld; the alert still goes
+            log_event(_log, "snapshot_failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
+            return {p: Snapshot("withheld", b"", 0, 0, 0, 0, "snapshot failed") for p in wanted}
 
     def render(self, alert: Alert, recipient: RecipientPolicy, snapshot: Snapshot | None = None) -> dict[str, Any]:
         """The recipient's view of `alert`: a new JSON-ready dict."""
@@ -141,7 +145,7 @@ class SharingPolicy:
     def _pseudonymize(self, data: dict[str, Any], recipient: RecipientPolicy) -> dict[str, Any]:
         # The alert builder names the camera only in `detection.camera_id` (never in
         # free text), so swapping that one field hides the camera everywhere.
-        out = self._track_fields(data, recipient)
+        out: dict[str, Any] = self._track_fields(data, recipient)
         detection = out.get("detection")
         if isinstance(detection, dict) and detection.get("camera_id"):
             camera = detection["camera_id"]

@@ -15,6 +15,7 @@ __all__ = ["Snapshot", "SnapshotMaker"]
 
 import base64
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -82,15 +83,18 @@ class SnapshotMaker:
     """Makes the snapshots of one alert moment for every policy that wants one.
 
     Args:
-        face_detector: builds the face detector on first use; raising
-            `AgentError` there marks it unavailable (redacted snapshots are
-            then withheld, and the reason is logged once).
+        face_detector: builds the face detector on first use (once, under a
+            lock, whichever thread needs it first); raising there marks it
+            unavailable (redacted snapshots are then withheld, and the reason
+            is logged once).
     """
 
     def __init__(self, face_detector: Callable[[], FaceFinding]) -> None:
         self._factory = face_detector
         self._detector: FaceFinding | None = None
         self._unavailable = ""
+        # Delivery threads may ask for the first snapshot at once; the model loads once.
+        self._load_lock = threading.Lock()
 
     def make_all(self, moment: AlertMoment, policies: Iterable[SnapshotPolicy]) -> dict[SnapshotPolicy, Snapshot]:
         """One snapshot per distinct policy; faces are detected at most once."""
@@ -110,18 +114,27 @@ class SnapshotMaker:
             out[policy] = self._redacted(moment, faces, policy)
         return out
 
+    def _loaded(self) -> FaceFinding | str:
+        """The face detector, loaded on first use (once, whichever thread asks first), or why not."""
+        with self._load_lock:
+            if self._detector is None and not self._unavailable:
+                try:
+                    self._detector = self._factory()
+                except AgentError as err:
+                    self._unavailable = f"face detector unavailable: {err}"
+                    log_event(_log, "face_detector_unavailable", logging.ERROR, reason=str(err))
+                except Exception as err:  # noqa: BLE001 - a model that cannot load withholds, never leaks
+                    self._unavailable = "face detector unavailable: failed to load"
+                    log_event(_log, "face_detector_unavailable", logging.ERROR, reason=f"{type(err).__name__}: {err}")
+            return self._detector if self._detector is not None else self._unavailable
+
     def _faces(self, image_bgr: np.ndarray) -> np.ndarray | str:
         """Face boxes, or the reason they cannot be had."""
+        detector = self._loaded()
+        if isinstance(detector, str):
+            return detector
         try:
-            if self._detector is None and not self._unavailable:
-                self._detector = self._factory()
-        except AgentError as err:
-            self._unavailable = f"face detector unavailable: {err}"
-            log_event(_log, "face_detector_unavailable", logging.ERROR, reason=str(err))
-        if self._detector is None:
-            return self._unavailable or "face detector unavailable"
-        try:
-            return np.asarray(self._detector.detect(image_bgr).box_xyxy_px, np.float32).reshape(-1, 4)
+            return np.asarray(detector.detect(image_bgr).box_xyxy_px, np.float32).reshape(-1, 4)
         except Exception as err:  # noqa: BLE001 - any failure must withhold, never leak
             log_event(_log, "face_detection_failed", logging.ERROR, error=type(err).__name__)
             return "face detection failed"

@@ -20,11 +20,9 @@ __all__ = [
 from collections.abc import Sequence
 
 from agent.alerts.ids import Uuid7Factory
-from agent.alerts.schema import Alert
-from agent.config import CameraConfig, DetectorConfig, RecipientPolicy, SiteConfig, SiteInfo, TrackerConfig
-from agent.delivery.routing import AlertDispatcher
+from agent.config import CameraConfig, DetectorConfig, SiteConfig, SiteInfo, TrackerConfig
+from agent.delivery.routing import AlertDispatcher, recipient_topics
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key
-from agent.delivery.topics import alert_topic
 from agent.detection.detector import DetectorOptions, ObjectDetector
 from agent.motion.gate import MotionGate, MotionSettings
 from agent.rules.geometry import polygon_to_pixels
@@ -120,15 +118,9 @@ def camera_pipeline(
 def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:
     """Route alerts by the site's policies, signed with the site key (created if missing)."""
     signer = AlertSigner(load_or_create_signing_key(config.signing.key_file), config.signing.key_id)
-    prefix, site_id = config.mqtt.topic_prefix, config.site.id
-
-    def topic_for(alert: Alert, recipient: RecipientPolicy) -> str:
-        # camera_id is already the recipient's pseudonym here (see AlertDispatcher).
-        return alert_topic(prefix, site_id, alert.detection.camera_id, alert.detection.rule, recipient.topic_level)
-
     return AlertDispatcher(
         config.policies,
-        topic_for,
+        recipient_topics(config.mqtt.topic_prefix, config.site.id),
         lambda view, alert: signer.sign(view, alert.identifier, alert.sent),
-        site_id=site_id,
+        site_id=config.site.id,
     )

@@ -2,11 +2,14 @@
 
 The worker reads its source at the rate the `RateScheduler` grants (the
 camera's `detect_fps` times the site-wide scale), runs the frame through its
-`CameraPipeline` and hands the alerts to a sink. Frames are never queued: a
-slot missed because the previous frame was still being processed is counted
-and skipped. An error ends only this camera's current run: the worker logs
-it, waits a capped exponential backoff and starts the camera again, while
-the other cameras go on. A reload swaps in a new pipeline built from the new
+`CameraPipeline` and hands the alerts to a sink (in the agent, the delivery
+thread's `DeliverySink.submit`, which only queues them: this thread never
+signs, encodes or fsyncs). Frames are never queued: a slot missed because
+the previous frame was still being processed is counted and skipped. An
+error ends only this camera's current run: the worker logs it, reports the
+camera failed, waits the site's one retry policy (`agent.backoff.Backoff`,
+exponential from 1 s, capped at `runtime.camera_restart_max_s`, no jitter)
+and starts the camera again, while the other cameras go on. A reload swaps in a new pipeline built from the new
 camera config on the camera's own thread, keeping the source, detector and
 tracker (the open incidents of the old rules are ended first).
 """
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.alerts.schema import Alert
+from agent.backoff import Backoff
 from agent.config import CameraConfig, SiteConfig
 from agent.errors import AgentError
 from agent.logs import log_event
@@ -50,7 +54,8 @@ class CameraWorker:
         camera: the camera's config.
         site: the site config (site identity, tracker settings, restart cap).
         detector: this camera's detector handle.
-        sink: receives every alert the pipeline produces, with the frame moment they came from.
+        sink: receives every alert the pipeline produces, with the frame moment they came from;
+            it must not block (the camera's frame loop calls it).
         scheduler: grants the camera's frame rate.
         stop: set to stop every camera.
         on_first_frame: called once with the camera id after its first processed frame.
@@ -61,6 +66,7 @@ class CameraWorker:
         camera: CameraConfig,
         site: SiteConfig,
         detector: DetectorHandle,
+        *,
         sink: AlertSink,
         scheduler: RateScheduler,
         stop: threading.Event,
@@ -78,6 +84,8 @@ class CameraWorker:
         self._pending: CameraConfig | None = None
         self._pending_lock = threading.Lock()
         self._tracker: ByteTracker = tracker_from_config(site.tracker)
+        # Jitter-free: one box restarting its own camera has no fleet to fall out of step with.
+        self._backoff = Backoff(initial_s=1.0, max_s=site.runtime.camera_restart_max_s, jitter=0.0)
         self._thread = threading.Thread(target=self._main, name=f"cam-{camera.id}.pipeline")
 
     def start(self) -> None:
@@ -109,7 +117,7 @@ class CameraWorker:
                 error = f"{type(err).__name__}: {err}"
                 _log.exception("event=camera_crashed camera=%s error=%s", self.camera_id, err)
             failures += 1
-            delay_s = min(self._site.runtime.camera_restart_max_s, 2.0 ** min(failures - 1, 10))
+            delay_s = self._backoff.delay_s(failures)
             self.meter.set_state("failed", error)
             log_event(_log, "camera_restart_wait", camera=self.camera_id, delay_s=delay_s, failures=failures)
             self._wait_beating(delay_s)

@@ -1,17 +1,20 @@
 """Running the pipeline over a recorded clip, as fast as the machine allows.
 
 `replay_file` feeds every frame the camera's detect rate keeps through the
-same `CameraPipeline` and `AlertDispatcher` a live run uses, and hands each
-outgoing message and each frame's tracks to the caller. Alert times are the
-replay's start time plus the frame's position in the file, and ids are
-seeded from the site and camera, so the same clip and config always give
-the same output.
+same `CameraPipeline` a live run uses and hands the alerts to the same
+`DeliverySink` (routed by the `AlertDispatcher`, stored in the caller's
+`MessageStore`, audited when the caller gives an audit log); each frame's
+tracks go to the caller. The sink waits rather than shed a snapshot, and
+keeps the alerts' order. Alert times are the replay's start time plus the
+frame's position in the file, and ids are seeded from the site and camera,
+so the same clip and config always give the same output.
 """
 
 from __future__ import annotations
 
 __all__ = ["ReplaySummary", "replay_file", "select_camera"]
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,11 +26,12 @@ from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteConfig
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert
-from agent.errors import ConfigError, ConfigIssue
+from agent.delivery.sink import DeliverySink, MessageStore
+from agent.errors import AgentError, ConfigError, ConfigIssue
+from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 from agent.runtime.pipeline import CameraPipeline, FrameResult
 from agent.sources.file_replay import FileReplay
-from agent.values.alert_moment import AlertMoment
 from agent.values.frames import Frame
 
 
@@ -72,7 +76,9 @@ def replay_file(
     dispatcher: AlertDispatcher,
     start_utc: datetime,
     detect_fps: float | None = None,
-    on_message: Callable[[OutgoingAlert], None] = lambda m: None,
+    store: MessageStore | None = None,
+    audit: AuditLog | None = None,
+    on_message: Callable[[OutgoingAlert], None] | None = None,
     on_frame: Callable[[FrameResult, int], None] = lambda r, n: None,
     on_picture: Callable[[Frame, FrameResult, CameraPipeline], None] | None = None,
     max_frames: int | None = None,
@@ -80,8 +86,12 @@ def replay_file(
     """Replay one clip as `camera`; see the module docstring.
 
     Args:
+        dispatcher: routes the alerts to their recipients.
         detect_fps: frames per second of file time sent to the pipeline;
             None uses the camera's `detect_fps`, 0 keeps every frame.
+        store: keeps each message (None: kept nowhere, as `detect` wants).
+        audit: records each message the store accepted (None: nothing recorded).
+        on_message: called with each message, in order, before the store gets it.
         on_frame: called with each frame's result and the frame count of the file.
         on_picture: called with each processed frame, its result and the
             pipeline (for read-only state to draw: line counts, motion).
@@ -90,44 +100,31 @@ def replay_file(
     Raises:
         SourceError: the clip cannot be opened or has no decodable frames.
         ModelError: the configured model cannot be loaded.
+        AgentError: some messages could not be made or stored (each is logged).
     """
     fps = camera.detect_fps if detect_fps is None else (detect_fps or None)
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
-    detector = detector_from_config(config.detector)
-    pipeline = camera_pipeline(
-        camera,
-        config.site,
-        detector,
-        tracker_from_config(config.tracker),
-        status="Test",
-        ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
-    )
-    alerts: list[Alert] = []
-    messages = 0
+    pipeline = _replay_pipeline(config, camera)
     started = time.perf_counter()
     total = _frame_count(source)
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
-
-    def emit(batch: tuple[Alert, ...], moment: AlertMoment | None = None) -> None:
-        nonlocal messages
-        for alert in batch:
-            alerts.append(alert)
-            for message in dispatcher.route(alert, moment):
-                messages += 1
-                on_message(message)
-
+    tally = _AlertTally()
     processed = 0
-    for frame in clip:
-        if max_frames is not None and frame.frame_index >= max_frames:
-            break
-        result = pipeline.process(frame)
-        processed += 1
-        emit(result.alerts, result.moment)
-        on_frame(result, total)
-        if on_picture is not None:
-            on_picture(frame, result, pipeline)
-    emit(pipeline.finish())
+    with _replay_sink(dispatcher, store, audit, on_message, camera.id) as sink:
+        for frame in clip:
+            if max_frames is not None and frame.frame_index >= max_frames:
+                break
+            result = pipeline.process(frame)
+            processed += 1
+            sink.submit(tally.add(result.alerts), result.moment)
+            on_frame(result, total)
+            if on_picture is not None:
+                on_picture(frame, result, pipeline)
+        sink.submit(tally.add(pipeline.finish()))
+    counts = sink.counters()
+    if counts.failures:
+        raise AgentError(f"replay: {counts.failures} messages could not be made or stored (see the log)")
     stats = clip.stats
     return ReplaySummary(
         camera_id=camera.id,
@@ -137,11 +134,76 @@ def replay_file(
         frames_damaged=stats.frames_damaged,
         frames_processed=processed,
         frames_detected=pipeline.motion_counters.frames_detected,
-        alerts_by_phase=dict(Counter(a.detection.phase for a in alerts)),
-        incidents=len({a.incidents for a in alerts}),
-        messages=messages,
+        alerts_by_phase=dict(tally.phases),
+        incidents=len(tally.incidents),
+        messages=counts.messages_delivered + counts.messages_refused,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+def _replay_pipeline(config: SiteConfig, camera: CameraConfig) -> CameraPipeline:
+    """The camera's pipeline with test-status alerts and ids seeded from the site and camera."""
+    return camera_pipeline(
+        camera,
+        config.site,
+        detector_from_config(config.detector),
+        tracker_from_config(config.tracker),
+        status="Test",
+        ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
+    )
+
+
+def _replay_sink(
+    dispatcher: AlertDispatcher,
+    store: MessageStore | None,
+    audit: AuditLog | None,
+    on_message: Callable[[OutgoingAlert], None] | None,
+    camera_id: str,
+) -> DeliverySink:
+    # A replay waits for the delivery thread rather than shed a snapshot: the same clip
+    # must give the same messages however fast the machine is.
+    return DeliverySink(
+        dispatcher,
+        _Observed(store or _Discarding(), on_message),
+        audit=audit,
+        when_full="wait",
+        queued_log_level=logging.DEBUG,
+        thread_name=f"replay-{camera_id}.delivery",
+    )
+
+
+class _AlertTally:
+    """Alerts per phase and the incidents they belong to, for the summary."""
+
+    def __init__(self) -> None:
+        self.phases: Counter[str] = Counter()
+        self.incidents: set[str] = set()
+
+    def add(self, alerts: tuple[Alert, ...]) -> tuple[Alert, ...]:
+        for alert in alerts:
+            self.phases[alert.detection.phase] += 1
+            self.incidents.add(alert.incidents)
+        return alerts
+
+
+class _Observed:
+    """A store that first shows each message to the caller's `on_message`."""
+
+    def __init__(self, store: MessageStore, on_message: Callable[[OutgoingAlert], None] | None) -> None:
+        self._store = store
+        self._on_message = on_message
+
+    def store(self, message: OutgoingAlert) -> bool:
+        if self._on_message is not None:
+            self._on_message(message)
+        return self._store.store(message)
+
+
+class _Discarding:
+    """Keeps nothing; every message counts as handled (`detect`, tuning)."""
+
+    def store(self, message: OutgoingAlert) -> bool:
+        return True
 
 
 def _frame_count(source: Path) -> int:

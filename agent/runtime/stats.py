@@ -3,7 +3,7 @@
 A `CameraMeter` is written by its camera thread (cumulative counters, one
 lock) and read by the agent's monitor, which once a second turns every
 meter into a frozen `CameraStats` over a sliding window and wraps them with
-outbox, broker and process figures into one `SiteStats`. Everything that
+delivery, outbox, broker and process figures into one `SiteStats`. Everything that
 reports (the stats topic, the state file, Prometheus, the rate scheduler)
 reads that one snapshot, so they always agree.
 """
@@ -18,10 +18,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import psutil
 
+from agent.delivery.sink import SinkCounters
 from agent.sources.source_stats import SourceStats
 
 CameraState = str  # "starting" | "running" | "unavailable" | "failed" | "ended"
@@ -80,7 +81,12 @@ class ProcessStats:
 
 @dataclass(frozen=True, slots=True)
 class SiteStats:
-    """The agent at one moment (see the module docstring)."""
+    """The agent at one moment (see the module docstring).
+
+    `delivery` is the delivery thread's counters (JSON key `delivery`): alerts
+    submitted, messages delivered and refused, snapshots shed and withheld,
+    camera waits for room, failures, and the alerts queued now.
+    """
 
     site_id: str
     ts_unix_s: float
@@ -93,6 +99,7 @@ class SiteStats:
     outbox_delivered: int
     broker_state: str
     process: ProcessStats
+    delivery: SinkCounters = field(default_factory=SinkCounters)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

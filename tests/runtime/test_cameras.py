@@ -55,5 +55,6 @@ def test_a_broken_camera_does_not_stop_the_good_one(mosquitto, vtest_avi: Path, 
     assert good.state == "running" and good.frames_detected > 0
     assert broken.state == "failed" and "no-such-video.avi" in broken.last_error
     assert broken.frames_processed == 0
+    assert stats.delivery.failures == 0, "the broken camera costs delivery nothing"
     # The failed camera is retried, not abandoned, and the agent still counts as healthy to systemd.
     assert broken.restarts >= 2

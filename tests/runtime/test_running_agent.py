@@ -64,6 +64,9 @@ def test_stats_are_published_with_every_field(running: Running) -> None:
     assert stats["site_id"] == SITE and stats["broker_state"] == "connected"
     assert {"outbox_depth", "process", "rate_scale", "uptime_s"} <= stats.keys()
     assert stats["process"]["rss_bytes"] > 50 * 2**20 and 0 <= stats["process"]["cpu_fraction"] <= 1
+    delivery = stats["delivery"]
+    assert delivery["failures"] == 0 and delivery["snapshots_shed"] == 0
+    assert delivery["messages_delivered"] + delivery["messages_refused"] <= delivery["alerts_submitted"]
     cams = {c["camera_id"]: c for c in stats["cameras"]}
     assert set(cams) == {"door", "yard"}
     for cam in cams.values():
