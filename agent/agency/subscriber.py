@@ -8,8 +8,10 @@ counted, reported through `on_reject`) and then `DuplicateFilter` keyed by
 publisher also uses. At-least-once delivery means copies do arrive (after a
 reconnect, or a replayed old message): they are counted and dropped.
 
-For a subscriber that must not miss alerts while it is away, give a fixed
-`client_id` and `session_expiry_s > 0`: the broker then keeps the
+A lost connection is retried by the one retry policy (`agent.backoff.Backoff`)
+on the `agency-reconnect` thread, until the receiver is closed or the broker
+refuses it. For a subscriber that must not miss alerts while it is away, give
+a fixed `client_id` and `session_expiry_s > 0`: the broker then keeps the
 subscription and queues QoS 1 messages for it across reconnects.
 """
 
@@ -24,8 +26,10 @@ __all__ = [
     "parse_broker_url",
 ]
 
+import contextlib
+import logging
 import queue
-import ssl
+import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,9 +45,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.backoff import Backoff
 from agent.delivery.outbox import message_id_for
 from agent.delivery.signing import SignatureInvalid, TrustStore, VerifiedAlert, verify_envelope
+from agent.delivery.tls import client_tls_context, use_tls
 from agent.errors import AgentError, PublishRejected
+from agent.logs import log_event
+
+_log = logging.getLogger("agent.agency.subscriber")
+
+# An agency subscriber is one process, not a fleet of boxes: it retries soon and
+# often (0.2 s doubling to 2 s), so a broker restart costs it seconds of alerts at most.
+RECONNECT = Backoff(initial_s=0.2, max_s=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,45 +129,60 @@ class ReceiverOptions:
 RejectHook = Callable[[str, str], None]  # (topic, reason)
 
 
+def _join_network_thread(client: paho.Client) -> None:
+    """Stop paho's network thread and wait for it to end."""
+    # paho clears its thread handle as the thread returns, between loop_stop's own check
+    # and its join: losing that race raises AttributeError and means the thread has ended.
+    with contextlib.suppress(AttributeError):
+        client.loop_stop()
+
+
 class AlertReceiver:
-    """Subscribes, verifies and deduplicates; a context manager owning paho's network thread."""
+    """Subscribes, verifies and deduplicates; a context manager owning paho's network thread
+    and the `agency-reconnect` thread."""
 
     def __init__(self, options: ReceiverOptions, trust: TrustStore, on_reject: RejectHook | None = None) -> None:
         self._opts = options
         self._trust = trust
         self._on_reject = on_reject
+        self._rng = random.Random()
         self._dedup = DuplicateFilter()
         self._accepted: queue.Queue[ReceivedAlert] = queue.Queue()
         self._subscribed = threading.Event()
         self._refusal: PublishRejected | None = None
         self._lock = threading.Lock()
+        self._lost = threading.Event()
+        self._connected_since_loss = False
+        self._stopping = threading.Event()
+        self._reconnector = threading.Thread(target=self._run_reconnect, name="agency-reconnect", daemon=True)
         self.rejected = 0
         self.duplicates = 0
         self._client = self._make_client()
 
     def _make_client(self) -> paho.Client:
         opts = self._opts
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=opts.client_id, protocol=paho.MQTTv5)
-        client.reconnect_delay_set(0.2, 2.0)
+        # paho's own reconnect is off: `_run_reconnect` retries by the shared policy.
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=opts.client_id, protocol=paho.MQTTv5, reconnect_on_failure=False
+        )
         if opts.username is not None:
             client.username_pw_set(opts.username, opts.password)
         if opts.url.tls:
-            try:
-                ctx = ssl.create_default_context(cafile=str(opts.ca_file) if opts.ca_file else None)
-                ctx.check_hostname = opts.verify_hostname
-                if opts.cert_file is not None and opts.key_file is not None:
-                    ctx.load_cert_chain(str(opts.cert_file), str(opts.key_file))
-            except (OSError, ssl.SSLError) as err:
-                raise AgentError(f"cannot load TLS files: {err}") from err
-            client.tls_set_context(ctx)
-            client.tls_insecure_set(not opts.verify_hostname)
+            context = client_tls_context(
+                ca_file=opts.ca_file,
+                cert_file=opts.cert_file,
+                key_file=opts.key_file,
+                verify_hostname=opts.verify_hostname,
+            )
+            use_tls(client, context)
         client.on_connect = self._on_connect
+        client.on_disconnect = lambda c, u, flags, reason, p: self._lost.set()
         client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
         client.on_message = self._on_message
         return client
 
     def __enter__(self) -> Self:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves __init__ unannotated
         if self._opts.session_expiry_s > 0:
             props.SessionExpiryInterval = self._opts.session_expiry_s
         try:
@@ -168,13 +196,46 @@ class AlertReceiver:
         except OSError as err:
             raise AgentError(f"cannot connect to {self._opts.url.host}:{self._opts.url.port}: {err}") from err
         self._client.loop_start()
+        self._reconnector.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping.set()
+        self._lost.set()
+        if self._reconnector.ident is not None:
+            # Joined first, so no reconnect can start a network loop after the one stopped here.
+            self._reconnector.join()
         self._client.disconnect()
-        self._client.loop_stop()
+        _join_network_thread(self._client)
+
+    def _run_reconnect(self) -> None:
+        """After each lost connection: wait by the backoff and reconnect, until closed or refused."""
+        failures = 0
+        while self._lost.wait() and not (self._stopping.is_set() or self._refusal is not None):
+            _join_network_thread(self._client)  # it ends with its connection
+            self._lost.clear()
+            if self._connected_since_loss:
+                failures, self._connected_since_loss = 0, False  # restart after a connection that worked
+            while True:
+                failures += 1
+                delay = RECONNECT.delay_s(failures, self._rng)
+                log_event(_log, "reconnect_wait", delay_s=f"{delay:.2f}", attempt=failures)
+                if self._stopping.wait(delay):
+                    return
+                if self._reconnect_once():
+                    break
+
+    def _reconnect_once(self) -> bool:
+        """One connection attempt; True once it went out (its CONNACK comes on the network thread)."""
+        try:
+            self._client.reconnect()
+        except OSError as err:  # refused, unreachable, TLS: try again later
+            log_event(_log, "connect_failed", logging.WARNING, host=self._opts.url.host, error=str(err))
+            return False
+        self._client.loop_start()
+        return True
 
     def wait_subscribed(self, timeout_s: float) -> None:
         """Block until the subscription is in place.
@@ -202,10 +263,11 @@ class AlertReceiver:
             self._refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
             client.disconnect()
             return
+        self._connected_since_loss = True
         client.subscribe(self._opts.topic_filter, qos=1)
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        result = self.accept(msg.topic, msg.payload)
+        result = self.accept(msg.topic, bytes(msg.payload))
         if result is not None:
             self._accepted.put(result)
 

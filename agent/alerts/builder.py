@@ -10,10 +10,9 @@ from __future__ import annotations
 
 __all__ = ["AlertBuilder"]
 
-from datetime import datetime
-
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert, AlertArea, AlertInfo, DetectionDetails
+from agent.alerts.times import cap_time
 from agent.config import SiteInfo
 from agent.values.rule_events import RuleEvent
 
@@ -62,7 +61,7 @@ class AlertBuilder:
             identifier=identifier,
             sender=self._sender,
             sent=event.ts_utc,
-            status=self._status,  # type: ignore[arg-type]
+            status=self._status,  # type: ignore[arg-type]  # a str here; the model checks it against CAP's values
             msgType="Alert" if event.phase == "start" else "Update",
             references=references,
             incidents=incident_id,
@@ -70,7 +69,7 @@ class AlertBuilder:
             detection=self._details(event, incident_id),
         )
         if event.phase == "start":
-            self._first_refs[key] = f"{self._sender},{identifier},{_cap_time(event.ts_utc)}"
+            self._first_refs[key] = f"{self._sender},{identifier},{cap_time(event.ts_utc)}"
         elif event.phase == "end":
             self._incident_ids.pop(key, None)
             self._first_refs.pop(key, None)
@@ -94,7 +93,7 @@ class AlertBuilder:
             event=name,
             responseType="AllClear" if event.phase == "end" else "Monitor",
             urgency="Immediate" if event.phase != "end" else "Expected",
-            severity=event.severity,  # type: ignore[arg-type]
+            severity=event.severity,  # type: ignore[arg-type]  # a str in RuleEvent; the model checks it
             senderName=self._site.name,
             headline=headline,
             area=[AlertArea(areaDesc=area, circle=f"{lat:.5f},{lon:.5f} 0.1")],
@@ -111,7 +110,7 @@ class AlertBuilder:
             rule_kind=event.rule_kind,
             zone=event.zone,
             line=event.line,
-            direction=event.direction,
+            direction=event.direction,  # type: ignore[arg-type]  # a str in RuleEvent; the model checks it
             class_name=event.class_name,
             count=event.count,
             dwell_s=event.dwell_s,
@@ -119,7 +118,3 @@ class AlertBuilder:
             first_seen=event.first_seen_utc,
             last_seen=event.last_seen_utc,
         )
-
-
-def _cap_time(ts: datetime) -> str:
-    return ts.isoformat(timespec="seconds")

@@ -5,7 +5,8 @@ urn:oasis:names:tc:emergency:cap:1.2 namespace, elements in the order the
 CAP 1.2 schema fixes. What CAP has no element for (camera, rule, zone or line,
 class, count, dwell, confidence, first and last seen, sequence number) goes
 into `info/parameter` name/value pairs. CAP times carry whole seconds and a
-numeric offset (`2026-03-01T23:00:00+00:00`), never `Z` or fractions.
+numeric offset (`2026-03-01T23:00:00+00:00`), never `Z` or fractions
+(`agent.alerts.times.cap_time`, re-exported here).
 
 `alerts_from_jsonl` reads a file of alerts, one JSON object a line, either the
 alert itself or an envelope holding it under some key (as a JSON object, a
@@ -21,22 +22,16 @@ import binascii
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from agent.alerts.schema import Alert
+from agent.alerts.times import cap_time
 from agent.errors import AgentError
 
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
-
-
-def cap_time(ts: datetime) -> str:
-    """CAP dateTime: whole seconds with a numeric UTC offset."""
-    text = ts.astimezone(UTC).replace(microsecond=0).isoformat()
-    return text.replace("Z", "+00:00")
 
 
 def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
@@ -129,7 +124,8 @@ def alert_to_cap_xml(alert: Alert) -> bytes:
     _sub(root, "incidents", alert.incidents)
     _info(root, alert)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)  # typeshed: Any for a named encoding
+    return document
 
 
 def _decode_nested(value: Any) -> dict[str, Any] | None:

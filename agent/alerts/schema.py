@@ -24,11 +24,11 @@ __all__ = [
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Final = "1.0"  # Final: typed as the Literal the model field accepts
 SCHEMA_PATH = Path(__file__).resolve().parent / "alert.schema.json"
 
 Phase = Literal["start", "update", "end"]

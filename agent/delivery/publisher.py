@@ -4,8 +4,8 @@
 
 - `mqtt-connection` opens one fresh paho client per connection attempt (its
   network loop runs on paho's own thread), waits for the CONNACK, and after
-  a loss waits a capped exponential backoff with full jitter before the next
-  attempt. A fresh client per connection means nothing paho queued for a
+  a loss waits by the one retry policy (`agent.backoff.Backoff`) before the
+  next attempt. A fresh client per connection means nothing paho queued for a
   dead connection is resent behind our back: the outbox alone decides what
   is sent, and after every reconnect the backlog goes out again in order.
 - `mqtt-drain` publishes outbox messages (at most `max_inflight` awaiting
@@ -34,7 +34,7 @@ and `message-id`.
 
 from __future__ import annotations
 
-__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherState", "backoff_delay_s"]
+__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherState", "read_password_file"]
 
 import enum
 import logging
@@ -54,8 +54,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.backoff import Backoff
 from agent.config import MqttConfig
 from agent.delivery.outbox import Outbox, StoredMessage
+from agent.delivery.tls import client_tls_context, use_tls
 from agent.delivery.topics import status_topic
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
@@ -77,12 +79,6 @@ class PublisherState(enum.StrEnum):
 
 class BrokerUnavailable(AgentError):
     """No connection to the broker could be made in time (network or TLS failure)."""
-
-
-def backoff_delay_s(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform in [min_s, min(max_s, min_s * 2**attempt)]."""
-    ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
-    return rng.uniform(min_s, ceiling)
 
 
 @dataclass(slots=True)
@@ -124,14 +120,9 @@ def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     tls = config.tls
     if not tls.enabled:
         return None
-    try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
-        ctx.check_hostname = tls.verify_hostname
-        if tls.cert_file is not None and tls.key_file is not None:
-            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
-    except (OSError, ssl.SSLError) as err:
-        raise AgentError(f"cannot load TLS files for the broker: {err}") from err
-    return ctx
+    return client_tls_context(
+        ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file, verify_hostname=tls.verify_hostname
+    )
 
 
 class MqttPublisher:
@@ -164,7 +155,9 @@ class MqttPublisher:
         self._site_id = site_id
         self._status_topic = status_topic(config.topic_prefix, site_id)
         self._client_id = config.client_id or f"edge-agent-{site_id}"
-        self._backoff = (reconnect_min_s, reconnect_max_s)
+        # Half the base is random: a fleet that lost one broker spreads out, and no
+        # retry comes sooner than half the step it is on.
+        self._backoff = Backoff(initial_s=reconnect_min_s, max_s=reconnect_max_s, jitter=0.5)
         self._max_inflight = max_inflight
         self._rng = random.Random()
         self._cond = threading.Condition()
@@ -271,21 +264,21 @@ class MqttPublisher:
     # -- connection ----------------------------------------------------------------------
 
     def _run_connection(self) -> None:
-        attempt = 0
+        failures = 0
         while not self._stopping.is_set():
             session = self._open_session()
             if session is not None:
                 session.closed.wait()
                 session.client.loop_stop()
                 if session.was_connected:
-                    attempt = 0  # the backoff restarts after a connection that worked
+                    failures = 0  # the backoff restarts after a connection that worked
                 with self._cond:
                     self._session = None
             if self._stopping.is_set():
                 break
-            delay = backoff_delay_s(attempt, *self._backoff, self._rng)
-            attempt += 1
-            log_event(_log, "reconnect_wait", delay_s=f"{delay:.2f}", attempt=attempt)
+            failures += 1
+            delay = self._backoff.delay_s(failures, self._rng)
+            log_event(_log, "reconnect_wait", delay_s=f"{delay:.2f}", attempt=failures)
             self._stopping.wait(delay)
 
     def _new_client(self) -> paho.Client:
@@ -303,8 +296,7 @@ class MqttPublisher:
         if self._config.username is not None or self._password is not None:
             client.username_pw_set(self._config.username or "", self._password)
         if self._tls is not None:
-            client.tls_set_context(self._tls)
-            client.tls_insecure_set(not self._config.tls.verify_hostname)
+            use_tls(client, self._tls)
         return client
 
     def _open_session(self) -> _Session | None:
@@ -426,7 +418,7 @@ class MqttPublisher:
         msg = stored.message
         expiry_s = msg.expiry_s if msg.expiry_s is not None else self._config.message_expiry_s
         age_s = (datetime.now(UTC) - msg.created_utc).total_seconds()
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho leaves __init__ unannotated
         props.MessageExpiryInterval = max(1, int(expiry_s - age_s))
         props.ContentType = CONTENT_TYPE
         props.PayloadFormatIndicator = 1

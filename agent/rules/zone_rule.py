@@ -49,6 +49,7 @@ class ZoneRule:
         self._lifecycle = IncidentLifecycle(
             RuleIdentity(rule.name, self.kind, zone.name, None, rule.severity),
             IncidentTiming(rule.update_interval_s, rule.end_after_s, rule.cooldown_s),
+            count="present",  # held open while the condition holds, for end_after_s past it
         )
         self._clear()
 

@@ -3,20 +3,19 @@
 The reader decodes as fast as the camera sends; the consumer takes frames at
 its own detect rate. A frame the consumer did not take before the next one
 arrived is dropped and counted, never queued. On a failure the reader
-releases the capture and reconnects with capped exponential backoff and
-jitter, logging `camera_unavailable` / `camera_available` once per change.
+releases the capture and reconnects by the one retry policy
+(`agent.backoff.Backoff`), logging `camera_unavailable` / `camera_available`
+once per change.
 """
 
 from __future__ import annotations
 
-__all__ = ["Backoff", "LiveSource"]
+__all__ = ["LiveSource"]
 
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +23,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from agent.backoff import Backoff
 from agent.logs import log_event
 from agent.sources.capture import CaptureTimeouts, open_capture
 from agent.sources.source_stats import SourceStats
@@ -33,33 +33,16 @@ from agent.values.frames import Frame
 _log = logging.getLogger("agent.sources")
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Reconnect delays: initial_s, then x factor each failure, capped at max_s.
-
-    Each delay is drawn uniformly in [delay * (1 - jitter), delay] so that
-    hundreds of boxes that lost the same network do not reconnect in step.
-    """
-
-    initial_s: float = 0.5
-    max_s: float = 30.0
-    factor: float = 2.0
-    jitter: float = 0.5
-
-    def delay_s(self, failures: int, rng: random.Random) -> float:
-        base = min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
-        return base * (1.0 - self.jitter * rng.random())
-
-
 class LiveSource:
     """Read a camera on a named thread; a context manager that owns that thread.
 
     Args:
         camera_id: camera id (thread name `cam-<id>.reader`, logs, frames).
         source: file path, `rtsp://` or `http(s)://` URL, or USB device index.
-        detect_fps: rate at which `frames()` hands frames to the consumer.
+        detect_fps: the rate the consumer means to take frames at (> 0); the
+            consumer paces its own `read` calls, the reader never waits for it.
         timeouts: network open/read timeouts.
-        backoff: reconnect delays.
+        backoff: reconnect delays (`agent.backoff.Backoff`).
         seed: seed of the jitter (tests); None draws from the OS.
 
     Files are played at their own frame rate and looped, for demos and tests.
@@ -141,23 +124,6 @@ class LiveSource:
                 return None
             self._latest_taken = True
             return self._latest
-
-    def frames(self, wait_s: float = 1.0) -> Iterator[Frame]:
-        """Yield the newest frame once per 1/detect_fps until `close()`.
-
-        A tick with no new frame within wait_s is skipped (the camera may be
-        reconnecting); check `stats.available` to tell why.
-        """
-        period_s = 1.0 / self.detect_fps
-        next_s = time.monotonic()
-        while not self._stop.is_set():
-            delay = next_s - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
-                return
-            frame = self.read(wait_s)
-            if frame is not None:
-                yield frame
-            next_s = max(next_s + period_s, time.monotonic())
 
     # -- reader thread ---------------------------------------------------------
 

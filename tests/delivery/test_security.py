@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import ssl
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -11,11 +13,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
 from agent.cli import subscribe_command as subscribe_cli
 from agent.config import MqttConfig, MqttTlsConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
-from agent.delivery.signing import AlertSigner
+from agent.delivery.signing import AlertSigner, TrustStore
+from agent.delivery.tls import client_tls_context
 from agent.errors import AgentError, PublishRejected
 from tests.brokers import MosquittoBroker, Pki, make_pki
 from tests.delivery.sample_alerts import drain, make_alert
@@ -106,6 +110,47 @@ def test_broker_with_an_unknown_ca_is_refused(tmp_path: Path, tls_broker: Mosqui
         pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         pub.wait_connected(2)
+
+
+def test_tls_context_verifies_the_broker_and_speaks_nothing_older_than_tls_1_2(pki: Pki) -> None:
+    cert, key = pki.clients["site-a"]
+    strict = client_tls_context(ca_file=pki.ca, cert_file=cert, key_file=key)
+    assert strict.minimum_version >= ssl.TLSVersion.TLSv1_2
+    assert strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
+    relaxed = client_tls_context(ca_file=pki.ca, verify_hostname=False)
+    assert relaxed.verify_mode == ssl.CERT_REQUIRED and not relaxed.check_hostname  # the chain is still checked
+
+
+def _unusable_tls_files(tmp_path: Path, pki: Pki, case: str) -> tuple[MqttTlsConfig, str]:
+    """TLS settings with one bad file, and the error that must name it."""
+    cert = pki.clients["site-a"][0]
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    if case == "missing CA":
+        missing = tmp_path / "missing-ca.pem"
+        return MqttTlsConfig(enabled=True, ca_file=missing), re.escape(f"cannot read TLS CA file {missing}")
+    if case == "CA that is not PEM":
+        return MqttTlsConfig(enabled=True, ca_file=junk), re.escape(f"TLS CA file {junk} holds no usable certificate")
+    other_key = pki.clients["site-b"][1]
+    tls = MqttTlsConfig(enabled=True, ca_file=pki.ca, cert_file=cert, key_file=other_key)
+    return tls, re.escape(f"TLS client certificate {cert} and key {other_key} cannot be used")
+
+
+@pytest.mark.parametrize("case", ["missing CA", "CA that is not PEM", "key of another certificate"])
+def test_site_and_agency_name_the_unusable_tls_file(tmp_path: Path, pki: Pki, case: str) -> None:
+    tls, message = _unusable_tls_files(tmp_path, pki, case)
+    config = MqttConfig(port=8883, tls=tls)
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, pytest.raises(AgentError, match=message):
+        MqttPublisher(config, "site-a", box).__enter__()
+    options = ReceiverOptions(
+        parse_broker_url("mqtts://127.0.0.1:8883"),
+        "edge/#",
+        ca_file=tls.ca_file,
+        cert_file=tls.cert_file,
+        key_file=tls.key_file,
+    )
+    with pytest.raises(AgentError, match=message):
+        AlertReceiver(options, TrustStore({}))
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])

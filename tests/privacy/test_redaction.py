@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from agent.config import FaceDetectorConfig, SnapshotPolicy
+from agent.detection.box_ops import nms
 from agent.errors import ModelError
 from agent.privacy.faces import CenterFaceDetector
 from agent.privacy.redaction import FILL_BGR, expand_boxes, fill_boxes
@@ -80,6 +81,16 @@ def test_crop_framing_and_scaling(face_detector: CenterFaceDetector, opencv_doc_
         snap.height_px,
         snap.width_px,
     )
+
+
+def test_face_candidates_are_merged_by_the_shared_nms() -> None:
+    # The face detector's NMS (one class, IoU 0.3): a near copy of a better candidate goes,
+    # a face overlapping it exactly at the threshold stays, the rest keep score order.
+    boxes = np.array([[0, 0, 5, 1], [2, 0, 10, 1], [0, 0, 5, 1.05], [20, 0, 30, 1]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.95], np.float32)
+    assert nms(boxes, scores, 0.3).tolist() == [3, 0, 1]
+    assert nms(boxes, scores, 0.3, max_keep=2).tolist() == [3, 0]
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.3).tolist() == []
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.sources import Backoff, CaptureTimeouts, LiveSource
+from agent.backoff import Backoff
+from agent.sources import CaptureTimeouts, LiveSource
+from agent.values.frames import Frame
 from tests.sources.mjpeg_server import MjpegServer, free_port, load_jpegs
 
 FAST = CaptureTimeouts(open_timeout_s=2.0, read_timeout_s=2.0)
@@ -30,10 +32,21 @@ def jpegs(vtest_avi: Path) -> list[bytes]:
     return load_jpegs(vtest_avi, 20)
 
 
+def _take_slowly(src: LiveSource, count: int, period_s: float) -> list[Frame]:
+    """A consumer that takes one frame every period_s."""
+    taken: list[Frame] = []
+    while len(taken) < count:
+        time.sleep(period_s)
+        frame = src.read(timeout_s=2.0)
+        if frame is not None:
+            taken.append(frame)
+    return taken
+
+
 def test_looped_file_drops_old_frames_for_a_slow_consumer(vtest_avi: Path) -> None:
     with LiveSource("gate", vtest_avi, detect_fps=2.0, timeouts=FAST) as src:
         assert any(t.name == "cam-gate.reader" for t in threading.enumerate())
-        frames = [f for _, f in zip(range(3), src.frames(), strict=False)]
+        frames = _take_slowly(src, 3, 0.5)
         stats = src.stats
     assert [f.camera_id for f in frames] == ["gate"] * 3
     assert frames[0].frame_index < frames[1].frame_index < frames[2].frame_index
