@@ -190,19 +190,30 @@ class Outbox:
             return True
 
     def _make_room(self, db: sqlite3.Connection, severity_rank: int, size: int) -> bool:
-        """Evict by the drop rule until `size` more bytes and one more message fit (in a transaction)."""
+        """Evict by the drop rule so `size` more bytes and one more message fit (in a transaction).
+
+        The victims are chosen first and deleted only if the newcomer then fits: when the
+        next victim in line outranks the newcomer, the newcomer is the one dropped and
+        nothing that was already stored goes with it.
+        """
         cfg = self._config
-        while self._depth + 1 > cfg.max_messages or self._bytes + size > cfg.max_bytes:
-            victim = db.execute(
-                "SELECT seq, message_id, severity_rank, LENGTH(payload) FROM messages"
-                " ORDER BY severity_rank, seq LIMIT 1"
-            ).fetchone()
+        depth, total = self._depth, self._bytes
+        victims: list[tuple[int, str, int, int]] = []
+        rows = db.execute(
+            "SELECT seq, message_id, severity_rank, LENGTH(payload) FROM messages ORDER BY severity_rank, seq"
+        )
+        while depth + 1 > cfg.max_messages or total + size > cfg.max_bytes:
+            victim = rows.fetchone()
             if victim is None or victim[2] > severity_rank:
+                rows.close()
                 return False  # the new message is the oldest-lowest: it is the one dropped
-            db.execute("DELETE FROM messages WHERE seq=?", (victim[0],))
-            self._depth -= 1
-            self._bytes -= int(victim[3])
-            self._count_drop(db, victim[1], victim[2], int(victim[3]), "outbox_full")
+            victims.append((int(victim[0]), str(victim[1]), int(victim[2]), int(victim[3])))
+            depth, total = depth - 1, total - int(victim[3])
+        rows.close()
+        for seq, message_id, rank, victim_size in victims:
+            db.execute("DELETE FROM messages WHERE seq=?", (seq,))
+            self._count_drop(db, message_id, rank, victim_size, "outbox_full")
+        self._depth, self._bytes = depth, total
         return True
 
     def _count_drop(

@@ -58,6 +58,32 @@ def test_full_outbox_drops_oldest_lowest_severity_first(
     assert sum("event=outbox_dropped" in r.getMessage() for r in caplog.records) == 3
 
 
+def test_a_newcomer_that_cannot_fit_evicts_nothing(tmp_path: Path) -> None:
+    # Minor 1 kB + Severe 9 kB fill 10 kB; a Moderate 2 kB would need the Severe one gone,
+    # which outranks it: the Moderate is the one dropped, and the Minor stays.
+    cfg = OutboxConfig(path=tmp_path / "o.sqlite", max_bytes=10_000)
+    with Outbox(cfg) as box:
+        assert box.put(_msg(0, rank=0, size=1000))
+        assert box.put(_msg(1, rank=2, size=9000))
+        assert not box.put(_msg(2, rank=1, size=2000))
+        kept = [int(m.message.payload[:8]) for m in box.pending()]
+        stats = box.stats()
+    assert kept == [0, 1]
+    assert (stats.dropped, stats.depth, stats.bytes) == (1, 2, 10_000)
+
+
+def test_eviction_takes_as_many_victims_as_the_newcomer_needs(tmp_path: Path) -> None:
+    cfg = OutboxConfig(path=tmp_path / "o.sqlite", max_bytes=10_000)
+    with Outbox(cfg) as box:
+        for n in range(5):
+            assert box.put(_msg(n, rank=0, size=2000))
+        assert box.put(_msg(9, rank=3, size=5000))  # needs three Minor ones gone
+        kept = [int(m.message.payload[:8]) for m in box.pending()]
+        stats = box.stats()
+    assert kept == [3, 4, 9]
+    assert (stats.dropped, stats.bytes) == (3, 9000)
+
+
 def test_byte_bound_and_oversized_payloads(tmp_path: Path) -> None:
     cfg = OutboxConfig(path=tmp_path / "o.sqlite", max_bytes=10_000)
     with Outbox(cfg) as box:
