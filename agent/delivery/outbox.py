@@ -40,6 +40,7 @@ __all__ = ["OutboundMessage", "Outbox", "OutboxStats", "StoredMessage", "message
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,38 +49,16 @@ from typing import Self
 
 from agent.config import OutboxConfig
 from agent.delivery.messages import OutboundMessage, StoredMessage, message_id_for
+from agent.delivery.outbox_file import open_outbox_file
 from agent.errors import AgentError
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.outbox")
 
 REJECTED_KEEP = 1000
+# Settled message ids kept for reconciling against the audit log at start (about 4 MB).
+SETTLED_KEEP = 50_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    severity_rank INTEGER NOT NULL,
-    expiry_s INTEGER,
-    created_utc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_drop_order ON messages (severity_rank, seq);
-CREATE TABLE IF NOT EXISTS rejected (
-    seq INTEGER PRIMARY KEY,
-    message_id TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    severity_rank INTEGER NOT NULL,
-    expiry_s INTEGER,
-    created_utc TEXT NOT NULL,
-    reason_code INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    rejected_utc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
 _COUNTERS = ("dropped", "delivered", "expired", "rejected")
 
 
@@ -119,16 +98,9 @@ class Outbox:
         self.close()
 
     def open(self) -> None:
-        """Open (creating when missing) the database file."""
+        """Open (creating when missing) the database file; a damaged file is refused (OutboxDamaged)."""
         path = Path(self._config.path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-        except sqlite3.Error as err:
-            raise AgentError(f"cannot open outbox {path}: {err}") from err
+        db = open_outbox_file(path)
         with self._lock:
             self._db = db
             row = db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages").fetchone()
@@ -227,6 +199,7 @@ class Outbox:
         counter: str = "dropped",
     ) -> None:
         self._bump(db, counter, 1)
+        self._settle(db, message_id, counter)
         log_event(
             _log,
             "outbox_dropped",
@@ -236,6 +209,45 @@ class Outbox:
             bytes=size,
             reason=reason,
         )
+
+    @staticmethod
+    def _settle(db: sqlite3.Connection, message_id: str, state: str) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO settled (message_id, state, settled_utc) VALUES (?, ?, ?)",
+            (message_id, state, datetime.now(UTC).isoformat()),
+        )
+
+    @staticmethod
+    def _prune_settled(db: sqlite3.Connection) -> None:
+        """Keep the newest SETTLED_KEEP settled ids; remember from when the ledger is complete."""
+        cut = db.execute(
+            "SELECT settled_utc FROM settled ORDER BY settled_utc DESC LIMIT 1 OFFSET ?", (SETTLED_KEEP,)
+        ).fetchone()
+        if cut is None:
+            return
+        db.execute("DELETE FROM settled WHERE settled_utc <= ?", (cut[0],))
+        db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('settled_complete_after', ?)", (cut[0],))
+
+    def accounted_for(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of `message_ids` the outbox knows: waiting, rejected, or settled (sent, dropped, expired)."""
+        ids = list(message_ids)
+        known: set[str] = set()
+        with self._lock:
+            db = self._conn()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for table in ("messages", "rejected", "settled"):
+                    sql = f"SELECT message_id FROM {table} WHERE message_id IN ({marks})"
+                    known.update(str(r[0]) for r in db.execute(sql, chunk))
+        return known
+
+    def ledger_start(self) -> datetime:
+        """From when every message that left the outbox is in its ledger (its creation, or the last prune)."""
+        with self._lock:
+            rows = dict(self._conn().execute("SELECT name, value FROM meta").fetchall())
+        value = rows.get("settled_complete_after") or rows.get("created_utc")
+        return datetime.fromisoformat(value) if value else datetime.now(UTC)
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int) -> None:
@@ -285,14 +297,16 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             removed = 0
             for seq in seqs:
-                row = db.execute("SELECT LENGTH(payload) FROM messages WHERE seq=?", (seq,)).fetchone()
+                row = db.execute("SELECT LENGTH(payload), message_id FROM messages WHERE seq=?", (seq,)).fetchone()
                 if row is None:
                     continue  # dropped meanwhile, or a second PUBACK
                 db.execute("DELETE FROM messages WHERE seq=?", (seq,))
+                self._settle(db, str(row[1]), "delivered")
                 self._depth -= 1
                 self._bytes -= int(row[0])
                 removed += 1
             self._bump(db, "delivered", removed)
+            self._prune_settled(db)
             db.execute("COMMIT")
             self._changed.notify_all()
             return removed
@@ -317,6 +331,9 @@ class Outbox:
                 (REJECTED_KEEP,),
             )
             self._bump(db, "rejected", 1)
+            row_id = db.execute("SELECT message_id FROM rejected WHERE seq=?", (seq,)).fetchone()
+            if row_id is not None:
+                self._settle(db, str(row_id[0]), "rejected")
             db.execute("COMMIT")
             self._depth -= 1
             self._bytes -= int(row[0])

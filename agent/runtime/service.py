@@ -38,6 +38,7 @@ import psutil
 from agent.config import SiteConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
+from agent.delivery.reconcile import report_lost_messages
 from agent.delivery.sink import DeliverySink, OutboxStore
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
@@ -119,6 +120,7 @@ class AgentService:
             pool = DetectorPool(config.detector, [c.id for c in cameras], config.runtime.detector_sharing)
             stack.callback(pool.close)
             outbox = stack.enter_context(Outbox(config.outbox))
+            report_lost_messages(outbox, config.policies.audit_log)
             publisher = stack.enter_context(MqttPublisher(config.mqtt, config.site.id, outbox))
             if config.runtime.metrics.enabled:
                 stack.enter_context(MetricsServer(config.runtime.metrics, lambda: self.latest_stats))
