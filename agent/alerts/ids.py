@@ -9,7 +9,7 @@ runs seed from the OS, replays from the camera id, so replays repeat exactly.
 
 from __future__ import annotations
 
-__all__ = ["Uuid7Factory"]
+__all__ = ["Uuid7Factory", "short_id"]
 
 import random
 import uuid
@@ -32,3 +32,12 @@ class Uuid7Factory:
         rand_b = self._rng.getrandbits(62)
         value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
         return str(uuid.UUID(int=value))
+
+
+def short_id(value: str) -> str:
+    """The last 12 hex digits of an id: what a person reads to tell two incidents apart.
+
+    A UUIDv7 begins with its millisecond timestamp, so incidents opened close together
+    share their first characters; the tail is random.
+    """
+    return value.replace("-", "")[-12:]

@@ -25,6 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.alerts.ids import short_id
 from agent.config import SiteConfig, load_config
 from agent.delivery.signing import (
     SignatureInvalid,
@@ -66,6 +67,16 @@ class DemoBroker:
             self._proc.wait(timeout=10)
 
 
+def alert_line(alert: dict[str, Any], topic: str) -> str:
+    """One readable line for a verified alert."""
+    d = alert["detection"]
+    return (
+        f"ALERT {d['phase']:<6} {alert['info']['event']:<10} {d['camera_id']}/{d.get('zone') or d.get('line')} "
+        f"count={d['count']} dwell={d['dwell_s']:.1f}s conf={d['confidence']:.2f} "
+        f"incident={short_id(d['incident_id'])} seq={d['sequence']}  [{topic}]"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent.cli.demo", description=__doc__)
     parser.add_argument("--config", default="config/demo.yaml", help="demo site config")
@@ -102,13 +113,7 @@ def _run_agent_and_listen(
             print(f"demo: REJECTED message on {msg.topic}: {err}", flush=True)
             return
         received.append(alert)
-        d = alert["detection"]
-        print(
-            f"ALERT {d['phase']:<6} {alert['info']['event']:<10} {d['camera_id']}/{d.get('zone') or d.get('line')} "
-            f"count={d['count']} dwell={d['dwell_s']:.1f}s conf={d['confidence']:.2f} "
-            f"incident={d['incident_id'][:8]} seq={d['sequence']}  [{msg.topic}]",
-            flush=True,
-        )
+        print(alert_line(alert, msg.topic), flush=True)
 
     client.on_message = on_message
     client.connect("127.0.0.1", port)

@@ -3,7 +3,8 @@
 Reads the state file the running agent rewrites every few seconds in
 `runtime.state_dir`. Exit codes follow the LSB convention for status:
 0 running and healthy, 1 running but unhealthy (or the file is stale),
-3 not running.
+3 not running, and 150 (LSB leaves 150-199 to the application) running and
+healthy but degraded: a camera unreachable or restarting, the broker down.
 """
 
 from __future__ import annotations
@@ -22,21 +23,23 @@ import yaml
 from agent.cli.options import add_config_options
 from agent.config import RuntimeConfig, load_config
 from agent.errors import ConfigError
-from agent.runtime.health import AgentState, judge_state, read_state
+from agent.runtime.health import AgentState, StateVerdict, judge_state, read_state
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
 EXIT_NOT_RUNNING = 3
+EXIT_DEGRADED = 150
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="show whether the agent is running and healthy (exit 0 healthy, 1 unhealthy, 3 not running)",
+        help="show whether the agent is running and healthy (exit 0 healthy, 1 unhealthy, 3 not running, 150 degraded)",
         description=(
             "Read the running agent's state file (runtime.state_dir of the config) and print its health, "
             "broker, outbox and per-camera rates. Exit 0 when running and healthy, 1 when running but "
-            "unhealthy or not updating, 3 when not running."
+            "unhealthy or not updating, 3 when not running, 150 when running but degraded (a camera unreachable "
+            "or restarting, the broker down: part of the site is not working, and a restart would not fix it)."
         ),
     )
     add_config_options(parser)
@@ -73,16 +76,20 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(state.to_json() if state is not None else json.dumps({"status": "absent"}))
     else:
-        _print_state(state, verdict.running, verdict.healthy, verdict.reason, sys.stdout)
+        _print_state(state, verdict, sys.stdout)
     if not verdict.running:
         return EXIT_NOT_RUNNING
-    return EXIT_HEALTHY if verdict.healthy else EXIT_UNHEALTHY
+    if not verdict.healthy:
+        return EXIT_UNHEALTHY
+    return EXIT_DEGRADED if verdict.degraded else EXIT_HEALTHY
 
 
-def _print_state(state: AgentState | None, running: bool, healthy: bool, reason: str, out: TextIO) -> None:
-    word = "healthy" if healthy else ("unhealthy" if running else "not running")
-    print(f"agent: {word} ({reason})", file=out)
-    if state is None or not running:
+def _print_state(state: AgentState | None, verdict: StateVerdict, out: TextIO) -> None:
+    word = "unhealthy" if verdict.running else "not running"
+    if verdict.healthy:
+        word = "degraded" if verdict.degraded else "healthy"
+    print(f"agent: {word} ({verdict.reason})", file=out)
+    if state is None or not verdict.running:
         return
     age_s = time.time() - state.updated_unix_s
     print(f"  pid {state.pid}, status {state.status}, updated {age_s:.1f} s ago", file=out)

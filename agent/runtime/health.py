@@ -140,11 +140,16 @@ def read_state(state_dir: Path) -> AgentState | None:
 
 @dataclass(frozen=True, slots=True)
 class StateVerdict:
-    """The reader's conclusion: `running` and `healthy`, and why not."""
+    """The reader's conclusion: `running` and `healthy`, and why not.
+
+    `degraded` is healthy as far as a restart goes (the watchdog is pinged) while part
+    of the site is not working: a camera unreachable or restarting, the broker down.
+    """
 
     running: bool
     healthy: bool
     reason: str
+    degraded: bool = False
 
 
 def judge_state(state: AgentState | None, now_unix_s: float | None = None) -> StateVerdict:
@@ -159,6 +164,8 @@ def judge_state(state: AgentState | None, now_unix_s: float | None = None) -> St
         return StateVerdict(True, False, f"state not updated for {age_s:.0f} s (agent hung?)")
     if not state.health.healthy:
         return StateVerdict(True, False, "; ".join(state.health.problems))
+    if state.health.warnings:
+        return StateVerdict(True, True, "; ".join(state.health.warnings), degraded=True)
     return StateVerdict(True, True, "ok")
 
 
