@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions, parse_broker_url
 from agent.alerts.cap import alert_to_cap_xml
 from agent.alerts.schema import Alert
-from agent.delivery.publisher import read_password_file
+from agent.delivery.credentials import read_password_file
 from agent.delivery.signing import TrustStore
 from agent.errors import AgentError
 

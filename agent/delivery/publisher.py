@@ -10,7 +10,9 @@
   is sent, and after every reconnect the backlog goes out again in order.
 - `mqtt-drain` publishes outbox messages (at most `max_inflight` awaiting
   PUBACK), and commits acknowledgements in batches: a message is deleted
-  from the outbox only after its PUBACK.
+  from the outbox only after its PUBACK (`agent.delivery.outbox_drain`,
+  which also handles refused publishes and outbox storage errors, and
+  measures delivery times).
 
 Status (`<prefix>/<site>/status`, retained, QoS 1): `online` after a
 successful CONNACK, `stopped` on a clean exit, and `offline` as the last
@@ -19,12 +21,9 @@ will when the connection dies. Alerts are never retained.
 A refused CONNACK (bad credentials, not authorised) puts the publisher in
 state `refused` with the reason code, logged as `event=connect_refused`; it
 keeps retrying with backoff (an operator may fix the broker), and
-`wait_connected` raises `PublishRejected`. A PUBACK carrying a failure
-reason code (MQTT 5, e.g. 0x87 not authorised by the ACL) moves the message
-to the outbox's `rejected` table, logged as `event=publish_rejected` and
-counted; it is neither deleted as delivered nor retried in a loop that
-would block the queue. MQTT 3.1.1 brokers cannot report a refused publish
-(Mosquitto acknowledges it and drops it): use MQTT 5.
+`wait_connected` raises `PublishRejected`. A refused publish (a PUBACK with
+a failure reason code) is moved aside in the outbox and counted; MQTT 3.1.1
+brokers cannot report one (Mosquitto acknowledges it and drops it): use MQTT 5.
 
 Each alert publish (MQTT 5) carries a message expiry (what is left of the
 message's `expiry_s`, or `message_expiry_s` from the config), content type
@@ -34,38 +33,32 @@ and `message-id`.
 
 from __future__ import annotations
 
-__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherState", "read_password_file"]
+__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherCounters", "PublisherState"]
 
+import contextlib
 import enum
 import logging
 import random
 import ssl
 import threading
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.backoff import Backoff
 from agent.config import MqttConfig
-from agent.delivery.outbox import Outbox, StoredMessage
+from agent.delivery.credentials import mqtt_password
+from agent.delivery.outbox import Outbox
+from agent.delivery.outbox_drain import MqttSession, OutboxDrain, PublisherCounters
 from agent.delivery.tls import client_tls_context, use_tls
 from agent.delivery.topics import status_topic
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.publisher")
-
-ENVELOPE_SCHEMA_VERSION = "1"
-CONTENT_TYPE = "application/json"
 
 
 class PublisherState(enum.StrEnum):
@@ -81,39 +74,14 @@ class BrokerUnavailable(AgentError):
     """No connection to the broker could be made in time (network or TLS failure)."""
 
 
-@dataclass(slots=True)
-class _Session:
-    """One connection: its paho client and what is in flight on it."""
-
-    client: paho.Client
-    generation: int
-    connack: threading.Event = field(default_factory=threading.Event)
-    closed: threading.Event = field(default_factory=threading.Event)
-    connected: bool = False
-    was_connected: bool = False
-    inflight: dict[int, int] = field(default_factory=dict)  # mid -> outbox seq
-    status_mids: set[int] = field(default_factory=set)
-
-
-def read_password_file(path: Path, what: str) -> str:
-    """The first line of a password file (empty when the file is empty).
-
-    Raises:
-        AgentError: the file cannot be read; `what` names the setting in the message.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise AgentError(f"cannot read {what} {path}: {err}") from err
-    return lines[0] if lines else ""
-
-
-def _read_password(config: MqttConfig) -> str | None:
-    if config.password is not None:
-        return config.password.get_secret_value()
-    if config.password_file is not None:
-        return read_password_file(config.password_file, "mqtt.password_file")
-    return None
+def _join_network_thread(client: paho.Client) -> None:
+    """Stop paho's network thread and wait for it to end."""
+    # paho clears its thread handle as the thread returns, between loop_stop's own check and its
+    # join: losing that race raises AttributeError and means the thread has ended. Unguarded it
+    # would end the `mqtt-connection` thread, and with it every reconnect (the subscriber in
+    # agent.agency.subscriber guards the same call the same way).
+    with contextlib.suppress(AttributeError):
+        client.loop_stop()
 
 
 def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
@@ -164,21 +132,26 @@ class MqttPublisher:
         self._state = PublisherState.IDLE
         self._refusal: PublishRejected | None = None
         self._last_error = ""
-        self._session: _Session | None = None
+        self._session: MqttSession | None = None
         self._generation = 0
         self._stopping = threading.Event()
-        self._events: deque[tuple[_Session, int, ReasonCode]] = deque()  # PUBACKs not yet settled
         self._threads: list[threading.Thread] = []
         self._tls: ssl.SSLContext | None = None
         self._password: str | None = None
-        self.rejected_count = 0
+        self._drain = OutboxDrain(
+            config,
+            outbox,
+            connected_session=self._connected_session,
+            stopping=self._stopping,
+            max_inflight=max_inflight,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         self._tls = _tls_context(self._config)
-        self._password = _read_password(self._config)
-        for name, target in (("mqtt-connection", self._run_connection), ("mqtt-drain", self._run_drain)):
+        self._password = mqtt_password(self._config)
+        for name, target in (("mqtt-connection", self._run_connection), ("mqtt-drain", self._drain.run)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -194,6 +167,7 @@ class MqttPublisher:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self._drain.wake()
         with self._cond:
             self._cond.notify_all()
             session = self._session
@@ -243,11 +217,23 @@ class MqttPublisher:
                 f" ({self._last_error or self._state.value})"
             )
 
+    @property
+    def rejected_count(self) -> int:
+        """Messages the broker refused with a failure reason code since start."""
+        return self._drain.counters().rejected
+
+    def counters(self) -> PublisherCounters:
+        """Refused publishes, outbox storage errors and delivery times since start."""
+        return self._drain.counters()
+
+    def _connected_session(self) -> MqttSession | None:
+        with self._cond:
+            return self._session if self._session is not None and self._session.connected else None
+
     def publish_transient(self, topic: str, payload: bytes) -> bool:
         """Publish a message that is worth nothing later (stats): QoS 0, not retained, not
         kept in the outbox. Returns False when there is no connection (the message is dropped)."""
-        with self._cond:
-            session = self._session if self._session is not None and self._session.connected else None
+        session = self._connected_session()
         if session is None:
             return False
         return session.client.publish(topic, payload, qos=0, retain=False).rc == paho.MQTT_ERR_SUCCESS
@@ -269,7 +255,7 @@ class MqttPublisher:
             session = self._open_session()
             if session is not None:
                 session.closed.wait()
-                session.client.loop_stop()
+                _join_network_thread(session.client)
                 if session.was_connected:
                     failures = 0  # the backoff restarts after a connection that worked
                 with self._cond:
@@ -299,13 +285,13 @@ class MqttPublisher:
             use_tls(client, self._tls)
         return client
 
-    def _open_session(self) -> _Session | None:
+    def _open_session(self) -> MqttSession | None:
         """Connect one fresh client; return its session once its network loop runs."""
         self._generation += 1
-        session = _Session(self._new_client(), self._generation)
+        session = MqttSession(self._new_client(), self._generation)
         session.client.on_connect = lambda c, u, f, rc, p: self._on_connect(session, rc)
         session.client.on_disconnect = lambda c, u, f, rc, p: self._on_disconnect(session, rc)
-        session.client.on_publish = lambda c, u, mid, rc, p: self._on_publish(session, mid, rc)
+        session.client.on_publish = lambda c, u, mid, rc, p: self._drain.on_puback(session, mid, rc)
         self._set_state(PublisherState.CONNECTING)
         cfg = self._config
         try:
@@ -329,7 +315,7 @@ class MqttPublisher:
             session.closed.set()
         return session
 
-    def _on_connect(self, session: _Session, reason: ReasonCode) -> None:
+    def _on_connect(self, session: MqttSession, reason: ReasonCode) -> None:
         session.connack.set()
         if reason.is_failure:
             refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
@@ -352,6 +338,7 @@ class MqttPublisher:
             self._refusal = None
             session.connected = session.was_connected = True
         self._set_state(PublisherState.CONNECTED, "")
+        self._drain.wake()
         log_event(
             _log,
             "connected",
@@ -361,7 +348,7 @@ class MqttPublisher:
             tls=self._tls is not None,
         )
 
-    def _on_disconnect(self, session: _Session, reason: ReasonCode) -> None:
+    def _on_disconnect(self, session: MqttSession, reason: ReasonCode) -> None:
         was_connected = session.connected
         with self._cond:
             session.connected = False
@@ -373,78 +360,3 @@ class MqttPublisher:
         session.closed.set()
         with self._cond:
             self._cond.notify_all()
-
-    def _on_publish(self, session: _Session, mid: int, reason: ReasonCode) -> None:
-        # Runs on paho's thread holding paho's locks: only record it, the drain thread resolves it.
-        self._events.append((session, mid, reason))
-        with self._cond:
-            self._cond.notify_all()
-
-    # -- draining ------------------------------------------------------------------------
-
-    def _run_drain(self) -> None:
-        after_seq, generation = 0, -1
-        while not self._stopping.is_set():
-            self._settle_acks()
-            with self._cond:
-                session = self._session if self._session is not None and self._session.connected else None
-                if session is None or len(session.inflight) >= self._max_inflight:
-                    self._cond.wait(0.05)
-                    continue
-            if session.generation != generation:
-                after_seq, generation = 0, session.generation  # new connection: resend the backlog
-            batch = self._outbox.pending(after_seq, self._max_inflight - len(session.inflight))
-            if not batch:
-                self._outbox.wait_for_work(after_seq, 0.05)
-                continue
-            after_seq = self._publish_batch(session, batch, after_seq)
-        self._settle_acks()
-
-    def _publish_batch(self, session: _Session, batch: list[StoredMessage], after_seq: int) -> int:
-        for stored in batch:
-            msg = stored.message
-            info = session.client.publish(
-                msg.topic, msg.payload, qos=1, retain=False, properties=self._properties(stored)
-            )
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                break  # connection going down; the outbox still holds it for the next session
-            session.inflight[info.mid] = stored.seq
-            after_seq = stored.seq
-        return after_seq
-
-    def _properties(self, stored: StoredMessage) -> Properties | None:
-        if self._config.protocol != "5":
-            return None
-        msg = stored.message
-        expiry_s = msg.expiry_s if msg.expiry_s is not None else self._config.message_expiry_s
-        age_s = (datetime.now(UTC) - msg.created_utc).total_seconds()
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho leaves __init__ unannotated
-        props.MessageExpiryInterval = max(1, int(expiry_s - age_s))
-        props.ContentType = CONTENT_TYPE
-        props.PayloadFormatIndicator = 1
-        props.UserProperty = [
-            ("schema-version", ENVELOPE_SCHEMA_VERSION),
-            ("content-type", CONTENT_TYPE),
-            ("message-id", msg.message_id),
-        ]
-        return props
-
-    def _settle_acks(self) -> None:
-        """Turn recorded PUBACKs into outbox deletes (one durable commit) or rejections."""
-        acked: list[int] = []
-        while self._events:
-            session, mid, reason = self._events.popleft()
-            seq = session.inflight.pop(mid, None)
-            if seq is None:
-                session.status_mids.discard(mid)
-                continue
-            if reason.is_failure:
-                self._reject(seq, reason)
-            else:
-                acked.append(seq)
-        self._outbox.ack_many(acked)
-
-    def _reject(self, seq: int, reason: ReasonCode) -> None:
-        self.rejected_count += 1
-        self._outbox.reject(seq, reason.value, str(reason))
-        log_event(_log, "publish_rejected", logging.ERROR, seq=seq, reason_code=reason.value, reason=str(reason))

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from agent.runtime.scheduler import RateScheduler
 from agent.runtime.stats import CameraMeter
 from agent.sources.file_replay import FileReplay
 from agent.sources.live import LiveSource
+from agent.sources.source_stats import SourceStats
 from agent.sources.spec import parse_source
 from agent.tracking.bytetrack import ByteTracker
 from agent.values.alert_moment import AlertMoment
@@ -45,6 +47,11 @@ from agent.values.frames import Frame
 _log = logging.getLogger("agent.camera")
 AlertSink = Callable[[tuple[Alert, ...], AlertMoment | None], None]
 _READ_WAIT_S = 1.0
+
+
+def _subsampled(stats: SourceStats) -> SourceStats:
+    """A replay never drops: what it leaves out is subsampling to the detect rate, by design."""
+    return replace(stats, frames_dropped=0, frames_rate_skipped=stats.frames_dropped)
 
 
 class CameraWorker:
@@ -195,6 +202,7 @@ class CameraWorker:
             self.meter.beat()
             if self._stop.wait(max(0.0, next_s - time.monotonic())):
                 return
+            live.detect_fps = self._camera.detect_fps  # a reload may change it: frames skipped vs dropped
             frame = live.read(_READ_WAIT_S)
             period_s = self._scheduler.period_s(self._camera.detect_fps)
             if frame is not None:
@@ -212,7 +220,7 @@ class CameraWorker:
         self.meter.set_state("running")
         started_mono = time.monotonic()
         replay = FileReplay(self.camera_id, path, detect_fps=self._camera.detect_fps, start_utc=datetime.now(UTC))
-        self.meter.attach_source(lambda: replay.stats)
+        self.meter.attach_source(lambda: _subsampled(replay.stats))
         for frame in replay:
             self.meter.beat()
             if self._stop.wait(max(0.0, started_mono + frame.ts_monotonic_s - time.monotonic())):

@@ -4,46 +4,168 @@ Off by default; when on it binds to loopback unless the config says
 otherwise (the figures say which cameras exist and how busy the site is).
 The collector reads the same `SiteStats` the stats topic and the state file
 carry, so a scrape never disagrees with them.
+
+Names follow Prometheus' conventions: base units in the name (`_seconds`,
+`_bytes`, `_ratio`), counters end in `_total`, durations are histograms
+(`edge_agent_inference_seconds`, `edge_agent_frame_process_seconds` per
+camera, `edge_agent_alert_delivery_seconds` from the outbox to the broker's
+PUBACK). `edge_agent_camera_frames_total{kind}` partitions the frames a
+camera sent, so a sum over `kind` is the camera's stream: `detected`,
+`no_motion` (processed, nothing moving, not sent to the detector),
+`rate_skipped` (left out by design, the detect rate is below the stream's),
+`dropped` (lost because the box was too slow) and `damaged`. The dashboard
+and alert rules in `config/grafana/` and `config/prometheus/` use these names.
 """
 
 from __future__ import annotations
 
-__all__ = ["MetricsServer"]
+__all__ = ["MetricsServer", "site_metrics"]
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agent.config import MetricsConfig
+from agent.delivery.sink import SinkCounters
 from agent.errors import AgentError
+from agent.histogram import HistogramSnapshot
 from agent.logs import log_event
 from agent.runtime.stats import CameraStats, SiteStats
 
 _log = logging.getLogger("agent.runtime.metrics")
 _P = "edge_agent_"
+_SITE = ["site"]
+_CAMERA = ["site", "camera"]
 
 _CAMERA_GAUGES: tuple[tuple[str, str, Callable[[CameraStats], float]], ...] = (
     ("camera_up", "1 while the camera delivers frames", lambda c: float(c.state == "running")),
-    ("camera_target_fps", "configured detect rate", lambda c: c.target_fps),
-    ("camera_achieved_fps", "frames through the pipeline per second", lambda c: c.achieved_fps),
-    ("camera_inference_ms", "mean ONNX Runtime time per detector call", lambda c: c.inference_ms),
-    ("camera_process_ms", "mean pipeline wall time per frame", lambda c: c.process_ms),
-    ("camera_motion_duty_ratio", "share of frames with motion", lambda c: c.motion_duty),
+    ("camera_target_fps", "configured detect rate, frames per second", lambda c: c.target_fps),
+    ("camera_achieved_fps", "frames through the pipeline per second (last 5 s)", lambda c: c.achieved_fps),
+    ("camera_motion_duty_ratio", "share of frames with motion (last 5 s)", lambda c: c.motion_duty),
     ("camera_tracks", "objects tracked now", lambda c: float(c.tracks)),
+    ("camera_heartbeat_age_seconds", "time since the camera loop last made progress", lambda c: c.heartbeat_age_s),
 )
 _CAMERA_COUNTERS: tuple[tuple[str, str, Callable[[CameraStats], int]], ...] = (
-    ("in", "decoded by the source", lambda c: c.frames_in),
-    ("processed", "through the pipeline", lambda c: c.frames_processed),
-    ("detected", "sent to the detector", lambda c: c.frames_detected),
-    ("skipped", "not sent to the detector (no motion)", lambda c: c.frames_skipped),
-    ("dropped", "replaced by a newer frame before processing", lambda c: c.frames_dropped),
-    ("damaged", "unreadable and skipped", lambda c: c.frames_damaged),
+    ("camera_slots_missed", "detect slots lost because the previous frame was still in work", lambda c: c.ticks_missed),
+    ("camera_restarts", "camera runs ended by an error and restarted", lambda c: c.restarts),
+    ("camera_reconnects", "times the source came back after an outage", lambda c: c.reconnects),
 )
+# The partition of `camera_frames_total`: (kind, frames of that kind).
+_FRAME_KINDS: tuple[tuple[str, Callable[[CameraStats], int]], ...] = (
+    ("detected", lambda c: c.frames_detected),
+    ("no_motion", lambda c: c.frames_skipped),
+    ("rate_skipped", lambda c: c.frames_rate_skipped),
+    ("dropped", lambda c: c.frames_dropped),
+    ("damaged", lambda c: c.frames_damaged),
+)
+_SITE_GAUGES: tuple[tuple[str, str, Callable[[SiteStats], float]], ...] = (
+    ("rate_scale", "share of every camera's detect rate granted (1: all of it)", lambda s: s.rate_scale),
+    ("outbox_depth", "alerts waiting for the broker", lambda s: float(s.outbox_depth)),
+    ("outbox_bytes", "payload bytes waiting for the broker", lambda s: float(s.outbox_bytes)),
+    ("broker_connected", "1 while connected to the broker", lambda s: float(s.broker_state == "connected")),
+    ("delivery_queued_alerts", "alerts waiting for the delivery thread", lambda s: float(s.delivery.queue_depth)),
+    ("process_cpu_ratio", "CPU used by the agent, share of the box (last second)", lambda s: s.process.cpu_fraction),
+    ("process_rss_bytes", "resident memory of the agent", lambda s: float(s.process.rss_bytes)),
+    ("process_threads", "threads of the agent", lambda s: float(s.process.threads)),
+    ("process_open_fds", "open file descriptors of the agent", lambda s: float(s.process.open_fds)),
+    ("uptime_seconds", "time since the agent started", lambda s: s.uptime_s),
+)
+_SITE_COUNTERS: tuple[tuple[str, str, Callable[[SiteStats], float]], ...] = (
+    ("outbox_dropped", "alerts dropped by the full outbox", lambda s: s.outbox_dropped),
+    ("outbox_delivered", "alerts acknowledged by the broker", lambda s: s.outbox_delivered),
+    ("outbox_expired", "alerts dropped past their expiry before the broker took them", lambda s: s.outbox_expired),
+    ("outbox_rejected", "alerts the broker refused (moved aside in the outbox)", lambda s: s.outbox_rejected),
+    (
+        "outbox_storage_errors",
+        "outbox operations of the publisher that failed (disk full, I/O error) and were retried",
+        lambda s: s.publisher.storage_errors,
+    ),
+    ("state_write_failures", "state files that could not be written", lambda s: s.state_write_failures),
+    ("process_cpu_seconds", "CPU time of the agent, user and system", lambda s: s.process.cpu_seconds),
+)
+# The delivery thread's counters (`SinkCounters`), by field: (metric name, help).
+_SINK_COUNTERS: dict[str, tuple[str, str]] = {
+    "alerts_submitted": ("delivery_alerts_submitted", "alerts the cameras handed to the delivery thread"),
+    "messages_delivered": ("delivery_messages_stored", "per-recipient messages the outbox accepted"),
+    "messages_refused": ("delivery_messages_refused", "per-recipient messages the outbox's drop rule turned down"),
+    "snapshots_shed": ("delivery_snapshots_shed", "alert frames let go because the queue held enough"),
+    "snapshots_withheld": ("delivery_snapshots_withheld", "messages sent with a withheld-snapshot note"),
+    "submits_blocked": ("delivery_submits_blocked", "times a camera waited for room in the delivery queue"),
+    "failures": ("delivery_failures", "messages or recipients lost to an error while routing, storing or auditing"),
+}
+# Gauges among the sink's fields (the rest are counters).
+_SINK_GAUGE_FIELDS = frozenset({"queue_depth"})
+
+
+def _histogram(name: str, doc: str, labels: list[str]) -> HistogramMetricFamily:
+    return HistogramMetricFamily(_P + name, doc, labels=labels)
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], snapshot: HistogramSnapshot) -> None:
+    buckets = [("+Inf" if math.isinf(le) else repr(le), float(n)) for le, n in snapshot.cumulative()]
+    family.add_metric(labels, buckets, snapshot.sum_s)
+
+
+def site_metrics(stats: SiteStats) -> Iterator[Metric]:
+    """Every metric of one snapshot (what a scrape returns)."""
+    yield from _camera_metrics(stats)
+    site = [stats.site_id]
+    for name, doc, read in _SITE_GAUGES:
+        gauge = GaugeMetricFamily(_P + name, doc, labels=_SITE)
+        gauge.add_metric(site, read(stats))
+        yield gauge
+    for name, doc, total in _SITE_COUNTERS:
+        counter = CounterMetricFamily(_P + name, doc, labels=_SITE)
+        counter.add_metric(site, float(total(stats)))
+        yield counter
+    for sink_field in fields(SinkCounters):
+        if sink_field.name in _SINK_GAUGE_FIELDS:
+            continue
+        name, doc = _SINK_COUNTERS[sink_field.name]
+        counter = CounterMetricFamily(_P + name, doc, labels=_SITE)
+        counter.add_metric(site, float(getattr(stats.delivery, sink_field.name)))
+        yield counter
+    delivery = _histogram(
+        "alert_delivery_seconds", "time from an alert entering the outbox to the broker's PUBACK", _SITE
+    )
+    _add_histogram(delivery, site, stats.publisher.delivery_seconds)
+    yield delivery
+
+
+def _camera_metrics(stats: SiteStats) -> Iterator[Metric]:
+    for name, doc, read in _CAMERA_GAUGES:
+        gauge = GaugeMetricFamily(_P + name, doc, labels=_CAMERA)
+        for cam in stats.cameras:
+            gauge.add_metric([stats.site_id, cam.camera_id], read(cam))
+        yield gauge
+    for name, doc, count in _CAMERA_COUNTERS:
+        counter = CounterMetricFamily(_P + name, doc, labels=_CAMERA)
+        for cam in stats.cameras:
+            counter.add_metric([stats.site_id, cam.camera_id], float(count(cam)))
+        yield counter
+    frames = CounterMetricFamily(
+        _P + "camera_frames",
+        "frames the camera sent, by what became of them (the kinds add up to the stream)",
+        labels=[*_CAMERA, "kind"],
+    )
+    for kind, read_count in _FRAME_KINDS:
+        for cam in stats.cameras:
+            frames.add_metric([stats.site_id, cam.camera_id, kind], float(read_count(cam)))
+    yield frames
+    inference = _histogram("inference_seconds", "ONNX Runtime time per detector call", _CAMERA)
+    process = _histogram("frame_process_seconds", "wall time of one frame through the pipeline", _CAMERA)
+    for cam in stats.cameras:
+        _add_histogram(inference, [stats.site_id, cam.camera_id], cam.inference_seconds)
+        _add_histogram(process, [stats.site_id, cam.camera_id], cam.process_seconds)
+    yield inference
+    yield process
 
 
 class _SiteCollector(Collector):
@@ -52,43 +174,8 @@ class _SiteCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._latest()
-        if stats is None:
-            return
-        yield from self._cameras(stats)
-        site = [stats.site_id]
-        for name, doc, value in (
-            ("rate_scale", "share of every camera's detect rate granted (1: all of it)", stats.rate_scale),
-            ("outbox_depth", "alerts waiting for the broker", float(stats.outbox_depth)),
-            ("outbox_bytes", "payload bytes waiting for the broker", float(stats.outbox_bytes)),
-            ("broker_connected", "1 while connected to the broker", float(stats.broker_state == "connected")),
-            ("process_cpu_ratio", "CPU used by the agent, share of the box", stats.process.cpu_fraction),
-            ("process_rss_bytes", "resident memory of the agent", float(stats.process.rss_bytes)),
-            ("uptime_seconds", "time since the agent started", stats.uptime_s),
-        ):
-            gauge = GaugeMetricFamily(_P + name, doc, labels=["site"])
-            gauge.add_metric(site, value)
-            yield gauge
-        for name, doc, total in (
-            ("outbox_dropped", "alerts dropped by the full outbox", stats.outbox_dropped),
-            ("outbox_delivered", "alerts acknowledged by the broker", stats.outbox_delivered),
-        ):
-            counter = CounterMetricFamily(_P + name, doc, labels=["site"])
-            counter.add_metric(site, float(total))
-            yield counter
-
-    def _cameras(self, stats: SiteStats) -> Iterator[Metric]:
-        for name, doc, read in _CAMERA_GAUGES:
-            gauge = GaugeMetricFamily(_P + name, doc, labels=["site", "camera"])
-            for cam in stats.cameras:
-                gauge.add_metric([stats.site_id, cam.camera_id], read(cam))
-            yield gauge
-        frames = CounterMetricFamily(
-            _P + "camera_frames", "frames by what happened to them", labels=["site", "camera", "kind"]
-        )
-        for kind, _doc, read_count in _CAMERA_COUNTERS:
-            for cam in stats.cameras:
-                frames.add_metric([stats.site_id, cam.camera_id, kind], float(read_count(cam)))
-        yield frames
+        if stats is not None:
+            yield from site_metrics(stats)
 
 
 class MetricsServer:

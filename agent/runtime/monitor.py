@@ -75,6 +75,7 @@ class SiteMonitor:
         self._started_mono = started_mono_s
         self._next_state_s = self._next_stats_s = time.monotonic()
         self._health = HealthReport(True, (), ())
+        self._state_write_failures = 0
         self.latest: SiteStats | None = None
         self.status = "running"
 
@@ -110,6 +111,10 @@ class SiteMonitor:
             broker_state=self._publisher.state.value,
             process=process,
             delivery=self._sink.counters(),
+            publisher=self._publisher.counters(),
+            outbox_expired=box.expired,
+            outbox_rejected=box.rejected,
+            state_write_failures=self._state_write_failures,
         )
         self._health = assess_health(
             latest, publisher_alive=self._publisher.threads_alive, stall_timeout_s=self._runtime.stall_timeout_s
@@ -130,6 +135,7 @@ class SiteMonitor:
         try:
             write_state(self._runtime.state_dir, state)
         except OSError as err:
+            self._state_write_failures += 1
             log_event(_log, "state_write_failed", logging.WARNING, dir=self._runtime.state_dir, error=str(err))
 
     def _publish_stats(self) -> None:

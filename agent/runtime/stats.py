@@ -6,6 +6,10 @@ meter into a frozen `CameraStats` over a sliding window and wraps them with
 delivery, outbox, broker and process figures into one `SiteStats`. Everything that
 reports (the stats topic, the state file, Prometheus, the rate scheduler)
 reads that one snapshot, so they always agree.
+
+Durations are kept as histograms (`agent.histogram`: counts per bucket
+since start, in seconds) beside the windowed means in milliseconds that the
+stats topic has always carried.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import psutil
 
+from agent.delivery.publisher import PublisherCounters
 from agent.delivery.sink import SinkCounters
+from agent.histogram import FRAME_BUCKETS_S, DurationHistogram, HistogramSnapshot
 from agent.sources.source_stats import SourceStats
 
 CameraState = str  # "starting" | "running" | "unavailable" | "failed" | "ended"
@@ -39,14 +45,20 @@ class CameraStats:
             the pipeline per second over the window.
         frames_in: frames decoded by the source; frames_processed: through the
             pipeline; frames_detected: sent to the detector; frames_skipped:
-            the motion gate found nothing moving; frames_dropped: decoded but
-            replaced by a newer frame before processing; frames_damaged: skipped
-            as unreadable; ticks_missed: detect slots lost because the camera
-            was still busy with the previous frame.
+            the motion gate found nothing moving; frames_rate_skipped: decoded
+            frames left out by design because the detect rate is below the
+            stream's; frames_dropped: decoded frames lost because the camera
+            was still busy when it was due for one (the box is too slow; before
+            frames_rate_skipped existed this counted both); frames_damaged:
+            skipped as unreadable; ticks_missed: detect slots lost because the
+            camera was still busy with the previous frame.
         inference_ms: mean ONNX Runtime time per detector call (window).
         process_ms: mean wall time of one frame through the pipeline (window).
         motion_duty: share of frames with motion (window).
         heartbeat_age_s: time since the camera loop last made progress.
+        reconnects: times the source came back after an outage.
+        inference_seconds: every detector call's ONNX Runtime time since start (histogram).
+        process_seconds: every frame's wall time through the pipeline since start (histogram).
     """
 
     camera_id: str
@@ -67,16 +79,23 @@ class CameraStats:
     restarts: int
     heartbeat_age_s: float
     last_error: str
+    frames_rate_skipped: int
+    reconnects: int
+    inference_seconds: HistogramSnapshot
+    process_seconds: HistogramSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessStats:
-    """This process: CPU as a share of the whole box (0-1), resident memory, threads."""
+    """This process: CPU as a share of the whole box (0-1) over the last interval and as seconds
+    since start, resident memory, threads and open file descriptors."""
 
     cpu_fraction: float
     rss_bytes: int
     threads: int
     cpu_count: int
+    cpu_seconds: float = 0.0
+    open_fds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,12 @@ class SiteStats:
 
     `delivery` is the delivery thread's counters (JSON key `delivery`): alerts
     submitted, messages delivered and refused, snapshots shed and withheld,
-    camera waits for room, failures, and the alerts queued now.
+    camera waits for room, failures, and the alerts queued now. `publisher`
+    is the publisher's: publishes the broker refused, outbox storage errors
+    and the delivery-time histogram (outbox to PUBACK). `outbox_expired` and
+    `outbox_rejected` are the outbox's totals of messages past their expiry
+    and refused by the broker; `state_write_failures` counts state files that
+    could not be written.
     """
 
     site_id: str
@@ -100,6 +124,10 @@ class SiteStats:
     broker_state: str
     process: ProcessStats
     delivery: SinkCounters = field(default_factory=SinkCounters)
+    publisher: PublisherCounters = field(default_factory=PublisherCounters)
+    outbox_expired: int = 0
+    outbox_rejected: int = 0
+    state_write_failures: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -117,6 +145,18 @@ class _Totals:
     missed: int
     inference_ms: float
     process_ms: float
+
+
+def _add_sources(base: SourceStats, current: SourceStats) -> SourceStats:
+    """`current`'s availability with the counters of both."""
+    return SourceStats(
+        current.available,
+        base.frames_read + current.frames_read,
+        base.frames_dropped + current.frames_dropped,
+        base.frames_damaged + current.frames_damaged,
+        base.reconnects + current.reconnects,
+        base.frames_rate_skipped + current.frames_rate_skipped,
+    )
 
 
 class CameraMeter:
@@ -139,8 +179,11 @@ class CameraMeter:
         self._last_error = ""
         self._heartbeat = time.monotonic()
         self._source: Callable[[], SourceStats] | None = None
+        self._source_base = SourceStats(False, 0, 0, 0, 0)  # what the sources of ended runs counted
         self._window_s = window_s
         self._samples: deque[_Totals] = deque()
+        self._inference_hist = DurationHistogram(FRAME_BUCKETS_S)
+        self._process_hist = DurationHistogram(FRAME_BUCKETS_S)
 
     # -- camera thread -------------------------------------------------------------------
 
@@ -158,7 +201,11 @@ class CameraMeter:
             self._target_fps = fps
 
     def attach_source(self, stats: Callable[[], SourceStats] | None) -> None:
+        """Read the source's counters from `stats` (None: the run ended); the counters of the
+        sources of earlier runs are kept, so the totals only grow across camera restarts."""
         with self._lock:
+            if self._source is not None:
+                self._source_base = _add_sources(self._source_base, self._source())
             self._source = stats
 
     def beat(self) -> None:
@@ -174,6 +221,9 @@ class CameraMeter:
             self._process_ms += process_ms
             self._tracks = tracks
             self._heartbeat = time.monotonic()
+        if detected:
+            self._inference_hist.observe(inference_ms / 1e3)
+        self._process_hist.observe(process_ms / 1e3)
 
     def ticks_missed(self, count: int) -> None:
         with self._lock:
@@ -194,7 +244,8 @@ class CameraMeter:
                 self._inference_ms,
                 self._process_ms,
             )
-            source = self._source() if self._source is not None else None
+            current = self._source() if self._source is not None else None
+            source = self._source_base if current is None else _add_sources(self._source_base, current)
             state, target, tracks, restarts, error = (
                 self._state,
                 self._target_fps,
@@ -210,19 +261,19 @@ class CameraMeter:
         span_s = max(1e-6, now - first.ts_mono_s)
         processed = totals.processed - first.processed
         detected = totals.detected - first.detected
-        if state == "running" and source is not None and not source.available:
+        if state == "running" and current is not None and not current.available:
             state = "unavailable"
         return CameraStats(
             camera_id=self.camera_id,
             state=state,
             target_fps=target,
             achieved_fps=round(processed / span_s, 3) if len(self._samples) > 1 else 0.0,
-            frames_in=source.frames_read if source else totals.processed,
+            frames_in=max(source.frames_read, totals.processed),  # no source (a test): what it processed
             frames_processed=totals.processed,
             frames_detected=totals.detected,
             frames_skipped=totals.processed - totals.detected,
-            frames_dropped=source.frames_dropped if source else 0,
-            frames_damaged=source.frames_damaged if source else 0,
+            frames_dropped=source.frames_dropped,
+            frames_damaged=source.frames_damaged,
             ticks_missed=totals.missed,
             inference_ms=round((totals.inference_ms - first.inference_ms) / detected, 3) if detected else 0.0,
             process_ms=round((totals.process_ms - first.process_ms) / processed, 3) if processed else 0.0,
@@ -231,6 +282,10 @@ class CameraMeter:
             restarts=restarts,
             heartbeat_age_s=round(now - heartbeat, 3),
             last_error=error,
+            frames_rate_skipped=source.frames_rate_skipped,
+            reconnects=source.reconnects,
+            inference_seconds=self._inference_hist.snapshot(),
+            process_seconds=self._process_hist.snapshot(),
         )
 
     def window_on_time(self) -> tuple[int, int]:
@@ -256,6 +311,8 @@ class ProcessSampler:
     def sample(self) -> ProcessStats:
         with self._proc.oneshot():
             cpu = self._proc.cpu_percent(None) / 100.0 / self._cpus
+            times = self._proc.cpu_times()
             rss = int(self._proc.memory_info().rss)
             threads = self._proc.num_threads()
-        return ProcessStats(round(cpu, 4), rss, threads, self._cpus)
+            fds = self._proc.num_fds() if hasattr(self._proc, "num_fds") else 0  # POSIX only
+        return ProcessStats(round(cpu, 4), rss, threads, self._cpus, round(times.user + times.system, 3), fds)

@@ -2,7 +2,11 @@
 
 The reader decodes as fast as the camera sends; the consumer takes frames at
 its own detect rate. A frame the consumer did not take before the next one
-arrived is dropped and counted, never queued. On a failure the reader
+arrived is never queued; it is counted as skipped by design
+(`frames_rate_skipped`: the detect rate is below the stream's, so most
+frames of a 25 fps stream are never wanted at 5 fps) when the consumer was
+not yet due for a frame, and as dropped (`frames_dropped`: the box is too
+slow) when it was more than `LATE_GRACE` of its period overdue. On a failure the reader
 releases the capture and reconnects by the one retry policy
 (`agent.backoff.Backoff`), logging `camera_unavailable` / `camera_available`
 once per change.
@@ -31,6 +35,9 @@ from agent.sources.spec import SourceSpec, parse_source
 from agent.values.frames import Frame
 
 _log = logging.getLogger("agent.sources")
+# Share of the consumer's period it may be late to take a frame before a replaced frame counts
+# as dropped rather than skipped: its slots jitter by a few milliseconds with the threads' scheduling.
+LATE_GRACE = 0.25
 
 
 class LiveSource:
@@ -40,7 +47,9 @@ class LiveSource:
         camera_id: camera id (thread name `cam-<id>.reader`, logs, frames).
         source: file path, `rtsp://` or `http(s)://` URL, or USB device index.
         detect_fps: the rate the consumer means to take frames at (> 0); the
-            consumer paces its own `read` calls, the reader never waits for it.
+            consumer paces its own `read` calls, the reader never waits for it,
+            but it tells skipped frames from dropped ones by it (the consumer
+            may change it, e.g. after a reload).
         timeouts: network open/read timeouts.
         backoff: reconnect delays (`agent.backoff.Backoff`).
         seed: seed of the jitter (tests); None draws from the OS.
@@ -73,7 +82,8 @@ class LiveSource:
         self._available = False
         self._ever_available = False
         self._reported: bool | None = None
-        self._counts = {"read": 0, "dropped": 0, "damaged": 0, "reconnects": 0}
+        self._counts = {"read": 0, "rate_skipped": 0, "dropped": 0, "damaged": 0, "reconnects": 0}
+        self._taken_mono_s = time.monotonic()  # when the consumer last took a frame (or the source started)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -81,6 +91,7 @@ class LiveSource:
     def start(self) -> LiveSource:
         """Start the reader thread (idempotent)."""
         if self._thread is None:
+            self._taken_mono_s = time.monotonic()
             self._thread = threading.Thread(target=self._run, name=f"cam-{self.camera_id}.reader", daemon=True)
             self._thread.start()
         return self
@@ -109,7 +120,9 @@ class LiveSource:
         """A consistent snapshot of availability and counters."""
         with self._cond:
             c = self._counts
-            return SourceStats(self._available, c["read"], c["dropped"], c["damaged"], c["reconnects"])
+            return SourceStats(
+                self._available, c["read"], c["dropped"], c["damaged"], c["reconnects"], c["rate_skipped"]
+            )
 
     def read(self, timeout_s: float) -> Frame | None:
         """The newest frame not yet taken, waiting up to timeout_s; None if none came."""
@@ -123,6 +136,7 @@ class LiveSource:
             if self._latest_taken:
                 return None
             self._latest_taken = True
+            self._taken_mono_s = time.monotonic()
             return self._latest
 
     # -- reader thread ---------------------------------------------------------
@@ -198,7 +212,9 @@ class LiveSource:
     def _publish(self, image: np.ndarray) -> None:
         with self._cond:
             if not self._latest_taken:
-                self._counts["dropped"] += 1
+                overdue_s = time.monotonic() - self._taken_mono_s - 1.0 / self.detect_fps
+                late = overdue_s > LATE_GRACE / self.detect_fps
+                self._counts["dropped" if late else "rate_skipped"] += 1
             self._latest = Frame(
                 camera_id=self.camera_id,
                 frame_index=self._counts["read"],

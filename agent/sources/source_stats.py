@@ -14,11 +14,15 @@ class SourceStats:
     Attributes:
         available: whether the source is currently delivering frames.
         frames_read: frames decoded successfully.
-        frames_dropped: decoded frames replaced by a newer one before the
-            consumer took them (live), or skipped by subsampling (replay).
+        frames_dropped: decoded frames the consumer could not take because it
+            was still busy past the time its own detect rate had it due (the
+            box is too slow); a replay never drops (see frames_rate_skipped).
         frames_damaged: frames the decoder failed on or returned malformed
             (wrong size or type) and that were skipped.
         reconnects: successful re-opens after a failure (live only).
+        frames_rate_skipped: decoded frames left out by design because the
+            consumer's detect rate is below the stream's rate (live: replaced
+            by a newer frame before the consumer was due; replay: subsampled).
     """
 
     available: bool
@@ -26,3 +30,4 @@ class SourceStats:
     frames_dropped: int
     frames_damaged: int
     reconnects: int
+    frames_rate_skipped: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import subprocess
 import sys
 import threading
@@ -155,3 +156,91 @@ def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
                 assert pub.flush(10)
                 got = drain(receiver, 20, timeout_s=5)
     assert [r.verified.alert["n"] for r in got] == list(range(20))
+
+
+def test_delivery_times_are_measured_from_the_outbox_to_the_puback(
+    tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner
+) -> None:
+    with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+        # Twenty alerts that waited about a second in the outbox before the publisher started.
+        for n in range(20):
+            box.put(make_alert(signer, "edge/site-t/cam/alerts/yard", n))
+        time.sleep(1.0)
+        with MqttPublisher(MqttConfig(port=mosquitto.port), "site-t", box) as pub:
+            pub.wait_connected(5)
+            assert pub.flush(15)
+            deadline = time.monotonic() + 5
+            while pub.counters().delivery_seconds.count < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            delivery = pub.counters().delivery_seconds
+    assert delivery.count == 20
+    assert 1.0 * 20 <= delivery.sum_s < 30 * 20
+    assert delivery.quantile(0.5) >= 1.0
+
+
+def _race_losing_tracer(races: list[int]):  # type: ignore[no-untyped-def]
+    """A trace function that makes paho's `loop_stop` lose its race every time, in paho's own code:
+    the network thread waits, just before it clears its handle, until `loop_stop` has passed its
+    `self._thread is None` check; `loop_stop` then waits there until the network thread has ended."""
+    checked: dict[int, threading.Event] = {}
+
+    def held(client: object) -> threading.Event:
+        return checked.setdefault(id(client), threading.Event())
+
+    def in_network_thread(frame, event, _arg):  # type: ignore[no-untyped-def]
+        if event == "line" and _source_line(frame) == "self._thread = None":
+            held(frame.f_locals["self"]).wait(5)
+        return in_network_thread
+
+    def in_loop_stop(frame, event, _arg):  # type: ignore[no-untyped-def]
+        if event == "line" and _source_line(frame).startswith("if threading.current_thread() != self._thread"):
+            client = frame.f_locals["self"]
+            network = client._thread
+            held(client).set()
+            if network is not None:
+                network.join(10)
+            races.append(int(network is not None and client._thread is None))
+        return in_loop_stop
+
+    def tracer(frame, event, _arg):  # type: ignore[no-untyped-def]
+        if event != "call" or "paho" not in frame.f_code.co_filename:
+            return None
+        return {"loop_stop": in_loop_stop, "_thread_main": in_network_thread}.get(frame.f_code.co_name)
+
+    return tracer
+
+
+def _source_line(frame) -> str:  # type: ignore[no-untyped-def]
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+
+
+def test_losing_pahos_loop_stop_race_does_not_end_the_connection_thread(
+    tmp_path: Path, signer: AlertSigner, receiver_factory
+) -> None:
+    # paho's loop_stop checks its thread handle, then joins it; the network thread clears the
+    # handle as it returns. Ending between the two raises AttributeError in the caller, which
+    # unguarded would end `mqtt-connection` and with it every later reconnect.
+    races: list[int] = []
+    with (
+        MosquittoBroker(tmp_path / "b") as broker,
+        Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
+    ):
+        # Threads started from now on (the publisher's, paho's) are traced; a thread reads the hook
+        # after `start` returns, so it stays set until the test ends.
+        threading.settrace(_race_losing_tracer(races))
+        pub = MqttPublisher(MqttConfig(port=broker.port), "site-z", box, reconnect_max_s=0.5).__enter__()
+        try:
+            pub.wait_connected(5)
+            broker.restart()  # the session ends: mqtt-connection stops paho's thread, and loses the race
+            deadline = time.monotonic() + 15
+            while not races and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert races and all(races), "the race was not reproduced"
+            pub.wait_connected(15)
+            assert pub.threads_alive
+            receiver = receiver_factory(f"mqtt://127.0.0.1:{broker.port}", "edge/site-z/+/alerts/#")
+            box.put(make_alert(signer, "edge/site-z/cam/alerts/yard", 1))
+            assert [r.verified.alert["n"] for r in drain(receiver, 1)] == [1]
+        finally:
+            threading.settrace(None)  # type: ignore[arg-type]  # typeshed wants a function; None removes it
+            pub.close()

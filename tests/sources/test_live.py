@@ -43,17 +43,27 @@ def _take_slowly(src: LiveSource, count: int, period_s: float) -> list[Frame]:
     return taken
 
 
-def test_looped_file_drops_old_frames_for_a_slow_consumer(vtest_avi: Path) -> None:
+def test_looped_file_skips_the_frames_a_lower_detect_rate_leaves_out(vtest_avi: Path) -> None:
     with LiveSource("gate", vtest_avi, detect_fps=2.0, timeouts=FAST) as src:
         assert any(t.name == "cam-gate.reader" for t in threading.enumerate())
         frames = _take_slowly(src, 3, 0.5)
         stats = src.stats
     assert [f.camera_id for f in frames] == ["gate"] * 3
     assert frames[0].frame_index < frames[1].frame_index < frames[2].frame_index
-    # The file plays at 10 fps and the consumer takes 2 fps: the rest are dropped.
-    assert stats.available and stats.frames_dropped >= 4
-    assert stats.frames_read >= stats.frames_dropped + 3
+    # The file plays at 10 fps and the consumer takes 2 fps, as it said it would: the rest
+    # are skipped by design, none dropped (that would read as an overloaded box).
+    assert stats.available and stats.frames_rate_skipped >= 4 and stats.frames_dropped == 0
+    assert stats.frames_read >= stats.frames_rate_skipped + 3
     assert not any(t.name == "cam-gate.reader" for t in threading.enumerate())
+
+
+def test_a_consumer_slower_than_its_detect_rate_drops_frames(vtest_avi: Path) -> None:
+    # It said 10 fps (every frame of the clip) but takes one frame every 0.5 s: too slow.
+    with LiveSource("gate", vtest_avi, detect_fps=10.0, timeouts=FAST) as src:
+        _take_slowly(src, 3, 0.5)
+        stats = src.stats
+    assert stats.frames_dropped >= 4
+    assert stats.frames_read >= stats.frames_dropped + stats.frames_rate_skipped + 3
 
 
 def test_reconnects_after_server_dies(jpegs: list[bytes], caplog: pytest.LogCaptureFixture) -> None:
