@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import OutboxConfig
 from agent.delivery.outbox import Outbox
 from tests.brokers import free_port
+from tests.ops.prometheus_files import PROMETHEUS_OWN, dashboard_queries, metric_names, promtool, rule_queries
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
 SITE = "ops-site"
@@ -74,6 +76,9 @@ def test_stats_are_published_with_every_field(running: Running) -> None:
         assert cam["frames_in"] >= cam["frames_processed"] > 0
         assert cam["frames_detected"] + cam["frames_skipped"] == cam["frames_processed"]
         assert {"achieved_fps", "inference_ms", "motion_duty", "tracks", "frames_dropped"} <= cam.keys()
+        assert {"frames_rate_skipped", "reconnects", "inference_seconds", "process_seconds"} <= cam.keys()
+    assert {"rejected", "storage_errors", "delivery_seconds"} <= stats["publisher"].keys()
+    assert stats["process"]["open_fds"] > 0 and stats["process"]["cpu_seconds"] > 0
 
 
 def test_status_reports_a_healthy_agent(running: Running) -> None:
@@ -85,13 +90,55 @@ def test_status_reports_a_healthy_agent(running: Running) -> None:
     assert as_json["status"] == "running" and as_json["healthy"] is True
 
 
-def test_prometheus_endpoint_serves_camera_metrics(running: Running) -> None:
+def _scrape(running: Running) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
+        return str(resp.read().decode())
+
+
+def test_prometheus_endpoint_serves_camera_metrics(running: Running) -> None:
+    text = _scrape(running)
     assert f'edge_agent_camera_achieved_fps{{camera="door",site="{SITE}"}}' in text
     assert f'edge_agent_camera_frames_total{{camera="yard",kind="detected",site="{SITE}"}}' in text
+    assert f'edge_agent_camera_frames_total{{camera="yard",kind="rate_skipped",site="{SITE}"}}' in text
     assert f'edge_agent_broker_connected{{site="{SITE}"}} 1.0' in text
     assert "edge_agent_outbox_depth" in text and "edge_agent_process_rss_bytes" in text
+    # Durations are histograms in seconds, per camera; no millisecond gauges are left.
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("edge_agent_inference_seconds", "edge_agent_frame_process_seconds"):
+        assert families[name].type == "histogram"
+        counts = {s.labels["camera"]: s.value for s in families[name].samples if s.name == name + "_count"}
+        assert set(counts) == {"door", "yard"} and min(counts.values()) > 0, counts
+    assert families["edge_agent_alert_delivery_seconds"].type == "histogram"
+    assert "_ms" not in text
+    assert families["edge_agent_delivery_failures"].type == "counter"  # the sink's counters, `_total` samples
+
+
+def test_exposition_passes_promtool_check_metrics(running: Running) -> None:
+    run = promtool("check", "metrics", input_text=_scrape(running))
+    assert run.returncode == 0 and not (run.stdout + run.stderr).strip(), run.stdout + run.stderr
+
+
+def test_dashboard_and_rules_use_only_metrics_the_agent_exports(running: Running) -> None:
+    exported = {s.name for f in text_string_to_metric_families(_scrape(running)) for s in f.samples}
+    used = {
+        (where, name)
+        for where, queries in [*rule_queries().items(), *dashboard_queries().items()]
+        for query in ([queries] if isinstance(queries, str) else queries)
+        for name in metric_names(query)
+    }
+    assert len({name for _, name in used}) >= 25
+    missing = sorted((where, name) for where, name in used if name not in exported | PROMETHEUS_OWN)
+    assert not missing, f"used but not exported: {missing}"
+
+
+def test_frames_skipped_by_design_are_told_from_frames_dropped(running: Running) -> None:
+    _topic, payload, _retained = running.sub.wait_for(rf"^edge/{SITE}/stats$", 30, count=4)[-1]
+    for cam in json.loads(payload)["cameras"]:
+        # The clip plays at 10 fps, the camera detects at 5: about half its frames are skipped
+        # by design, which is not the box being too slow.
+        assert cam["frames_rate_skipped"] >= 0.3 * cam["frames_in"], cam
+        accounted = cam["frames_processed"] + cam["frames_rate_skipped"] + cam["frames_dropped"]
+        assert 0 <= cam["frames_in"] - accounted <= 2, cam  # the frame in work and the one waiting
 
 
 def test_systemd_hears_ready_and_watchdog_pings(running: Running) -> None:
