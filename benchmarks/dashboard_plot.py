@@ -1,0 +1,243 @@
+"""The Grafana dashboard's panels as one PNG, from a real short run (docs/dashboard.png).
+
+Grafana cannot be assumed on a build box, Prometheus can (Debian's
+`prometheus` package, which `make system-deps` installs for promtool). So
+this script runs what a site runs and asks a real Prometheus the
+dashboard's own queries:
+
+1. a Mosquitto on a free loopback port (tests/brokers.py);
+2. `edge-agent run` over config/demo.yaml (the walkway clip, played once,
+   about 80 s) with the metrics endpoint on;
+3. a Prometheus scraping it every 2 s and evaluating
+   config/prometheus/edge-agent-rules.yml;
+4. a broker outage in the middle (`--outage-at`, `--outage-s`), so the
+   broker, outbox and delivery-time panels show what they are for;
+5. every panel of config/grafana/edge-agent.json, its PromQL evaluated over
+   the run by Prometheus' range API (`$site` and `$camera` as all,
+   `$__rate_interval` as 10 s), drawn with matplotlib in the dashboard's order.
+
+    python -m benchmarks.dashboard_plot [--out docs/dashboard.png] [--outage-at 30] [--outage-s 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = (REPO / ".." / "shared" / "assets").resolve()
+DASHBOARD = REPO / "config" / "grafana" / "edge-agent.json"
+RULES = REPO / "config" / "prometheus" / "edge-agent-rules.yml"
+SCRAPE_S = 2
+RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 2 s scrape is 8 s; a round 10 s reads the same
+sys.path.insert(0, str(REPO))
+
+from tests.brokers import MosquittoBroker, free_port  # noqa: E402
+
+
+def _prometheus_config(directory: Path, metrics_port: int) -> Path:
+    rules = directory / "edge-agent-rules.yml"
+    shutil.copy(RULES, rules)
+    config = directory / "prometheus.yml"
+    config.write_text(
+        f"global: {{scrape_interval: {SCRAPE_S}s, evaluation_interval: {SCRAPE_S}s}}\n"
+        f"rule_files: [{rules}]\n"
+        "scrape_configs:\n"
+        "  - job_name: edge-agent\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n"
+    )
+    return config
+
+
+def _start_prometheus(directory: Path, metrics_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise SystemExit("error: no prometheus binary: `make system-deps` (or apt-get install prometheus) installs it")
+    port = free_port()
+    log = (directory / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={_prometheus_config(directory, metrics_port)}",
+            f"--storage.tsdb.path={directory / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"error: prometheus did not start; see {directory / 'prometheus.log'}")
+
+
+def _agent(config: Path, broker_port: int, metrics_port: int, clip: Path, work: Path) -> subprocess.Popen[bytes]:
+    sets = {
+        "mqtt.port": broker_port,
+        "runtime.metrics.enabled": "true",
+        "runtime.metrics.port": metrics_port,
+        "runtime.stats_interval_s": 2,
+        "cameras.0.source": clip,
+        "outbox.path": work / "outbox.sqlite",
+        "signing.key_file": work / "key.pem",
+        "policies.pseudonym_key_file": work / "pseudonym.key",
+        "policies.audit_log": work / "audit.jsonl",
+        "runtime.state_dir": work / "run",
+    }
+    args = [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", str(config)]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(REPO / ".cache" / "numba"))
+    env.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
+    return subprocess.Popen(args, cwd=REPO, env=env, stderr=(work / "agent.log").open("wb"))
+
+
+def _query_range(port: int, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": SCRAPE_S})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query_range?{query}", timeout=30) as resp:
+        body = json.load(resp)
+    if body.get("status") != "success":
+        raise RuntimeError(f"query failed: {expr}: {body}")
+    return body["data"]["result"]  # type: ignore[no-any-return]
+
+
+def _dashboard_expr(expr: str) -> str:
+    """A panel's query as Grafana would send it with every site and camera selected."""
+    return expr.replace("$site", ".*").replace("$camera", ".*").replace("$__rate_interval", RATE_INTERVAL)
+
+
+def _legend(template: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template).strip()
+
+
+# Grafana units -> (factor, axis label).
+_UNITS = {"s": (1e3, "ms"), "bytes": (1e-6, "MB"), "percentunit": (100.0, "%"), "short": (1.0, "")}
+
+
+def plot_dashboard(port: int, start: float, end: float, out: Path, note: str) -> list[str]:
+    """Draw every panel of the dashboard; return the titles of panels that had no data."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    columns = 3
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.0 * columns, 2.9 * rows), squeeze=False)
+    empty = []
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        factor, unit = _UNITS.get(panel["fieldConfig"]["defaults"].get("unit", "short"), (1.0, ""))
+        drawn = 0
+        stacked: list[tuple[str, list[float], list[float]]] = []
+        for target in panel["targets"]:
+            for series in _query_range(port, _dashboard_expr(target["expr"]), start, end):
+                xs = [float(t) - start for t, _ in series["values"]]
+                ys = [float(v) * factor for _, v in series["values"]]
+                label = _legend(target.get("legendFormat", ""), series["metric"])
+                if panel["fieldConfig"]["defaults"]["custom"].get("stacking", {}).get("mode") == "normal":
+                    stacked.append((label, xs, ys))
+                    continue
+                style = "steps-post" if panel["type"] == "state-timeline" else "default"
+                ax.plot(xs, ys, label=label, drawstyle=style, linewidth=1.2)
+                drawn += 1
+        if stacked:
+            grid = sorted({x for _, xs, _ in stacked for x in xs})
+            layers = [[dict(zip(xs, ys, strict=True)).get(x, 0.0) for x in grid] for _, xs, ys in stacked]
+            ax.stackplot(grid, layers, labels=[label for label, _, _ in stacked], alpha=0.8)
+            drawn += len(stacked)
+        if not drawn:
+            empty.append(panel["title"])
+            ax.text(0.5, 0.5, "no data in this run", ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlim(0, end - start)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=6, loc="upper left")
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("seconds since the agent started", fontsize=8)
+    fig.suptitle(f"edge-agent dashboard (config/grafana/edge-agent.json) over a real run: {note}", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return empty
+
+
+def _alerts_seen(port: int, start: float, end: float) -> list[str]:
+    seen = {
+        f"{s['metric']['alertname']} ({s['metric']['alertstate']})"
+        for s in _query_range(port, "ALERTS", start, end)
+    }
+    return sorted(seen)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "demo.yaml")
+    parser.add_argument("--clip", type=Path, default=ASSETS / "videos" / "vtest.avi")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "dashboard.png")
+    parser.add_argument("--outage-at", type=float, default=30.0, help="seconds after start to stop the broker")
+    parser.add_argument("--outage-s", type=float, default=20.0, help="how long the broker stays down (0: no outage)")
+    parser.add_argument("--timeout-s", type=float, default=240.0, help="stop the agent after this long")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="edge-dashboard-") as tmp:
+        work = Path(tmp)
+        metrics_port = free_port()
+        with MosquittoBroker(work / "broker") as broker:
+            prometheus, prom_port = _start_prometheus(work, metrics_port)
+            try:
+                start = time.time()
+                agent = _agent(args.config, broker.port, metrics_port, args.clip, work)
+                outage_done = args.outage_s <= 0
+                while agent.poll() is None and time.time() - start < args.timeout_s:
+                    elapsed = time.time() - start
+                    if not outage_done and elapsed >= args.outage_at:
+                        print(f"dashboard: broker down at {elapsed:.0f} s for {args.outage_s:g} s", flush=True)
+                        broker.stop()
+                        time.sleep(args.outage_s)
+                        broker.start()
+                        outage_done = True
+                    time.sleep(0.5)
+                if agent.poll() is None:
+                    agent.terminate()
+                    agent.wait(30)
+                time.sleep(2 * SCRAPE_S)  # the last scrape and rule evaluation
+                end = time.time()
+                print(f"dashboard: agent ran {end - start:.0f} s, exit {agent.returncode}", flush=True)
+                note = f"config/demo.yaml, {end - start:.0f} s"
+                if args.outage_s > 0:
+                    note += f", broker down {args.outage_at:g}-{args.outage_at + args.outage_s:g} s"
+                empty = plot_dashboard(prom_port, start, end, args.out, note)
+                print(f"dashboard: wrote {args.out} ({len(empty)} panels without data: {', '.join(empty) or 'none'})")
+                print("dashboard: alert rules seen: " + (", ".join(_alerts_seen(prom_port, start, end)) or "none"))
+            finally:
+                prometheus.terminate()
+                prometheus.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
