@@ -8,6 +8,7 @@ not read `healthy` while a camera is blind.
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,10 @@ def test_status_is_degraded_while_a_camera_is_unreachable(mosquitto, vtest_avi: 
         agent.wait_for_log(r"event=camera_unavailable camera=gate", 60)
         agent.wait_for_log(r"event=first_frame camera=good", 60)
         result = edge_agent("status", "--config", str(path))
-        for _ in range(20):  # the state file is rewritten every 0.5 s
-            if "degraded" in result.stdout:
+        for _ in range(30):  # the state file is rewritten every 0.5 s
+            if "camera gate unavailable" in result.stdout:
                 break
+            time.sleep(0.5)
             result = edge_agent("status", "--config", str(path))
     assert result.returncode == 150, result.stdout + result.stderr
     assert "agent: degraded" in result.stdout
