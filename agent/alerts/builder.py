@@ -1,14 +1,17 @@
 """Turns rule events into alerts: ids, CAP fields, per-camera sequence numbers.
 
-One `AlertBuilder` per camera. It gives each incident one UUIDv7 for its
-whole life, each message its own UUIDv7, numbers the camera's messages from
-1, and links updates and ends to the incident's first message through CAP
-`references`.
+One `AlertBuilder` per camera pipeline. It gives each incident one UUIDv7 for
+its whole life, each message its own UUIDv7, numbers the camera's messages
+with the camera's `MessageSequence`, and links updates and ends to the
+incident's first message through CAP `references`. A pipeline is rebuilt on
+every reload and camera restart; the sequence is not: whoever runs the
+camera keeps one for the agent's whole run and hands it to each new builder,
+so `detection.sequence` never goes back.
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertBuilder"]
+__all__ = ["AlertBuilder", "MessageSequence"]
 
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert, AlertArea, AlertInfo, DetectionDetails
@@ -25,6 +28,25 @@ _EVENT_NAMES = {
 }
 
 
+class MessageSequence:
+    """One camera's message numbers, 1, 2, 3, ... for as long as the object lives (the agent's run).
+
+    Used from the camera's own thread only, like the pipeline it is handed to.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    @property
+    def last(self) -> int:
+        """The number given most recently (0 before the first)."""
+        return self._last
+
+    def next(self) -> int:
+        self._last += 1
+        return self._last
+
+
 class AlertBuilder:
     """Builds the alerts of one camera.
 
@@ -33,14 +55,23 @@ class AlertBuilder:
         camera_id: the camera the events come from.
         status: CAP status: "Actual" for live cameras, "Test" for replays.
         ids: source of UUIDv7s (seeded for replays so they repeat).
+        sequence: the camera's message numbers; a new one (from 1) when not given.
     """
 
-    def __init__(self, site: SiteInfo, camera_id: str, *, status: str, ids: Uuid7Factory) -> None:
+    def __init__(
+        self,
+        site: SiteInfo,
+        camera_id: str,
+        *,
+        status: str,
+        ids: Uuid7Factory,
+        sequence: MessageSequence | None = None,
+    ) -> None:
         self._site = site
         self._camera_id = camera_id
         self._status = status
         self._ids = ids
-        self._sequence = 0
+        self._sequence = sequence if sequence is not None else MessageSequence()
         self._incident_ids: dict[tuple[str, int], str] = {}
         self._first_refs: dict[tuple[str, int], str] = {}
         self._sender = f"edge-agent@{site.id}"
@@ -54,7 +85,7 @@ class AlertBuilder:
         if event.phase == "start" or key not in self._incident_ids:
             self._incident_ids[key] = self._ids.new(event.first_seen_utc)
         incident_id = self._incident_ids[key]
-        self._sequence += 1
+        number = self._sequence.next()
         identifier = self._ids.new(event.ts_utc)
         references = [self._first_refs[key]] if key in self._first_refs else []
         alert = Alert(
@@ -66,7 +97,7 @@ class AlertBuilder:
             references=references,
             incidents=incident_id,
             info=self._info(event),
-            detection=self._details(event, incident_id),
+            detection=self._details(event, incident_id, number),
         )
         if event.phase == "start":
             self._first_refs[key] = f"{self._sender},{identifier},{cap_time(event.ts_utc)}"
@@ -99,11 +130,11 @@ class AlertBuilder:
             area=[AlertArea(areaDesc=area, circle=f"{lat:.5f},{lon:.5f} 0.1")],
         )
 
-    def _details(self, event: RuleEvent, incident_id: str) -> DetectionDetails:
+    def _details(self, event: RuleEvent, incident_id: str, sequence: int) -> DetectionDetails:
         return DetectionDetails(
             phase=event.phase,
             incident_id=incident_id,
-            sequence=self._sequence,
+            sequence=sequence,
             site_id=self._site.id,
             camera_id=self._camera_id,
             rule=event.rule,

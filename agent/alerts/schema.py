@@ -68,7 +68,14 @@ class DetectionDetails(_Model):
 
     phase: Phase = Field(description="incident phase of this message")
     incident_id: str = Field(description="one id from an incident's start to its end (UUIDv7)")
-    sequence: int = Field(ge=1, description="per-camera message counter, 1 at the agent's start")
+    sequence: int = Field(
+        ge=1,
+        description=(
+            "per-camera message counter: 1 for the camera's first message after the agent's start, then "
+            "one more for each message; it goes on across config reloads and camera restarts and starts "
+            "again only when the agent does"
+        ),
+    )
     site_id: str
     camera_id: str
     rule: str = Field(description="rule name from the site config")

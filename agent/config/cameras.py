@@ -5,49 +5,105 @@ from __future__ import annotations
 __all__ = ["Anchor", "CameraConfig", "MotionConfig", "ObjectFilterConfig"]
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from agent.config.limits import (
+    ASPECT_RATIO,
+    CONFIRM_FRAMES,
+    DETECT_FPS,
+    MAX_AREA_FRACTION,
+    MIN_AREA_FRACTION,
+    MIN_REGION_FRACTION,
+    MOTION_FRAME_HEIGHT_PX,
+    MOTION_LEARNING_RATE,
+    PIXEL_THRESHOLD,
+    SCORE,
+    MotionMode,
+)
 from agent.config.model import ID_PATTERN, ConfigModel, require_unique
 from agent.config.rule_configs import LineCrossingRuleConfig, RuleConfig, WrongWayRuleConfig
 from agent.config.zones import LineConfig, MaskConfig, ZoneConfig
 
 Anchor = Literal["bottom_center", "center", "top_center"]
+# Bounds shared with the stages: see agent.config.limits.
+AspectRatio = Annotated[float, ASPECT_RATIO.interval()]
+Score = Annotated[float, SCORE.interval()]
 
 
 class MotionConfig(ConfigModel):
-    mode: Literal["always", "on_motion", "regions"] = Field(
+    mode: MotionMode = Field(
         default="on_motion",
         description=(
-            "always: the gate is off, every frame goes to the detector; on_motion: skip frames without motion; "
-            "regions: also drop detections away from motion and known objects"
+            "always: the gate is off, every frame goes to the detector; "
+            "on_motion: the detector runs only on frames with motion"
         ),
     )
-    frame_height_px: int = Field(default=180, ge=60, le=1080, description="height of the luma image compared")
-    pixel_threshold: int = Field(default=20, ge=1, le=255, description="luma change that counts as motion")
-    learning_rate: float = Field(default=0.02, gt=0, lt=1, description="background adaptation per frame")
-    min_region_fraction: float = Field(
-        default=0.0005, ge=0, le=1, description="smallest moving area that counts, as a fraction of the frame"
+    frame_height_px: Annotated[int, MOTION_FRAME_HEIGHT_PX.interval()] = Field(
+        default=180, description="height of the luma image compared"
     )
+    pixel_threshold: Annotated[int, PIXEL_THRESHOLD.interval()] = Field(
+        default=20, description="luma change (1-254) that counts as motion"
+    )
+    learning_rate: Annotated[float, MOTION_LEARNING_RATE.interval()] = Field(
+        default=0.02, description="background adaptation per frame"
+    )
+    min_region_fraction: Annotated[float, MIN_REGION_FRACTION.interval()] = Field(
+        default=0.0005, description="smallest moving area that counts, as a fraction of the frame"
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_available(cls, value: object) -> object:
+        # `regions` was once accepted and ran exactly as on_motion: say so rather than "unknown value".
+        if value == "regions":
+            raise ValueError(
+                "mode 'regions' is not available: detection on motion crops is not built, and the mode "
+                "behaved as on_motion; use on_motion"
+            )
+        return value
 
 
 class ObjectFilterConfig(ConfigModel):
-    min_area_fraction: float = Field(default=0.0, ge=0, le=1, description="smallest box, fraction of frame")
-    max_area_fraction: float = Field(default=0.8, gt=0, le=1, description="largest box, fraction of frame")
-    aspect_ratio_range: tuple[float, float] | None = Field(
-        default=None, description="allowed width/height range of a box, e.g. [0.1, 2.0]"
+    min_area_fraction: Annotated[float, MIN_AREA_FRACTION.interval()] = Field(
+        default=0.0, description="smallest box, fraction of frame"
     )
-    min_score: dict[str, float] = Field(
-        default={}, description="per class name: lowest score a tracked object must have"
+    max_area_fraction: Annotated[float, MAX_AREA_FRACTION.interval()] = Field(
+        default=0.8, description="largest box, fraction of frame"
     )
-    confirm_frames: int = Field(default=3, ge=1, le=100, description="frames a track must be seen before rules see it")
+    aspect_ratio_range: tuple[AspectRatio, AspectRatio] | None = Field(
+        default=None, description="allowed width/height range of a box, min then max, e.g. [0.1, 2.0]"
+    )
+    min_score: dict[str, Score] = Field(
+        default={}, description="per class name (one of detector.classes): lowest score a tracked object must have"
+    )
+    confirm_frames: Annotated[int, CONFIRM_FRAMES.interval()] = Field(
+        default=3, description="frames a track must be seen before rules see it"
+    )
+
+    @field_validator("aspect_ratio_range")
+    @classmethod
+    def _min_then_max(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"[{value[0]:g}, {value[1]:g}] is not min then max, so no box would pass")
+        return value
+
+    @field_validator("max_area_fraction")
+    @classmethod
+    def _above_min_area(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_area_fraction")
+        if low is not None and low > value:
+            raise ValueError(f"{value:g} is below min_area_fraction {low:g}, so no box would pass")
+        return value
 
 
 class CameraConfig(ConfigModel):
     id: str = Field(pattern=ID_PATTERN, description="camera id, unique within the site")
     source: str | int = Field(description="file path, rtsp:// or http(s):// URL, or a USB device index")
-    detect_fps: float = Field(default=5.0, gt=0, le=60, description="frames per second sent to the detector")
+    detect_fps: Annotated[float, DETECT_FPS.interval()] = Field(
+        default=5.0, description="frames per second sent to the detector; at least 0.1 (one frame every 10 s)"
+    )
     loop: bool = Field(default=False, description="live mode only: restart a file source at its end")
     enabled: bool = Field(default=True, description="set false to keep a camera in the file but not run it")
     zones: list[ZoneConfig] = Field(default=[], description="named polygons for rules")

@@ -3,7 +3,9 @@
 Errors are collected, not raised one at a time: `load_config` raises one
 `ConfigError` holding every problem, each with the file, the line of the
 offending value (found through the YAML node marks), the dotted field path
-and the reason.
+and the reason. The file and every `--set` value are held to the bounds of
+`agent.config.yaml_bounds` (size, nesting, alias expansion) before they are
+built into data.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from agent.config.rule_configs import RULE_KINDS
 from agent.config.site_config import SiteConfig
+from agent.config.yaml_bounds import check_yaml_bounds, read_bounded
 from agent.errors import ConfigError, ConfigIssue
 
 __all__ = ["apply_overrides", "load_config", "parse_override"]
@@ -100,6 +103,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError([ConfigIssue("--set", None, text, "expected dotted.path=value")])
     try:
+        if raw.strip():
+            check_yaml_bounds(raw, "--set")
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
@@ -174,12 +179,13 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SiteConfig:
 def _parse_file(path: Path, marked: _MarkedData) -> dict[str, Any]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(file, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError([ConfigIssue(file, None, "", f"cannot read: {err}")]) from None
     try:
+        check_yaml_bounds(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         line = err.problem_mark.line + 1 if err.problem_mark else None

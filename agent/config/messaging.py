@@ -5,10 +5,11 @@ from __future__ import annotations
 __all__ = ["MqttConfig", "MqttTlsConfig", "OutboxConfig", "SigningConfig"]
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from agent.config.limits import MQTT_CONNECT_TIMEOUT_S
 from agent.config.model import ConfigModel
 
 
@@ -37,7 +38,9 @@ class MqttConfig(ConfigModel):
         description="first topic levels; topics are <prefix>/<site>/...",
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive interval")
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=300, description="time allowed for CONNACK")
+    connect_timeout_s: Annotated[float, MQTT_CONNECT_TIMEOUT_S.interval()] = Field(
+        default=10.0, description="time allowed for CONNACK; at least 0.5 s"
+    )
     username: str | None = Field(default=None, description="user name; ${ENV} placeholders allowed")
     password: SecretStr | None = Field(default=None, description="password; use ${ENV}, never plain text")
     password_file: Path | None = Field(default=None, description="file whose first line is the password")

@@ -1,7 +1,9 @@
 """What every config section shares: the frozen, closed base model, ids, severities.
 
-Every section forbids unknown keys (a typo is an error, not a silent default) and is
-frozen, so a config handed to a stage cannot change under it.
+Every section forbids unknown keys (a typo is an error, not a silent default), is
+frozen, so a config handed to a stage cannot change under it, and refuses NaN and
+infinities in every number (`.nan` compares false with every bound, so it would
+pass any range check and reach a stage).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ SEVERITY_ORDER: dict[str, int] = {"Minor": 0, "Moderate": 1, "Severe": 2, "Extre
 
 
 class ConfigModel(BaseModel):
-    """The base of every config section: unknown keys are errors, values are frozen."""
+    """The base of every config section: unknown keys are errors, values are frozen and finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def require_unique(names: list[str], what: str) -> None:

@@ -7,8 +7,9 @@ __all__ = ["MetricsConfig", "RuntimeConfig"]
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from agent.config.limits import MIN_STATS_INTERVAL_S
 from agent.config.model import ConfigModel
 
 
@@ -31,7 +32,10 @@ class RuntimeConfig(ConfigModel):
     )
     state_interval_s: float = Field(default=2.0, ge=0.2, le=60, description="how often the state file is rewritten")
     stats_interval_s: float = Field(
-        default=30.0, ge=0, le=3600, description="how often stats go to <prefix>/<site>/stats; 0: never"
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="how often stats go to <prefix>/<site>/stats; 0: never, else at least 1",
     )
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus endpoint")
     numba_cache_dir: Path | None = Field(
@@ -62,3 +66,12 @@ class RuntimeConfig(ConfigModel):
     camera_restart_max_s: float = Field(
         default=60.0, ge=1, le=3600, description="longest wait before a failed camera is started again"
     )
+
+    @field_validator("stats_interval_s")
+    @classmethod
+    def _stats_interval_kept(cls, value: float) -> float:
+        if 0 < value < MIN_STATS_INTERVAL_S:
+            raise ValueError(
+                f"must be 0 (never) or at least {MIN_STATS_INTERVAL_S:g} s: stats are sampled once a second"
+            )
+        return value

@@ -8,6 +8,12 @@ Search order for a model name: each directory of `EDGE_AGENT_MODEL_PATH`
 (separated by `os.pathsep`), then the user cache
 (`$XDG_CACHE_HOME/edge-agent/models`, default `~/.cache/edge-agent/models`).
 An explicit path to an `.onnx` file is used as is.
+
+The manifest's hashes are the only authority on a file. A `.sha256` file
+beside a model (written by `pull` for an entry that pins no hash) stands in
+only for such an entry, and only for its own file name: it never adds a
+hash to an entry that pins one, so whoever can write the model folder
+cannot make another file pass for a pinned model.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
 
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -39,6 +46,7 @@ from agent.errors import ModelError
 MODEL_PATH_ENV = "EDGE_AGENT_MODEL_PATH"
 # Written beside a downloaded file whose hash the manifest could not pin.
 RECORDED_HASH_SUFFIX = ".sha256"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_dir() -> Path:
@@ -62,12 +70,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pinned_hashes(spec: ModelSpec) -> set[str]:
+    return {h for h in (spec.sha256, spec.download_sha256) if h}
+
+
 def _accepted_hashes(spec: ModelSpec, path: Path) -> set[str]:
-    accepted = {h for h in (spec.sha256, spec.download_sha256) if h}
+    """The hashes `path` may have to be `spec`'s file: the pinned ones, else the one recorded at download."""
+    pinned = _pinned_hashes(spec)
+    if pinned or path.name != spec.file_name:
+        return pinned
     recorded = path.with_name(path.name + RECORDED_HASH_SUFFIX)
-    if recorded.is_file():
-        accepted.add(recorded.read_text(encoding="utf-8").split()[0])
-    return accepted
+    if not recorded.is_file():
+        return set()
+    words = recorded.read_text(encoding="utf-8").split()
+    if not words or not _SHA256_HEX.fullmatch(words[0]):
+        raise ModelError(f"recorded hash file {recorded} does not hold a sha256; remove it and pull the model again")
+    return {words[0]}
 
 
 def _verify_hash(spec: ModelSpec, path: Path) -> None:
@@ -123,10 +141,21 @@ def _resolve_path(path: Path, manifest: dict[str, ModelSpec], layout: str | None
     for spec in manifest.values():
         if actual in _accepted_hashes(spec, path):
             return spec, path
+    # No entry knows this hash. An entry of the same file name that has no hash at all can still
+    # be it (its output contract is checked when it loads); one that pins another hash cannot.
     by_name = [s for s in manifest.values() if s.file_name == path.name]
+    unhashed = [s for s in by_name if not _accepted_hashes(s, path)]
+    if len(unhashed) == 1:
+        return unhashed[0], path
+    if len(unhashed) > 1:
+        names = ", ".join(s.name for s in unhashed)
+        raise ModelError(f"model file {path} could be any of {names} (none pins a hash); name the model instead")
     if by_name:
-        _verify_hash(by_name[0], path)
-        return by_name[0], path
+        expected = " or ".join(sorted(h for s in by_name for h in _accepted_hashes(s, path)))
+        raise ModelError(
+            f"model file {path} has sha256 {actual}, expected {expected} for "
+            f"{', '.join(s.name for s in by_name)} (damaged or a different file)"
+        )
     if layout is None:
         raise ModelError(
             f"model file {path} is not in the manifest (no sha256 or file-name match); "
@@ -234,10 +263,16 @@ def _download_to(url: str, fh: Any, timeout_s: float) -> None:
 
 def _install_download(spec: ModelSpec, tmp: Path, final: Path) -> tuple[Path, str]:
     actual = file_sha256(tmp)
-    # The pinned file hash may belong to a mirror's export; only download_sha256 describes the URL.
-    pinned = {h for h in (spec.download_sha256,) if h}
+    if spec.download_sha256 and actual != spec.download_sha256:
+        raise ModelError(f"downloaded {spec.file_name} has sha256 {actual}, expected {spec.download_sha256}")
+    pinned = _pinned_hashes(spec)
     if pinned and actual not in pinned:
-        raise ModelError(f"downloaded {spec.file_name} has sha256 {actual}, expected {' or '.join(sorted(pinned))}")
+        # Only the manifest's hashes let a file load, so a download it does not pin would be refused at start.
+        raise ModelError(
+            f"downloaded {spec.file_name} has sha256 {actual}; the manifest pins sha256 {spec.sha256} for "
+            f"{spec.name!r} and no hash for its download, so it cannot be used: pin download.sha256 in "
+            f"models/manifest.yaml after checking the file, or place the pinned file on {MODEL_PATH_ENV}"
+        )
     note = f"sha256 {actual} matches the manifest"
     if not pinned:
         check_output_contract(spec, tmp)

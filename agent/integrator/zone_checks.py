@@ -6,6 +6,11 @@ by mistake or a 'whole frame' zone that masks nothing. Normalised zones are
 checked from the config alone; pixel zones need the frame size, which is
 read from the camera's source when it is a readable file.
 
+A pixel zone may reach past the frame's edges (pixel points are only known
+to be non-negative): it is clipped to the frame before it is measured, since
+only the part inside can ever hold an object, and a zone partly or wholly
+outside is warned about.
+
 Shares are printed as percentages rounded half up (0.125% reads 0.13%, as
 a person would round it), the same on every machine: see `percent_text`.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "MAX_ZONE_FRACTION",
     "MIN_ZONE_FRACTION",
+    "clip_to_frame",
     "percent_text",
     "source_frame_size",
     "zone_area_fraction",
@@ -54,15 +60,53 @@ def percent_text(fraction: float, decimals: int) -> str:
     return f"{percent.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)}%"
 
 
+def _area(poly: np.ndarray) -> float:
+    """Shoelace area of an (n, 2) polygon (0 for fewer than 3 points)."""
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def clip_to_frame(poly: np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
+    """The part of an (n, 2) pixel polygon inside the frame (Sutherland-Hodgman, one frame edge at a time).
+
+    The frame is convex, so this is exact for any simple polygon, convex or not
+    (a concave one may come back with edges along the frame border, which add no area).
+    """
+    w, h = frame_wh
+    # Each frame edge as (axis, limit, keep-below): x >= 0, x <= w, y >= 0, y <= h.
+    out = [tuple(p) for p in np.asarray(poly, np.float64).reshape(-1, 2)]
+    for axis, limit, below in ((0, 0.0, False), (0, float(w), True), (1, 0.0, False), (1, float(h), True)):
+        if not out:
+            break
+        points, out = out, []
+        for i, cur in enumerate(points):
+            prev = points[i - 1]
+            cur_in = cur[axis] <= limit if below else cur[axis] >= limit
+            prev_in = prev[axis] <= limit if below else prev[axis] >= limit
+            if cur_in != prev_in:
+                t = (limit - prev[axis]) / (cur[axis] - prev[axis])
+                out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+            if cur_in:
+                out.append(cur)
+    return np.asarray(out, np.float64).reshape(-1, 2)
+
+
 def zone_area_fraction(zone: ZoneConfig, frame_wh: tuple[int, int] | None) -> float | None:
-    """Share of the frame the zone covers (shoelace area, capped at 1); None when unknown."""
+    """Share of the frame the zone's part inside the frame covers (0-1); None when the frame size is unknown."""
     if zone.units == "pixels" and frame_wh is None:
         return None
     wh = frame_wh or (1, 1)
-    poly = polygon_to_pixels(zone.points, zone.units, wh)
-    x, y = poly[:, 0], poly[:, 1]
-    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-    return min(area / float(wh[0] * wh[1]), 1.0)
+    poly = clip_to_frame(polygon_to_pixels(zone.points, zone.units, wh), wh)
+    return min(_area(poly) / float(wh[0] * wh[1]), 1.0)
+
+
+def _outside_share(zone: ZoneConfig, frame_wh: tuple[int, int]) -> float:
+    """Share of the zone's own area that lies outside the frame (0: all inside)."""
+    poly = polygon_to_pixels(zone.points, zone.units, frame_wh)
+    whole = _area(poly)
+    return 1.0 - _area(clip_to_frame(poly, frame_wh)) / whole if whole > 0 else 0.0
 
 
 def source_frame_size(source: str | int) -> tuple[int, int] | None:
@@ -79,20 +123,29 @@ def source_frame_size(source: str | int) -> tuple[int, int] | None:
 
 
 def zone_warnings(camera: CameraConfig) -> list[str]:
-    """One line per zone that is too small or too large, or whose check had to be skipped."""
+    """One line per zone that is too small, too large or (partly) outside the frame, or whose check was skipped."""
     needs_size = any(z.units == "pixels" for z in camera.zones)
     frame_wh = source_frame_size(camera.source) if needs_size else None
+    return [line for zone in camera.zones for line in _warnings_of(zone, f"camera {camera.id!r}", frame_wh)]
+
+
+def _warnings_of(zone: ZoneConfig, camera: str, frame_wh: tuple[int, int] | None) -> list[str]:
+    where = f"{camera} zone {zone.name!r}"
+    fraction = zone_area_fraction(zone, frame_wh)
+    if fraction is None:
+        return [f"{where}: size check skipped: pixel zone and the source is not a readable file"]
     warnings = []
-    for zone in camera.zones:
-        fraction = zone_area_fraction(zone, frame_wh)
-        where = f"camera {camera.id!r} zone {zone.name!r}"
-        if fraction is None:
-            warnings.append(f"{where}: size check skipped: pixel zone and the source is not a readable file")
-        elif fraction < MIN_ZONE_FRACTION:
-            # Two decimals: at one, a 0.04% zone and a 0.01% zone would both read 0.0%.
-            share, limit = percent_text(fraction, 2), percent_text(MIN_ZONE_FRACTION, 1)
-            warnings.append(f"{where} covers {share} of the frame (under {limit}): too small?")
-        elif fraction > MAX_ZONE_FRACTION:
-            share, limit = percent_text(fraction, 1), percent_text(MAX_ZONE_FRACTION, 0)
-            warnings.append(f"{where} covers {share} of the frame (over {limit}): too large?")
+    if zone.units == "pixels" and frame_wh is not None and _outside_share(zone, frame_wh) > 0:
+        frame = f"{frame_wh[0]}x{frame_wh[1]}"
+        if fraction == 0:
+            return [f"{where} lies wholly outside the {frame} frame: no object can ever be inside it"]
+        share = percent_text(fraction, 1 if fraction >= MIN_ZONE_FRACTION else 2)
+        warnings.append(f"{where} lies partly outside the {frame} frame; the part inside covers {share} of the frame")
+    if fraction < MIN_ZONE_FRACTION:
+        # Two decimals: at one, a 0.04% zone and a 0.01% zone would both read 0.0%.
+        share, limit = percent_text(fraction, 2), percent_text(MIN_ZONE_FRACTION, 1)
+        warnings.append(f"{where} covers {share} of the frame (under {limit}): too small?")
+    elif fraction > MAX_ZONE_FRACTION:
+        share, limit = percent_text(fraction, 1), percent_text(MAX_ZONE_FRACTION, 0)
+        warnings.append(f"{where} covers {share} of the frame (over {limit}): too large?")
     return warnings

@@ -9,6 +9,10 @@ how many had motion, so the share of frames that ran inference is known.
 In `always` mode the gate is off: nothing reads its result, so no luma or
 background is computed (about half a millisecond a frame saved) and every
 frame is reported as moving.
+
+The bounds its settings check are the ones the `motion` config section
+declares (`agent.config.limits`), so a value that validates is one the gate
+runs.
 """
 
 from __future__ import annotations
@@ -23,12 +27,23 @@ __all__ = [
 ]
 
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
 
-MotionMode = Literal["always", "on_motion", "regions"]
+from agent.config.limits import (
+    MIN_REGION_FRACTION,
+    MOTION_FRAME_HEIGHT_PX,
+    MOTION_LEARNING_RATE,
+    MOTION_MODES,
+    PIXEL_THRESHOLD,
+    Bound,
+    MotionMode,
+)
+
+# The wiring lowers the configured height to the frame's own for a frame shorter than
+# it, so here only the upper end of the configured bound applies.
+_ANALYSED_HEIGHT_PX = Bound(1, MOTION_FRAME_HEIGHT_PX.high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +52,16 @@ class MotionSettings:
 
     Attributes:
         mode: `always` runs the detector on every frame; `on_motion` only on
-            frames with motion. `regions` gates frames as `on_motion` does;
-            the detector still sees the whole frame (the regions are
-            reported in `MotionResult` for whoever draws or filters by them).
-        frame_height_px: height of the analysed image. 180 px keeps a person
-            at 20 m a few pixels tall while costing well under a millisecond.
+            frames with motion. Either way the detector sees the whole frame;
+            the regions are reported in `MotionResult` for whoever draws them.
+        frame_height_px: height of the analysed image (at most the frame's own).
+            180 px keeps a person at 20 m a few pixels tall while costing well
+            under a millisecond.
         learning_rate: weight of each new frame in the background average;
             0.02 absorbs a lighting change in ~2 s at 25 fps but keeps a
             person who pauses for a moment in the foreground.
-        pixel_threshold: luma difference (0-255) that counts as change; 20
-            sits above compression and sensor noise after the blur.
+        pixel_threshold: luma difference (1-254) above which a pixel counts as
+            changed; 20 sits above compression and sensor noise after the blur.
         min_region_fraction: blobs smaller than this share of the frame are
             noise (leaves, rain, a few flickering pixels), not objects.
         merge_gap_px: regions closer than this (original pixels) are merged,
@@ -67,14 +82,12 @@ class MotionSettings:
     mask_polygons_px: tuple[tuple[tuple[float, float], ...], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mode not in ("always", "on_motion", "regions"):
-            raise ValueError(f"mode must be always, on_motion or regions, got {self.mode!r}")
-        if not 0.0 < self.learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
-        if not 16 <= self.frame_height_px <= 2160:
-            raise ValueError(f"frame_height_px must be in [16, 2160], got {self.frame_height_px}")
-        if not 0 < self.pixel_threshold < 255:
-            raise ValueError(f"pixel_threshold must be in (0, 255), got {self.pixel_threshold}")
+        if self.mode not in MOTION_MODES:
+            raise ValueError(f"mode must be one of {', '.join(MOTION_MODES)}, got {self.mode!r}")
+        MOTION_LEARNING_RATE.check("learning_rate", self.learning_rate)
+        _ANALYSED_HEIGHT_PX.check("frame_height_px", self.frame_height_px)
+        PIXEL_THRESHOLD.check("pixel_threshold", self.pixel_threshold)
+        MIN_REGION_FRACTION.check("min_region_fraction", self.min_region_fraction)
 
 
 @dataclass(frozen=True, slots=True)

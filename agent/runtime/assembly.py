@@ -19,6 +19,7 @@ __all__ = [
 
 from collections.abc import Sequence
 
+from agent.alerts.builder import MessageSequence
 from agent.alerts.ids import Uuid7Factory
 from agent.config import CameraConfig, DetectorConfig, SiteConfig, SiteInfo, TrackerConfig
 from agent.delivery.routing import AlertDispatcher, recipient_topics
@@ -31,12 +32,22 @@ from agent.tracking.bytetrack import ByteTracker, TrackerSettings
 from agent.tracking.object_filter import ObjectFilter, ObjectFilterSettings
 
 
-def detector_from_config(config: DetectorConfig, *, score_threshold: float | None = None) -> ObjectDetector:
-    """Load the configured model (raises ModelError when it is missing or does not match)."""
+def detector_from_config(
+    config: DetectorConfig, *, score_threshold: float | None = None, tracker: TrackerConfig | None = None
+) -> ObjectDetector:
+    """Load the configured model (raises ModelError when it is missing or does not match).
+
+    The detector decodes every box down to the tracker's `low_score` (or
+    `score_threshold`, when lower): the weak boxes keep partly hidden objects
+    tracked, while `config.score_threshold` decides, in the tracker, which
+    boxes may start a track (`tracker_from_config`). `tracker` defaults to the
+    tracker section's defaults.
+    """
     size = (config.input_size, config.input_size) if config.input_size else None
+    threshold = score_threshold if score_threshold is not None else config.score_threshold
     options = DetectorOptions(
         input_size_hw=size,
-        score_threshold=score_threshold if score_threshold is not None else config.score_threshold,
+        score_threshold=min(threshold, (tracker or TrackerConfig()).low_score),
         nms_iou_threshold=config.nms_iou_threshold,
         classes=tuple(config.classes),
         intra_op_threads=config.intra_op_threads,
@@ -46,12 +57,14 @@ def detector_from_config(config: DetectorConfig, *, score_threshold: float | Non
     return ObjectDetector.from_model(config.model, options)
 
 
-def tracker_from_config(config: TrackerConfig) -> ByteTracker:
+def tracker_from_config(config: TrackerConfig, *, detector: DetectorConfig | None = None) -> ByteTracker:
+    """The camera's tracker; `detector.score_threshold` (default: the detector section's default)
+    is the least score of a box that may start a track."""
     return ByteTracker(
         TrackerSettings(
             high_score=config.high_score,
             low_score=config.low_score,
-            new_track_score=config.new_track_score,
+            new_track_score=(detector or DetectorConfig()).score_threshold,
             max_lost_s=config.max_lost_s,
             min_hits=config.min_hits,
         )
@@ -77,7 +90,7 @@ def motion_settings(camera: CameraConfig, frame_wh: tuple[int, int]) -> MotionSe
 
 
 def object_filter_settings(
-    camera: CameraConfig, class_names: Sequence[str], frame_wh: tuple[int, int]
+    camera: CameraConfig, class_names: Sequence[str], frame_wh: tuple[int, int], *, tracker_min_hits: int = 1
 ) -> ObjectFilterSettings:
     f = camera.filters
     ids = {name: i for i, name in enumerate(class_names)}
@@ -88,14 +101,16 @@ def object_filter_settings(
         min_score_by_class=tuple((ids[name], score) for name, score in f.min_score.items() if name in ids),
         exclusion_polygons_px=_mask_polygons(camera, frame_wh),
         confirm_frames=f.confirm_frames,
+        seen_before_report=tracker_min_hits - 1,
     )
 
 
-def stages_for_size(camera: CameraConfig, class_names: Sequence[str]) -> StagesForSize:
-    """The motion gate and object filter of `camera` for a frame size (masks in pixels)."""
+def stages_for_size(camera: CameraConfig, class_names: Sequence[str], *, tracker_min_hits: int = 1) -> StagesForSize:
+    """The motion gate and object filter of `camera` for a frame size (masks in pixels); the
+    tracker's `min_hits` count towards the filter's `confirm_frames`."""
 
     def build(frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
-        settings = object_filter_settings(camera, class_names, frame_wh)
+        settings = object_filter_settings(camera, class_names, frame_wh, tracker_min_hits=tracker_min_hits)
         return MotionGate(motion_settings(camera, frame_wh)), ObjectFilter(settings, frame_wh)
 
     return build
@@ -109,10 +124,11 @@ def camera_pipeline(
     *,
     status: str = "Actual",
     ids: Uuid7Factory | None = None,
+    sequence: MessageSequence | None = None,
 ) -> CameraPipeline:
-    """One camera's pipeline with its per-size stages built from its config."""
-    stages = stages_for_size(camera, detector.class_names)
-    return CameraPipeline(camera, site, detector, tracker, stages, status=status, ids=ids)
+    """One camera's pipeline with its per-size stages built from its config (`sequence`: see `CameraPipeline`)."""
+    stages = stages_for_size(camera, detector.class_names, tracker_min_hits=tracker.min_hits)
+    return CameraPipeline(camera, site, detector, tracker, stages, status=status, ids=ids, sequence=sequence)
 
 
 def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:

@@ -11,7 +11,9 @@ camera failed, waits the site's one retry policy (`agent.backoff.Backoff`,
 exponential from 1 s, capped at `runtime.camera_restart_max_s`, no jitter)
 and starts the camera again, while the other cameras go on. A reload swaps in a new pipeline built from the new
 camera config on the camera's own thread, keeping the source, detector and
-tracker (the open incidents of the old rules are ended first).
+tracker (the open incidents of the old rules are ended first) and the
+camera's message sequence, so `detection.sequence` counts on across reloads
+and restarts for the agent's whole run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.alerts.builder import MessageSequence
 from agent.alerts.schema import Alert
 from agent.backoff import Backoff
 from agent.config import CameraConfig, SiteConfig
@@ -91,6 +94,7 @@ class CameraWorker:
         self._pending: CameraConfig | None = None
         self._pending_lock = threading.Lock()
         self._tracker: ByteTracker = tracker_from_config(site.tracker)
+        self._sequence = MessageSequence()
         # Jitter-free: one box restarting its own camera has no fleet to fall out of step with.
         self._backoff = Backoff(initial_s=1.0, max_s=site.runtime.camera_restart_max_s, jitter=0.0)
         self._thread = threading.Thread(target=self._main, name=f"cam-{camera.id}.pipeline")
@@ -149,7 +153,9 @@ class CameraWorker:
     def _new_pipeline(self, camera: CameraConfig) -> CameraPipeline:
         self._camera = camera
         self.meter.set_target_fps(camera.detect_fps)
-        return camera_pipeline(camera, self._site.site, self._detector, self._tracker, status="Actual")
+        return camera_pipeline(
+            camera, self._site.site, self._detector, self._tracker, status="Actual", sequence=self._sequence
+        )
 
     def _take_pending(self) -> CameraConfig | None:
         with self._pending_lock:

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.alerts.builder import AlertBuilder
+from agent.alerts.builder import AlertBuilder, MessageSequence
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteInfo
@@ -51,7 +51,15 @@ StagesForSize = Callable[[tuple[int, int]], tuple[MotionGate, ObjectFilter]]
 
 
 class ObjectTracking(Protocol):
-    """What the pipeline needs from a tracker."""
+    """What the pipeline needs from a tracker: its updates, and how long it keeps an unseen
+    track (the rules keep their per-track state as long) and how many matches it waits for
+    before reporting one (they count towards the object filter's confirmation)."""
+
+    @property
+    def max_lost_s(self) -> float: ...
+
+    @property
+    def min_hits(self) -> int: ...
 
     def update(self, detections: Detections, ts_monotonic_s: float) -> Tracks: ...
 
@@ -98,6 +106,8 @@ class CameraPipeline:
             called again whenever the frame size changes.
         status: CAP status of its alerts ("Actual" live, "Test" for replays).
         ids: UUIDv7 source; seed it for repeatable replays.
+        sequence: the camera's message numbers; pass the same one to every pipeline of a camera
+            (reloads, restarts) so `detection.sequence` goes on; a new one (from 1) when not given.
     """
 
     def __init__(
@@ -110,6 +120,7 @@ class CameraPipeline:
         *,
         status: str = "Actual",
         ids: Uuid7Factory | None = None,
+        sequence: MessageSequence | None = None,
     ) -> None:
         self.camera_id = camera.id
         self._camera = camera
@@ -120,8 +131,10 @@ class CameraPipeline:
         self._filter: ObjectFilter | None = None
         self._tracks = Tracks.empty()
         self._tracker = tracker
-        self._rules: RuleSet = build_rules(camera, detector.class_names, site.timezone)
-        self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory())
+        self._rules: RuleSet = build_rules(
+            camera, detector.class_names, site.timezone, track_retention_s=tracker.max_lost_s
+        )
+        self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory(), sequence=sequence)
         self._last_ts: tuple[float, datetime] | None = None
         self._last_motion: MotionResult | None = None
 

@@ -5,7 +5,9 @@ the scene, of an implausible shape, below a class's score, or standing in an
 excluded polygon (judged by the bottom-centre point, where the object
 touches the ground) are dropped; the rest must pass for `confirm_frames`
 updates before a track counts, so a one-frame false positive never reaches
-the rules.
+the rules. The updates the tracker itself waited before reporting a track
+(`seen_before_report`) count towards them: both confirm the same thing, and
+stacking them would hide every object for its first frames.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agent.config.limits import ASPECT_RATIO, CONFIRM_FRAMES, MAX_AREA_FRACTION, MIN_AREA_FRACTION, SCORE
 from agent.rules.geometry import anchor_points, points_in_polygon
 from agent.values.detections import Tracks
 
@@ -34,6 +37,8 @@ class ObjectFilterSettings:
         exclusion_polygons_px: polygons in pixels; a box whose bottom-centre lies
             inside one is dropped.
         confirm_frames: updates a track must pass before it is reported.
+        seen_before_report: matched updates a track has had before the tracker
+            first reports it (its `min_hits` - 1); counted towards `confirm_frames`.
         forget_after_updates: updates after which an absent track's count is forgotten.
     """
 
@@ -45,13 +50,26 @@ class ObjectFilterSettings:
     min_score_by_class: tuple[tuple[int, float], ...] = ()
     exclusion_polygons_px: tuple[Polygon, ...] = ()
     confirm_frames: int = 3
+    seen_before_report: int = 0
     forget_after_updates: int = 300
 
     def __post_init__(self) -> None:
-        if self.confirm_frames < 1:
-            raise ValueError(f"confirm_frames must be >= 1, got {self.confirm_frames}")
-        if self.aspect_ratio_range is not None and not 0 < self.aspect_ratio_range[0] <= self.aspect_ratio_range[1]:
-            raise ValueError(f"aspect_ratio_range must be 0 < min <= max, got {self.aspect_ratio_range}")
+        # The same bounds as the `filters` config section (agent.config.limits): what validates, runs.
+        CONFIRM_FRAMES.check("confirm_frames", self.confirm_frames)
+        if self.seen_before_report < 0:
+            raise ValueError(f"seen_before_report must be >= 0, got {self.seen_before_report}")
+        if self.min_area_fraction is not None:
+            MIN_AREA_FRACTION.check("min_area_fraction", self.min_area_fraction)
+        if self.max_area_fraction is not None:
+            MAX_AREA_FRACTION.check("max_area_fraction", self.max_area_fraction)
+        if self.aspect_ratio_range is not None:
+            low, high = self.aspect_ratio_range
+            ASPECT_RATIO.check("aspect_ratio_range min", low)
+            ASPECT_RATIO.check("aspect_ratio_range max", high)
+            if low > high:
+                raise ValueError(f"aspect_ratio_range must be min then max, got {self.aspect_ratio_range}")
+        for _, score in self.min_score_by_class:
+            SCORE.check("min_score", score)
         for polygon in self.exclusion_polygons_px:
             if len(polygon) < 3:
                 raise ValueError(f"an exclusion polygon needs at least 3 points, got {len(polygon)}")
@@ -111,7 +129,7 @@ class ObjectFilter:
         confirmed = np.zeros(len(tracks), bool)
         for row, (tid, passed) in enumerate(zip(tracks.track_id.tolist(), ok.tolist(), strict=False)):
             if passed:
-                self._passes[tid] = self._passes.get(tid, 0) + 1
+                self._passes[tid] = self._passes.get(tid, self.settings.seen_before_report) + 1
                 self._last_update[tid] = self._update
                 confirmed[row] = self._passes[tid] >= self.settings.confirm_frames
         self._forget_stale()

@@ -74,9 +74,10 @@ def test_unknown_model_name(tmp_path: Path, vtest_avi: Path) -> None:
     result = edge_agent(
         "replay", "--config", DEMO, "--source", str(vtest_avi), "--set", "detector.model=yolo-huge", tmp_path=tmp_path
     )
-    assert result.returncode == 1
+    # The detector would refuse the name when it loads, so the config is refused first (exit 2), at its field.
+    assert result.returncode == 2
     [line] = error_lines(result)
-    assert "yolo-huge" in line and "yolox-nano-416" in line  # names the known models
+    assert "detector.model: unknown model 'yolo-huge'" in line and "yolox-nano-416" in line  # names the known models
 
 
 def test_damaged_model_file(tmp_path: Path, vtest_avi: Path, models_dir: Path) -> None:
@@ -148,3 +149,24 @@ def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "usage: edge-agent " + command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("camera_lines", "field", "reason"),
+    [
+        # The gate cannot run 255 (no luma difference exceeds it): before, validate passed it and the camera
+        # restarted forever; now validate says so.
+        ("    detect_fps: 5\n    motion: {pixel_threshold: 255}", "cameras.0.motion.pixel_threshold", "254"),
+        ("    detect_fps: 5\n    motion: {mode: regions}", "cameras.0.motion.mode", "use on_motion"),
+        ("    detect_fps: 1e-300", "cameras.0.detect_fps", "0.1"),
+    ],
+)
+def test_validate_refuses_what_a_camera_could_not_run(
+    tmp_path: Path, camera_lines: str, field: str, reason: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "config" / "demo.yaml").read_text().replace("    detect_fps: 5", camera_lines, 1))
+    result = edge_agent("validate", str(bad), tmp_path=tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert line.startswith(f"error: {bad}:") and f": {field}: " in line and reason in line

@@ -68,7 +68,7 @@ def test_every_error_is_reported_with_its_line(tmp_path: Path, monkeypatch: pyte
     issues = issues_of(write(tmp_path, bad))
     text = "\n".join(issues)
     assert ":5: site.timezone: unknown IANA time zone 'Mars/Olympus'" in text
-    assert ":9: cameras.0.detect_fps: Input should be greater than 0" in text
+    assert ":9: cameras.0.detect_fps: Input should be greater than or equal to 0.1" in text
     assert ":10: cameras.0.colour: unknown key" in text
     assert len(issues) == 3
 
@@ -136,3 +136,12 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkey
 def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", "example")
     load_config(REPO / "config" / name)
+
+
+def test_motion_mode_regions_is_refused_with_the_mode_to_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing runs detection on motion crops: `regions` behaved as on_motion, so a file using it is told so.
+    monkeypatch.setenv("TEST_MQTT_PASSWORD", "x")
+    text = GOOD.replace("    detect_fps: 5\n", "    detect_fps: 5\n    motion:\n      mode: regions\n")
+    [issue] = issues_of(write(tmp_path, text))
+    assert issue.startswith(f"{tmp_path / 'site.yaml'}:11: cameras.0.motion.mode: ")
+    assert "regions" in issue and "use on_motion" in issue

@@ -95,3 +95,34 @@ def test_pixel_zone_of_a_stream_says_the_check_was_skipped(tmp_path: Path, capsy
 
     assert code == 0
     assert "zone 'gate': size check skipped" in err
+
+
+@pytest.mark.parametrize(
+    ("points", "warned"),
+    [
+        # vtest.avi is 768x576. Wholly below and right of it: nothing of it is in the picture.
+        ("[[1000, 1000], [5000, 1000], [5000, 5000], [1000, 5000]]", "lies wholly outside the 768x576 frame"),
+        # Half of a 200x200 square hangs over the right edge: 100x200 px inside, 4.5% of the frame.
+        ("[[668, 100], [868, 100], [868, 300], [668, 300]]", "lies partly outside the 768x576 frame"),
+    ],
+)
+def test_pixel_zones_outside_the_frame_are_measured_inside_it_and_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], vtest_avi: Path, points: str, warned: str
+) -> None:
+    code, err = _validate(tmp_path, capsys, source=str(vtest_avi), name="door", units="pixels", points=points)
+
+    assert code == 0
+    assert "zone 'door'" in err and warned in err
+    assert "100.0%" not in err
+
+
+def test_a_zone_partly_outside_is_measured_by_its_part_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], vtest_avi: Path
+) -> None:
+    # 400x600 px from the left edge down past the bottom: 400x576 inside = 52.1% of the frame, no size warning.
+    points = "[[0, 0], [400, 0], [400, 600], [0, 600]]"
+    code, err = _validate(tmp_path, capsys, source=str(vtest_avi), name="door", units="pixels", points=points)
+
+    assert code == 0
+    assert "lies partly outside the 768x576 frame; the part inside covers 52.1% of the frame" in err
+    assert "too large" not in err and "too small" not in err

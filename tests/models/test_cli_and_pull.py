@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.cli import main as cli_main
+from agent.detection import manifest as manifest_module
 from agent.detection.manifest import load_manifest
 from agent.detection.model_store import RECORDED_HASH_SUFFIX, file_sha256, pull, resolve_model
 from agent.errors import ModelError
@@ -27,16 +30,34 @@ def _only_models_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("agent.cli.models_command",))
 
 
-@pytest.fixture(scope="module")
-def model_server(models_dir: Path) -> Iterator[str]:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(models_dir))
+@contextmanager
+def http_server(directory: Path) -> Iterator[str]:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="test-model-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def model_server(models_dir: Path) -> Iterator[str]:
+    with http_server(models_dir) as url:
+        yield url
+
+
+def unpinned_manifest(tmp_path: Path, name: str) -> Path:
+    """A copy of the shipped manifest in which entry `name` pins no hash (file or download)."""
+    doc = yaml.safe_load(manifest_module._REPO_MANIFEST.read_text(encoding="utf-8"))
+    doc["models"][name] = {**doc["models"][name], "sha256": None}
+    doc["models"][name]["download"] = {**doc["models"][name]["download"], "sha256": None}
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def test_list_shows_found_and_missing(
@@ -79,7 +100,12 @@ def test_pull_without_url_explains_where_to_put_the_file(capsys: pytest.CaptureF
     assert "EDGE_AGENT_MODEL_PATH" in capsys.readouterr().err
 
 
-def test_pull_records_unknown_hash_after_checking_contract(model_server: str, user_cache: Path) -> None:
+def test_pull_records_unknown_hash_after_checking_contract(
+    model_server: str, user_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # An entry that pins no hash at all: the first download is checked by its outputs and its hash recorded.
+    manifest = unpinned_manifest(tmp_path, "yolox-nano-416")
+    monkeypatch.setattr(manifest_module, "_REPO_MANIFEST", manifest)
     spec = replace(load_manifest()["yolox-nano-416"], download_url=f"{model_server}/yolox_nano_416.onnx")
     path, note = pull(spec)
     assert path == user_cache / "yolox_nano_416.onnx"
@@ -87,10 +113,35 @@ def test_pull_records_unknown_hash_after_checking_contract(model_server: str, us
     assert (user_cache / ("yolox_nano_416.onnx" + RECORDED_HASH_SUFFIX)).is_file()
     assert resolve_model("yolox-nano-416")[1] == path
     assert [p.name for p in user_cache.iterdir() if p.name.endswith(".part")] == []
+    # From now on the recorded hash is the entry's: another file under that name is refused.
+    path.write_bytes(path.read_bytes() + bytes([0xC0, 0x3E, 0x01]))
+    with pytest.raises(ModelError, match="expected"):
+        resolve_model("yolox-nano-416")
+
+
+def test_pull_of_a_pinned_entry_refuses_a_download_that_is_not_the_pinned_file(
+    models_dir: Path, user_cache: Path, tmp_path: Path
+) -> None:
+    # The same graph with bytes appended: its outputs check out, but the manifest pins another file's hash,
+    # and the manifest is the only authority, so the download is refused rather than installed beside a
+    # recorded hash that would let it load.
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "yolox_nano_416.onnx").write_bytes(
+        (models_dir / "yolox_nano_416.onnx").read_bytes() + bytes([0xC0, 0x3E, 0x01])
+    )
+    with http_server(served) as url:
+        spec = replace(load_manifest()["yolox-nano-416"], download_url=f"{url}/yolox_nano_416.onnx")
+        with pytest.raises(ModelError, match=r"pins sha256 695e750a"):
+            pull(spec)
+    assert list(user_cache.iterdir()) == []
 
 
 def test_pull_refuses_file_with_wrong_outputs(model_server: str, tmp_path: Path) -> None:
-    spec = replace(load_manifest()["yolox-nano-416"], download_url=f"{model_server}/picodet_s_416_coco_clean.onnx")
+    # No hash pinned, so the outputs are what is checked: a GFL file under a YOLOX entry is refused.
+    spec = replace(
+        load_manifest()["yolox-nano-416"], sha256=None, download_url=f"{model_server}/picodet_s_416_coco_clean.onnx"
+    )
     with pytest.raises(ModelError, match="expected"):
         pull(spec, dest=tmp_path / "dest")
     assert list((tmp_path / "dest").iterdir()) == []

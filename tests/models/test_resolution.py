@@ -6,9 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
-from agent.detection.model_store import cache_dir, resolve_model
+from agent.detection import manifest as manifest_module
+from agent.detection.model_store import RECORDED_HASH_SUFFIX, cache_dir, file_sha256, resolve_model
 from agent.errors import ModelError
+
+_REPO_MANIFEST_TEXT = manifest_module._REPO_MANIFEST.read_text(encoding="utf-8")
 
 
 def link(models_dir: Path, directory: Path, file_name: str, as_name: str | None = None) -> Path:
@@ -94,3 +98,41 @@ def yolox_v8_copy(models_dir: Path, tmp_path: Path) -> Path:
     out = tmp_path / "custom.onnx"
     out.write_bytes(data)
     return out
+
+
+def test_a_recorded_hash_never_overrides_the_pinned_one(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone who can write the model folder swaps the file and writes a matching `.sha256` beside it.
+    swapped = link(models_dir, tmp_path / "m", "picodet_s_416_coco_clean.onnx", as_name="picodet_s_320_coco_clean.onnx")
+    (tmp_path / "m" / "picodet_s_320_coco_clean.onnx.sha256").write_text(file_sha256(swapped) + "\n")
+    monkeypatch.setenv("EDGE_AGENT_MODEL_PATH", str(tmp_path / "m"))
+    with pytest.raises(ModelError, match=r"sha256 72269b1d.*expected e0a3510d"):
+        resolve_model("picodet-s-320")
+
+
+def test_an_explicit_path_is_matched_by_its_own_hash_not_by_a_recorded_one(yolox_v8_copy: Path) -> None:
+    # An unknown file under a known entry's file name, with its own hash recorded beside it: it is not that entry
+    # (nor any other), so it is refused rather than run with another model's decoding.
+    named = yolox_v8_copy.rename(yolox_v8_copy.with_name("picodet_s_320_coco_clean.onnx"))
+    named.with_name(named.name + RECORDED_HASH_SUFFIX).write_text(file_sha256(named) + "\n")
+    with pytest.raises(ModelError, match=r"expected e0a3510d"):
+        resolve_model(str(named))
+
+
+def test_a_file_name_shared_by_two_entries_goes_to_the_one_whose_hash_matches(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two entries name the same file: the first pins another file's hash, the second pins none.
+    # The file on disk is the second's: matching by name must check each candidate, not take the first.
+    entries = yaml.safe_load(_REPO_MANIFEST_TEXT)
+    models = entries["models"]
+    first = dict(models["picodet-s-416"], file="site.onnx")
+    second = dict(models["nanodet-m-320"], file="site.onnx", sha256=None)
+    entries["models"] = {"site-picodet": first, "site-nanodet": second, "yolox-nano-416": models["yolox-nano-416"]}
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump(entries, sort_keys=False))
+    monkeypatch.setattr(manifest_module, "_REPO_MANIFEST", manifest)
+    on_disk = link(models_dir, tmp_path / "m", "nanodet_m_320_clean.onnx", as_name="site.onnx")
+    spec, path = resolve_model(str(on_disk))
+    assert (spec.name, path) == ("site-nanodet", on_disk)
