@@ -129,9 +129,23 @@ def resolve_model(name_or_path: str, *, layout: str | None = None) -> tuple[Mode
     hint = (
         f"run `edge-agent models pull {spec.name}`"
         if spec.download_url
-        else f"place it in a directory on {MODEL_PATH_ENV}"
+        else f"place it in a directory on {MODEL_PATH_ENV}" + _release_hint(spec, manifest)
     )
     raise ModelError(f"model {spec.name!r} file {spec.file_name} not found in: {where}; {hint}")
+
+
+def _release_hint(spec: ModelSpec, manifest: dict[str, ModelSpec]) -> str:
+    """Where another entry downloads the same network (same layout, outputs and classes) officially."""
+    same = [
+        other.name
+        for other in manifest.values()
+        if other.download_url
+        and (other.layout, other.output_shapes, other.class_names, other.input_size_hw)
+        == (spec.layout, spec.output_shapes, spec.class_names, spec.input_size_hw)
+    ]
+    if not same:
+        return ""
+    return f", or run `edge-agent models pull {same[0]}` and set detector.model: {same[0]}"
 
 
 def _resolve_path(path: Path, manifest: dict[str, ModelSpec], layout: str | None) -> tuple[ModelSpec, Path]:

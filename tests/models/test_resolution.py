@@ -56,7 +56,10 @@ def test_missing_file_names_where_it_looked(tmp_path: Path, monkeypatch: pytest.
         resolve_model("yolox-nano-416")
     message = str(err.value)
     assert str(tmp_path / "nowhere") in message and str(cache_dir()) in message
-    assert "edge-agent models pull yolox-nano-416" in message
+    assert (
+        "edge-agent models pull yolox-nano-416-release" in message
+        and "detector.model: yolox-nano-416-release" in message
+    )
     with pytest.raises(ModelError, match="EDGE_AGENT_MODEL_PATH"):
         resolve_model("nanodet-m-320")
 
