@@ -26,6 +26,9 @@ deleted as if delivered. They stay there (the newest `REJECTED_KEEP` rows)
 for an operator to inspect or requeue with `requeue_rejected()`; each is
 counted in `stats().rejected` and logged by the publisher.
 
+A storage failure (the disk full, an I/O error) undoes the operation, is counted
+in `stats()` and raises `OutboxStorageError` naming file and reason (`storage_faults`).
+
 Thread safety: one connection guarded by a lock; producers call `put`, the
 publisher thread calls `pending`, `ack_many` and `reject`. `wait_for_work`
 lets the publisher sleep until a `put` arrives.
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 # The message values live in agent.delivery.messages; they are re-exported here
 # because every user of the outbox needs them with it.
-__all__ = ["OutboundMessage", "Outbox", "OutboxStats", "StoredMessage", "message_id_for"]
+__all__ = ["OutboundMessage", "Outbox", "OutboxStats", "OutboxStorageError", "StoredMessage", "message_id_for"]
 
 import logging
 import sqlite3
@@ -50,6 +53,7 @@ from typing import Self
 from agent.config import OutboxConfig
 from agent.delivery.messages import OutboundMessage, StoredMessage, message_id_for
 from agent.delivery.outbox_file import open_outbox_file
+from agent.delivery.storage_faults import OutboxStorageError, StorageFaults
 from agent.errors import AgentError
 from agent.logs import log_event
 
@@ -64,7 +68,7 @@ _COUNTERS = ("dropped", "delivered", "expired", "rejected")
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
-    """Counters of an outbox; depth and bytes are current, the rest are totals since creation."""
+    """Counters of an outbox; depth and bytes are current, storage ones since open, the rest since creation."""
 
     depth: int
     bytes: int
@@ -72,6 +76,9 @@ class OutboxStats:
     delivered: int
     expired: int
     rejected: int
+    storage_errors: int = 0
+    unstored: int = 0
+    storage_problem: str = ""
 
 
 class Outbox:
@@ -87,6 +94,7 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._depth = 0
         self._bytes = 0
+        self._faults = StorageFaults(Path(config.path), after_rollback=self._reload_totals)
 
     def __enter__(self) -> Self:
         self.open()
@@ -123,15 +131,18 @@ class Outbox:
         """Store `msg` durably; return False when the drop rule dropped it instead.
 
         A message whose id is already stored is not stored twice (returns True).
+
+        Raises:
+            OutboxStorageError: it could not be stored (the disk full, an I/O error).
         """
         size = len(msg.payload)
         with self._lock:
             db = self._conn()
-            if size > self._config.max_bytes:
-                self._count_drop(db, msg.message_id, msg.severity_rank, size, "larger_than_outbox")
-                return False
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._faults.guard(db, "storing a message", unstored=1):
+                if size > self._config.max_bytes:
+                    self._count_drop(db, msg.message_id, msg.severity_rank, size, "larger_than_outbox")
+                    return False
+                db.execute("BEGIN IMMEDIATE")
                 if db.execute("SELECT 1 FROM messages WHERE message_id=?", (msg.message_id,)).fetchone():
                     db.execute("COMMIT")
                     return True
@@ -152,10 +163,6 @@ class Outbox:
                     ),
                 )
                 db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                self._reload_totals(db)
-                raise
             self._depth += 1
             self._bytes += size
             self._changed.notify_all()
@@ -266,20 +273,22 @@ class Outbox:
         """Messages with `seq > after_seq`, oldest first; expired ones are dropped on the way."""
         with self._lock:
             db = self._conn()
-            rows = db.execute(
-                "SELECT seq, message_id, topic, payload, severity_rank, expiry_s, created_utc"
-                " FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
-            ).fetchall()
             out: list[StoredMessage] = []
-            now = datetime.now(UTC)
-            for seq, mid, topic, payload, rank, expiry_s, created in rows:
-                msg = OutboundMessage(mid, topic, bytes(payload), rank, expiry_s, datetime.fromisoformat(created))
-                if expiry_s is not None and (now - msg.created_utc).total_seconds() >= expiry_s:
-                    self._delete_seq(db, seq, len(msg.payload))
-                    self._count_drop(db, mid, rank, len(msg.payload), "expired", counter="expired")
-                    continue
-                out.append(StoredMessage(seq, msg))
+            # A read proves nothing about writes: only the deletes of expired messages write here.
+            with self._faults.guard(db, "reading the queue", writes=False):
+                rows = db.execute(
+                    "SELECT seq, message_id, topic, payload, severity_rank, expiry_s, created_utc"
+                    " FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, limit),
+                ).fetchall()
+                now = datetime.now(UTC)
+                for seq, mid, topic, payload, rank, expiry_s, created in rows:
+                    msg = OutboundMessage(mid, topic, bytes(payload), rank, expiry_s, datetime.fromisoformat(created))
+                    if expiry_s is not None and (now - msg.created_utc).total_seconds() >= expiry_s:
+                        self._delete_seq(db, seq, len(msg.payload))
+                        self._count_drop(db, mid, rank, len(msg.payload), "expired", counter="expired")
+                        continue
+                    out.append(StoredMessage(seq, msg))
             return out
 
     def _delete_seq(self, db: sqlite3.Connection, seq: int, size: int) -> None:
@@ -294,20 +303,21 @@ class Outbox:
             return 0
         with self._lock:
             db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            removed = 0
-            for seq in seqs:
-                row = db.execute("SELECT LENGTH(payload), message_id FROM messages WHERE seq=?", (seq,)).fetchone()
-                if row is None:
-                    continue  # dropped meanwhile, or a second PUBACK
-                db.execute("DELETE FROM messages WHERE seq=?", (seq,))
-                self._settle(db, str(row[1]), "delivered")
-                self._depth -= 1
-                self._bytes -= int(row[0])
-                removed += 1
-            self._bump(db, "delivered", removed)
-            self._prune_settled(db)
-            db.execute("COMMIT")
+            with self._faults.guard(db, "committing acknowledgements"):  # a failure rereads the totals
+                db.execute("BEGIN IMMEDIATE")
+                removed = 0
+                for seq in seqs:
+                    row = db.execute("SELECT LENGTH(payload), message_id FROM messages WHERE seq=?", (seq,)).fetchone()
+                    if row is None:
+                        continue  # dropped meanwhile, or a second PUBACK
+                    db.execute("DELETE FROM messages WHERE seq=?", (seq,))
+                    self._settle(db, str(row[1]), "delivered")
+                    self._depth -= 1
+                    self._bytes -= int(row[0])
+                    removed += 1
+                self._bump(db, "delivered", removed)
+                self._prune_settled(db)
+                db.execute("COMMIT")
             self._changed.notify_all()
             return removed
 
@@ -315,26 +325,27 @@ class Outbox:
         """Move a message the broker refused to the `rejected` table (see the module docstring)."""
         with self._lock:
             db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT LENGTH(payload) FROM messages WHERE seq=?", (seq,)).fetchone()
-            if row is None:
+            with self._faults.guard(db, "moving a refused message aside"):
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT LENGTH(payload) FROM messages WHERE seq=?", (seq,)).fetchone()
+                if row is None:
+                    db.execute("COMMIT")
+                    return
+                db.execute(
+                    "INSERT OR REPLACE INTO rejected SELECT seq, message_id, topic, payload, severity_rank,"
+                    " expiry_s, created_utc, ?, ?, ? FROM messages WHERE seq=?",
+                    (reason_code, reason, datetime.now(UTC).isoformat(), seq),
+                )
+                db.execute("DELETE FROM messages WHERE seq=?", (seq,))
+                db.execute(
+                    "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
+                    (REJECTED_KEEP,),
+                )
+                self._bump(db, "rejected", 1)
+                row_id = db.execute("SELECT message_id FROM rejected WHERE seq=?", (seq,)).fetchone()
+                if row_id is not None:
+                    self._settle(db, str(row_id[0]), "rejected")
                 db.execute("COMMIT")
-                return
-            db.execute(
-                "INSERT OR REPLACE INTO rejected SELECT seq, message_id, topic, payload, severity_rank,"
-                " expiry_s, created_utc, ?, ?, ? FROM messages WHERE seq=?",
-                (reason_code, reason, datetime.now(UTC).isoformat(), seq),
-            )
-            db.execute("DELETE FROM messages WHERE seq=?", (seq,))
-            db.execute(
-                "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
-                (REJECTED_KEEP,),
-            )
-            self._bump(db, "rejected", 1)
-            row_id = db.execute("SELECT message_id FROM rejected WHERE seq=?", (seq,)).fetchone()
-            if row_id is not None:
-                self._settle(db, str(row_id[0]), "rejected")
-            db.execute("COMMIT")
             self._depth -= 1
             self._bytes -= int(row[0])
             self._changed.notify_all()
@@ -367,7 +378,10 @@ class Outbox:
     def stats(self) -> OutboxStats:
         with self._lock:
             rows = dict(self._conn().execute("SELECT name, value FROM counters").fetchall())
-            return OutboxStats(self._depth, self._bytes, *(int(rows.get(n, 0)) for n in _COUNTERS))
+            n = {name: int(rows.get(name, 0)) for name in _COUNTERS}
+            f = self._faults
+            totals = (n["dropped"], n["delivered"], n["expired"], n["rejected"], f.errors, f.unstored)
+            return OutboxStats(self._depth, self._bytes, *totals, f.problem)
 
     def wait_for_work(self, after_seq: int, timeout_s: float) -> bool:
         """Sleep until a message newer than `after_seq` exists (True) or the timeout passes."""

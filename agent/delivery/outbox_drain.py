@@ -12,11 +12,15 @@ by the ACL) moves the message to the outbox's `rejected` table, logged as
 `event=publish_rejected` and counted; it is neither deleted as delivered nor
 retried in a loop that would block the queue.
 
-An outbox operation that fails (the disk is full, an I/O error) is logged as
-`event=outbox_storage_error`, counted, and retried after a pause rather than
-ending the thread: acknowledgements that could not be committed are kept and
-committed with the next batch (until then their messages stay in the outbox
-and would be sent again after a restart, which receivers drop as duplicates).
+An outbox operation that fails (the disk is full, an I/O error; the outbox
+logs it as `event=outbox_storage_error` with the file and the reason) is
+counted and retried by the one retry policy (`agent.backoff.Backoff`, 0.5 s
+doubling to 10 s, logged as `event=drain_retry_wait`) rather than ending the
+thread; so is any other error, with its traceback. Acknowledgements that
+could not be committed are kept and committed with the next batch (until
+then their messages stay in the outbox and would be sent again after a
+restart, which receivers drop as duplicates), so delivery resumes by itself
+once the disk has room again.
 
 It also measures each alert's delivery time, from the moment it entered
 the outbox (`OutboundMessage.created_utc`) to its PUBACK, into a histogram.
@@ -39,6 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.backoff import Backoff
 from agent.config import MqttConfig
 from agent.delivery.outbox import Outbox, StoredMessage
 from agent.errors import AgentError
@@ -49,8 +54,9 @@ _log = logging.getLogger("agent.delivery.publisher")
 
 ENVELOPE_SCHEMA_VERSION = "1"
 CONTENT_TYPE = "application/json"
-# Pause after a failed outbox operation: long enough not to spin on a full disk, short enough to resume at once.
-_STORAGE_RETRY_S = 1.0
+# Pauses after failed drain steps: soon at first, never spinning on a full disk, and at most
+# 10 s of delay once space is back.
+_RETRY = Backoff(initial_s=0.5, max_s=10.0, jitter=0.5)
 _POLL_S = 0.05
 
 
@@ -70,6 +76,10 @@ class MqttSession:
     closed: threading.Event = field(default_factory=threading.Event)
     connected: bool = False
     was_connected: bool = False
+    connected_mono_s: float = 0.0  # time.monotonic() at the CONNACK
+    lost_reason_code: int = 0  # reason of the disconnect paho reported (0 until then)
+    lost_from_server: bool = False  # the broker sent a DISCONNECT packet with that reason
+    unreachable: bool = False  # the TCP connection itself failed (refused, no route, timed out)
     inflight: dict[int, _Inflight] = field(default_factory=dict)  # mid -> outbox message
     status_mids: set[int] = field(default_factory=set)
 
@@ -122,6 +132,7 @@ class OutboxDrain:
         self._unsettled: list[int] = []  # acknowledged seqs whose delete has not committed yet
         self._latency = DurationHistogram(DELIVERY_BUCKETS_S)
         self._rejected = self._storage_errors = 0
+        self._after_seq, self._generation = 0, -1
 
     def wake(self) -> None:
         """Look again now (a session connected, a PUBACK came, the publisher is closing)."""
@@ -139,40 +150,43 @@ class OutboxDrain:
     # -- mqtt-drain thread ---------------------------------------------------------------
 
     def run(self) -> None:
-        after_seq, generation = 0, -1
+        failures = 0
         while not self._stopping.is_set():
             try:
-                self._settle_acks()
-                session = self._connected_session()
-                if session is None or len(session.inflight) >= self._max_inflight:
-                    with self._wakeup:
-                        self._wakeup.wait(_POLL_S)
-                    continue
-                if session.generation != generation:
-                    after_seq, generation = 0, session.generation  # new connection: resend the backlog
-                batch = self._outbox.pending(after_seq, self._max_inflight - len(session.inflight))
-                if not batch:
-                    self._outbox.wait_for_work(after_seq, _POLL_S)
-                    continue
-                after_seq = self._publish_batch(session, batch, after_seq)
-            except (sqlite3.Error, OSError, AgentError) as err:
-                self._storage_error(err)
+                self._step()
+                failures = 0
+            except Exception as err:  # noqa: BLE001 - the drain must outlive any failure, a full disk above all
+                failures += 1
+                self._failed(err, failures)
         try:
             self._settle_acks()
-        except (sqlite3.Error, OSError, AgentError) as err:
-            self._storage_error(err)
+        except Exception as err:  # noqa: BLE001 - closing: report what could not be committed
+            self._failed(err, 1)
 
-    def _storage_error(self, err: Exception) -> None:
-        self._storage_errors += 1
-        log_event(
-            _log,
-            "outbox_storage_error",
-            logging.ERROR,
-            error=f"{type(err).__name__}: {err}",
-            unsettled_acks=len(self._unsettled),
-            retry_in_s=_STORAGE_RETRY_S,
-        )
-        self._stopping.wait(_STORAGE_RETRY_S)
+    def _step(self) -> None:
+        self._settle_acks()
+        session = self._connected_session()
+        if session is None or len(session.inflight) >= self._max_inflight:
+            with self._wakeup:
+                self._wakeup.wait(_POLL_S)
+            return
+        if session.generation != self._generation:
+            self._after_seq, self._generation = 0, session.generation  # new connection: resend the backlog
+        batch = self._outbox.pending(self._after_seq, self._max_inflight - len(session.inflight))
+        if not batch:
+            self._outbox.wait_for_work(self._after_seq, _POLL_S)
+            return
+        self._after_seq = self._publish_batch(session, batch, self._after_seq)
+
+    def _failed(self, err: Exception, failures: int) -> None:
+        delay_s = _RETRY.delay_s(failures)
+        fields = {"error": f"{type(err).__name__}: {err}", "unsettled_acks": len(self._unsettled)}
+        if isinstance(err, (sqlite3.Error, OSError, AgentError)):
+            self._storage_errors += 1
+            log_event(_log, "drain_retry_wait", logging.WARNING, **fields, retry_in_s=f"{delay_s:.2f}")
+        else:
+            _log.exception("event=drain_failed error=%s retry_in_s=%.2f", fields["error"], delay_s)
+        self._stopping.wait(delay_s)
 
     def _publish_batch(self, session: MqttSession, batch: list[StoredMessage], after_seq: int) -> int:
         for stored in batch:

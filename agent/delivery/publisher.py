@@ -4,10 +4,14 @@
 
 - `mqtt-connection` opens one fresh paho client per connection attempt (its
   network loop runs on paho's own thread), waits for the CONNACK, and after
-  a loss waits by the one retry policy (`agent.backoff.Backoff`) before the
-  next attempt. A fresh client per connection means nothing paho queued for a
-  dead connection is resent behind our back: the outbox alone decides what
-  is sent, and after every reconnect the backlog goes out again in order.
+  a loss waits as `agent.delivery.reconnect` decides: the one retry policy
+  (`agent.backoff.Backoff`), ended early once a broker that was down accepts
+  TCP connections again, and a long, growing wait (state `taken_over`,
+  `event=mqtt_session_taken_over`, `broker_warning`) when another agent with
+  the same client id holds the session. A fresh client per connection means
+  nothing paho queued for a dead connection is resent behind our back: the
+  outbox alone decides what is sent, and after every reconnect the backlog
+  goes out again in order.
 - `mqtt-drain` publishes outbox messages (at most `max_inflight` awaiting
   PUBACK), and commits acknowledgements in batches: a message is deleted
   from the outbox only after its PUBACK (`agent.delivery.outbox_drain`,
@@ -38,9 +42,9 @@ __all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherCounters", "Publisher
 import contextlib
 import enum
 import logging
-import random
 import ssl
 import threading
+import time
 from types import TracebackType
 from typing import Any, Self
 
@@ -53,6 +57,7 @@ from agent.config import MqttConfig
 from agent.delivery.credentials import mqtt_password
 from agent.delivery.outbox import Outbox
 from agent.delivery.outbox_drain import MqttSession, OutboxDrain, PublisherCounters
+from agent.delivery.reconnect import ReconnectPolicy, session_end
 from agent.delivery.tls import client_tls_context, use_tls
 from agent.delivery.topics import status_topic
 from agent.errors import AgentError, PublishRejected
@@ -66,6 +71,7 @@ class PublisherState(enum.StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     REFUSED = "refused"
+    TAKEN_OVER = "taken_over"
     DISCONNECTED = "disconnected"
     STOPPED = "stopped"
 
@@ -125,9 +131,9 @@ class MqttPublisher:
         self._client_id = config.client_id or f"edge-agent-{site_id}"
         # Half the base is random: a fleet that lost one broker spreads out, and no
         # retry comes sooner than half the step it is on.
-        self._backoff = Backoff(initial_s=reconnect_min_s, max_s=reconnect_max_s, jitter=0.5)
+        backoff = Backoff(initial_s=reconnect_min_s, max_s=reconnect_max_s, jitter=0.5)
+        self._reconnect = ReconnectPolicy(config.host, config.port, self._client_id, backoff=backoff)
         self._max_inflight = max_inflight
-        self._rng = random.Random()
         self._cond = threading.Condition()
         self._state = PublisherState.IDLE
         self._refusal: PublishRejected | None = None
@@ -186,6 +192,11 @@ class MqttPublisher:
     @property
     def state(self) -> PublisherState:
         return self._state
+
+    @property
+    def broker_warning(self) -> str:
+        """While another agent keeps taking this client id's session: that, in words ('' otherwise)."""
+        return self._reconnect.warning
 
     @property
     def last_error(self) -> str:
@@ -250,22 +261,19 @@ class MqttPublisher:
     # -- connection ----------------------------------------------------------------------
 
     def _run_connection(self) -> None:
-        failures = 0
         while not self._stopping.is_set():
             session = self._open_session()
-            if session is not None:
-                session.closed.wait()
-                _join_network_thread(session.client)
-                if session.was_connected:
-                    failures = 0  # the backoff restarts after a connection that worked
-                with self._cond:
-                    self._session = None
+            session.closed.wait()
+            _join_network_thread(session.client)
+            with self._cond:
+                self._session = None
             if self._stopping.is_set():
                 break
-            failures += 1
-            delay = self._backoff.delay_s(failures, self._rng)
-            log_event(_log, "reconnect_wait", delay_s=f"{delay:.2f}", attempt=failures)
-            self._stopping.wait(delay)
+            wait = self._reconnect.after(session_end(session))
+            if wait.taken_over:
+                self._set_state(PublisherState.TAKEN_OVER, self._reconnect.warning)
+            log_event(_log, "reconnect_wait", delay_s=f"{wait.delay_s:.2f}", attempt=wait.attempt)
+            self._reconnect.wait(wait, self._stopping)
 
     def _new_client(self) -> paho.Client:
         v5 = self._config.protocol == "5"
@@ -285,12 +293,14 @@ class MqttPublisher:
             use_tls(client, self._tls)
         return client
 
-    def _open_session(self) -> MqttSession | None:
-        """Connect one fresh client; return its session once its network loop runs."""
+    def _open_session(self) -> MqttSession:
+        """Connect one fresh client; return its session once its network loop runs (closed when it failed)."""
         self._generation += 1
         session = MqttSession(self._new_client(), self._generation)
         session.client.on_connect = lambda c, u, f, rc, p: self._on_connect(session, rc)
-        session.client.on_disconnect = lambda c, u, f, rc, p: self._on_disconnect(session, rc)
+        session.client.on_disconnect = lambda c, u, f, rc, p: self._on_disconnect(
+            session, rc, f.is_disconnect_packet_from_server
+        )
         session.client.on_publish = lambda c, u, mid, rc, p: self._drain.on_puback(session, mid, rc)
         self._set_state(PublisherState.CONNECTING)
         cfg = self._config
@@ -300,7 +310,9 @@ class MqttPublisher:
         except (OSError, ValueError) as err:  # ssl.SSLError and socket errors are OSErrors
             self._set_state(PublisherState.DISCONNECTED, f"{type(err).__name__}: {err}")
             log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port, error=self._last_error)
-            return None
+            session.unreachable = not isinstance(err, (ssl.SSLError, ValueError))  # no TCP connection at all
+            session.closed.set()
+            return session
         with self._cond:
             self._session = session
         session.client.loop_start()
@@ -337,6 +349,7 @@ class MqttPublisher:
         with self._cond:
             self._refusal = None
             session.connected = session.was_connected = True
+            session.connected_mono_s = time.monotonic()
         self._set_state(PublisherState.CONNECTED, "")
         self._drain.wake()
         log_event(
@@ -348,10 +361,11 @@ class MqttPublisher:
             tls=self._tls is not None,
         )
 
-    def _on_disconnect(self, session: MqttSession, reason: ReasonCode) -> None:
+    def _on_disconnect(self, session: MqttSession, reason: ReasonCode, from_server: bool) -> None:
         was_connected = session.connected
         with self._cond:
             session.connected = False
+            session.lost_reason_code, session.lost_from_server = reason.value, from_server
         if not self._stopping.is_set() and self._state is not PublisherState.REFUSED:
             self._set_state(PublisherState.DISCONNECTED, f"disconnected: {reason}")
         if was_connected:

@@ -22,6 +22,15 @@ shedding.
 A failure while routing, storing or auditing one message is logged
 (`event=delivery_failed`) and counted, and the next message goes on; the
 dispatcher logs and counts a failing recipient itself (`event=route_failed`).
+A message the store could not keep (the outbox's disk full, an I/O error:
+the outbox counts it too, `OutboxStats.unstored`) is not audited, because
+only what the store accepted will leave the box.
+
+With an `OpenIncidents` table (the live agent), the sink also records where
+each incident stands once the store accepted one of its messages (open with
+its last alert, or ended), so the next start can end what a `kill -9` left
+open (`agent.delivery.open_incidents`).
+
 `close` (and leaving the `with` block) delivers everything queued and joins
 the thread.
 """
@@ -38,6 +47,7 @@ from types import TracebackType
 from typing import Literal, Protocol, Self, TextIO
 
 from agent.alerts.schema import Alert
+from agent.delivery.open_incidents import OpenIncidents
 from agent.delivery.outbox import Outbox
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, Routed
 from agent.logs import log_event
@@ -131,6 +141,7 @@ class DeliverySink:
         dispatcher: routes each alert to its recipients (swap it with `use_dispatcher`).
         store: keeps each message.
         audit: records each accepted message; None records nothing (a plain replay sends nothing).
+        incidents: where each incident stands, recorded as its messages are accepted; None records nothing.
         max_alerts: queued alerts past which `submit` waits.
         max_snapshot_batches: queued batches that may keep their frame.
         when_full: "shed-snapshots" (live: never hold a camera up for a picture) or "wait"
@@ -145,6 +156,7 @@ class DeliverySink:
         store: MessageStore,
         *,
         audit: AuditLog | None = None,
+        incidents: OpenIncidents | None = None,
         max_alerts: int = 1000,
         max_snapshot_batches: int = 4,
         when_full: WhenFull = "shed-snapshots",
@@ -156,6 +168,7 @@ class DeliverySink:
         self._dispatcher = dispatcher
         self._store = store
         self._audit = audit
+        self._incidents = incidents
         self._max_alerts = max_alerts
         self._max_frames = max_snapshot_batches
         self._shed = when_full == "shed-snapshots"
@@ -309,15 +322,20 @@ class DeliverySink:
             self._failed("route", alert, None, err)
             return
         self._count_routed(routed)
-        for message in routed.messages:
-            self._store_one(alert, message)
+        accepted = sum(self._store_one(alert, message) for message in routed.messages)
+        # An end nobody is entitled to still closes the incident; one whose messages were all lost stays open.
+        if self._incidents is not None and (accepted or (alert.detection.phase == "end" and not routed.messages)):
+            try:
+                self._incidents.record(alert)
+            except Exception as err:  # noqa: BLE001 - stored already; say the incident record is missing
+                self._failed("incident_record", alert, None, err)
 
-    def _store_one(self, alert: Alert, message: OutgoingAlert) -> None:
+    def _store_one(self, alert: Alert, message: OutgoingAlert) -> bool:
         try:
             accepted = self._store.store(message)
         except Exception as err:  # noqa: BLE001 - one message's failure must not stop the rest
             self._failed("store", alert, message, err)
-            return
+            return False
         if accepted and self._audit is not None:
             try:
                 self._audit.record(message)  # accepted: it will leave the box
@@ -336,6 +354,7 @@ class DeliverySink:
             alert_id=alert.identifier,
             accepted=accepted,
         )
+        return accepted
 
     def _count_routed(self, routed: Routed) -> None:
         with self._cond:

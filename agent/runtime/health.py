@@ -4,8 +4,9 @@
 agent unhealthy (a camera loop that stopped making progress, publisher
 threads that died) and withhold the systemd watchdog ping, so systemd
 restarts a hung agent; *warnings* (a camera reconnecting or restarting, the
-broker unreachable or refusing) are reported but a restart would not fix
-them, so they do not.
+broker unreachable or refusing, the MQTT session taken over by another agent
+with the same client id, the outbox's disk full) are reported but a restart
+would not fix them, so they do not.
 
 The running agent rewrites `<runtime.state_dir>/agent-state.json` every
 `runtime.state_interval_s` (write to a temporary file, fsync, rename, so a
@@ -63,6 +64,11 @@ def assess_health(stats: SiteStats, *, publisher_alive: bool, stall_timeout_s: f
         problems.append("publisher threads are not running")
     if stats.broker_state != "connected":
         warnings.append(f"broker {stats.broker_state}; alerts wait in the outbox")
+    if stats.broker_warning:
+        warnings.append(stats.broker_warning)
+    if stats.outbox_storage_problem:
+        unstored = stats.outbox_unstored
+        warnings.append(f"{stats.outbox_storage_problem}; {unstored} alert messages could not be stored since start")
     if stats.rate_scale < 1.0:
         warnings.append(f"cameras run at {stats.rate_scale:.0%} of their detect rate (box overloaded)")
     return HealthReport(not problems, tuple(problems), tuple(warnings))

@@ -115,6 +115,10 @@ class SiteMonitor:
             outbox_expired=box.expired,
             outbox_rejected=box.rejected,
             state_write_failures=self._state_write_failures,
+            outbox_storage_errors=box.storage_errors,
+            outbox_unstored=box.unstored,
+            outbox_storage_problem=box.storage_problem,
+            broker_warning=self._publisher.broker_warning,
         )
         self._health = assess_health(
             latest, publisher_alive=self._publisher.threads_alive, stall_timeout_s=self._runtime.stall_timeout_s

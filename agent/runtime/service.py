@@ -11,6 +11,10 @@ main thread runs the `SiteMonitor` once a second (stats, state file, stats
 topic, watchdog, Prometheus from the same snapshot when enabled) and, on
 SIGHUP, the `ConfigReloader`.
 
+At start, before any camera runs, the incidents a killed run left open (kept
+beside the outbox by the sink, `agent.delivery.open_incidents`) get their
+`end`, saying that the agent stopped while they were open.
+
 Signals: SIGTERM or SIGINT stops the cameras, ends their open incidents,
 delivers what the sink still holds, flushes the outbox for up to
 `FLUSH_ON_STOP_S` and publishes the retained `stopped` status. SIGHUP
@@ -36,6 +40,7 @@ from types import FrameType
 import psutil
 
 from agent.config import SiteConfig
+from agent.delivery.open_incidents import OpenIncidents, end_incidents_left_open
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
 from agent.delivery.reconcile import report_lost_messages
@@ -121,13 +126,15 @@ class AgentService:
             stack.callback(pool.close)
             outbox = stack.enter_context(Outbox(config.outbox))
             report_lost_messages(outbox, config.policies.audit_log)
+            incidents = stack.enter_context(OpenIncidents(config.outbox.path))
             publisher = stack.enter_context(MqttPublisher(config.mqtt, config.site.id, outbox))
             if config.runtime.metrics.enabled:
                 stack.enter_context(MetricsServer(config.runtime.metrics, lambda: self.latest_stats))
             self._wait_for_broker(publisher)
             store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
             # Entered last, so it is closed (drained into the outbox) before the publisher and outbox close.
-            sink = stack.enter_context(DeliverySink(self._dispatcher, store, audit=self._audit))
+            sink = stack.enter_context(DeliverySink(self._dispatcher, store, audit=self._audit, incidents=incidents))
+            end_incidents_left_open(incidents, sink.submit)  # before any camera opens new ones
             self._workers = [
                 CameraWorker(
                     cam,

@@ -109,7 +109,11 @@ class SiteStats:
     and the delivery-time histogram (outbox to PUBACK). `outbox_expired` and
     `outbox_rejected` are the outbox's totals of messages past their expiry
     and refused by the broker; `state_write_failures` counts state files that
-    could not be written.
+    could not be written. `outbox_storage_errors` and `outbox_unstored` count
+    outbox operations that failed in storage (the disk full) and the messages
+    that could not be stored since start; `outbox_storage_problem` is the
+    failure going on now ('' when writes work). `broker_warning` says, while
+    it lasts, that another agent keeps taking this client id's MQTT session.
     """
 
     site_id: str
@@ -128,6 +132,10 @@ class SiteStats:
     outbox_expired: int = 0
     outbox_rejected: int = 0
     state_write_failures: int = 0
+    outbox_storage_errors: int = 0
+    outbox_unstored: int = 0
+    outbox_storage_problem: str = ""
+    broker_warning: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
