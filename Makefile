@@ -41,7 +41,8 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	touch $@
 
 # Mosquitto for the demo and the broker tests, promtool (Debian's prometheus) for the metrics
-# and alert-rule tests; apt lists for `apt-get download`.
+# and alert-rule tests, gst-rtsp-server with x264 for the system Python (the RTSP camera of the
+# RTSP tests); apt lists for `apt-get download`.
 system-deps:
 	@if [ -z "$$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
 	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
@@ -52,6 +53,10 @@ system-deps:
 	@if ! command -v promtool >/dev/null; then \
 		echo "installing prometheus (promtool checks the metrics, alert rules and their tests) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) prometheus; fi
+	@if ! /usr/bin/python3 tests/sources/gst_rtsp_serve.py --check 2>/dev/null; then \
+		echo "installing gst-rtsp-server (a real RTSP camera for the RTSP tests) with apt-get"; \
+		apt-get update -qq && $(APT_INSTALL) gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
+			gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-gi; fi
 
 # The sample clip: ../shared/assets when present, else Debian's opencv-doc.
 clip: system-deps

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from agent.errors import SourceError
+from agent.sources.capture import quiet_native_logs
 from agent.sources.source_stats import SourceStats
 from agent.values.frames import Frame
 
@@ -82,6 +83,7 @@ class FileReplay:
     def _open(self) -> cv2.VideoCapture:
         if not self.path.is_file():
             raise SourceError(f"camera {self.camera_id}: video file not found: {self.path}")
+        quiet_native_logs()
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()

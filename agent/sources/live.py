@@ -9,7 +9,18 @@ not yet due for a frame, and as dropped (`frames_dropped`: the box is too
 slow) when it was more than `LATE_GRACE` of its period overdue. On a failure the reader
 releases the capture and reconnects by the one retry policy
 (`agent.backoff.Backoff`), logging `camera_unavailable` / `camera_available`
-once per change.
+once per change; when a stream does not open, the line says why
+(`agent.sources.open_failure`: refused, no such path, credentials wanted).
+
+A camera may change its resolution (an installer picks another stream
+profile): frames of the new size are delivered as they come, and the
+change is logged once as `camera_resolution_changed` with the old and new
+size, whether it happens mid-stream or across a reconnect. The pipeline
+rebuilds its per-size stages from the frame's size. MJPEG network streams
+are read as JPEG packets (`read_jpeg_packets`), since OpenCV would stretch
+a mid-stream change to the old size. H.264/H.265 streams whose size changes
+without the stream restarting (measured with OpenCV 5.0: pictures rescaled
+to the size the stream opened with) show the new size at the next reconnect.
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ import numpy as np
 
 from agent.backoff import Backoff
 from agent.logs import log_event
-from agent.sources.capture import CaptureTimeouts, open_capture
+from agent.sources.capture import CaptureTimeouts, open_capture, read_jpeg_packets
+from agent.sources.open_failure import OpenFailure, explain_open_failure
 from agent.sources.source_stats import SourceStats
 from agent.sources.spec import SourceSpec, parse_source
 from agent.values.frames import Frame
@@ -38,6 +50,10 @@ _log = logging.getLogger("agent.sources")
 # Share of the consumer's period it may be late to take a frame before a replaced frame counts
 # as dropped rather than skipped: its slots jitter by a few milliseconds with the threads' scheduling.
 LATE_GRACE = 0.25
+# Why an open stream stopped, for the `camera_unavailable` line.
+_READ_FAILURES = {
+    "read_failed": "the stream stopped sending frames (camera or network down)",
+}
 
 
 class LiveSource:
@@ -82,6 +98,7 @@ class LiveSource:
         self._available = False
         self._ever_available = False
         self._reported: bool | None = None
+        self._size_wh: tuple[int, int] | None = None  # the last size delivered, kept across reconnects
         self._counts = {"read": 0, "rate_skipped": 0, "dropped": 0, "damaged": 0, "reconnects": 0}
         self._taken_mono_s = time.monotonic()  # when the consumer last took a frame (or the source started)
         self._thread: threading.Thread | None = None
@@ -103,7 +120,9 @@ class LiveSource:
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=self.timeouts.open_timeout_s + self.timeouts.read_timeout_s + 1.0)
+            # An open, then asking a camera that did not open why (a connect and a reply), or a read.
+            longest_s = 3 * self.timeouts.open_timeout_s + self.timeouts.read_timeout_s
+            self._thread.join(timeout=longest_s + 1.0)
 
     def __enter__(self) -> LiveSource:
         return self.start()
@@ -141,49 +160,55 @@ class LiveSource:
 
     # -- reader thread ---------------------------------------------------------
 
-    def _set_available(self, available: bool, reason: str = "", retry_in_s: float = 0.0) -> None:
-        """Record availability; log only changes (the first failure counts as one)."""
+    def _set_available(self) -> None:
+        """Record that frames flow; log only the change."""
         with self._cond:
-            changed = available != self._reported
-            if available and self._reported is False and self._ever_available:
+            changed = self._reported is not True
+            if self._reported is False and self._ever_available:
                 self._counts["reconnects"] += 1
-            self._available = available
-            self._reported = available
-            self._ever_available = self._ever_available or available
+            self._available = self._reported = self._ever_available = True
+        if changed:
+            log_event(_log, "camera_available", camera=self.camera_id, source=self.spec.describe())
+
+    def _set_unavailable(self, read_failure: str | None, retry_in_s: float) -> None:
+        """Record an outage; its first failure is logged once, with why (None: the stream did not open)."""
+        with self._cond:
+            changed = self._reported is not False
+            self._available = self._reported = False
         if not changed:
             return
-        where = self.spec.describe()
-        if available:
-            log_event(_log, "camera_available", camera=self.camera_id, source=where)
+        if read_failure is None:
+            why = explain_open_failure(self.spec, self.timeouts.open_timeout_s)
         else:
-            log_event(
-                _log,
-                "camera_unavailable",
-                logging.WARNING,
-                camera=self.camera_id,
-                source=where,
-                reason=reason,
-                retry_in_s=round(retry_in_s, 2),
-            )
+            why = OpenFailure(read_failure, _READ_FAILURES.get(read_failure, ""))
+        log_event(
+            _log,
+            "camera_unavailable",
+            logging.WARNING,
+            camera=self.camera_id,
+            source=self.spec.describe(),
+            reason=why.reason,
+            detail=why.detail,
+            retry_in_s=round(retry_in_s, 2),
+        )
 
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
             cap = open_capture(self.spec, self.timeouts)
+            read_failure: str | None = None
             try:
                 if cap.isOpened():
-                    self._set_available(True)
+                    self._set_available()
                     failures = 0
-                    reason = self._read_until_failure(cap)
-                else:
-                    reason = "open_failed"
+                    read_failure = self._read_until_failure(cap)
             finally:
                 cap.release()
-            if self._stop.is_set() or reason == "looped":
+            if self._stop.is_set() or read_failure == "looped":
                 continue
             failures += 1
             delay = self.backoff.delay_s(failures, self._rng)
-            self._set_available(False, reason, delay)
+            self._set_unavailable(read_failure, delay)
             self._stop.wait(delay)
 
     def _read_until_failure(self, cap: cv2.VideoCapture) -> str:
@@ -191,16 +216,19 @@ class LiveSource:
         fps = float(cap.get(cv2.CAP_PROP_FPS)) if self.spec.is_file else 0.0
         period_s = 1.0 / fps if fps > 0 else 0.0
         next_s = time.monotonic()
-        shape: tuple[int, ...] | None = None
+        jpeg_packets = read_jpeg_packets(self.spec, cap)
+        read_any = False
         while not self._stop.is_set():
-            ok, image = cap.read()
-            if not ok or image is None:
-                return "looped" if self.spec.is_file and shape is not None else "read_failed"
-            shape = shape or image.shape
-            if image.dtype != np.uint8 or image.shape != shape:
+            ok, data = cap.read()
+            if not ok or data is None:
+                return "looped" if self.spec.is_file and read_any else "read_failed"
+            read_any = True
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if jpeg_packets else data
+            if image is None or image.dtype != np.uint8:
                 with self._cond:
                     self._counts["damaged"] += 1
                 continue
+            self._note_size((int(image.shape[1]), int(image.shape[0])))
             self._publish(image)
             if period_s:
                 # Play files at their own rate, like a camera would send them.
@@ -208,6 +236,15 @@ class LiveSource:
                 if self._stop.wait(max(0.0, next_s - time.monotonic())):
                     break
         return "closed"
+
+    def _note_size(self, size_wh: tuple[int, int]) -> None:
+        """Log a change of resolution once; frames of the new size go on to the consumer."""
+        if size_wh == self._size_wh:
+            return
+        if self._size_wh is not None:
+            old_wh, new_wh = (f"{w}x{h}" for w, h in (self._size_wh, size_wh))
+            log_event(_log, "camera_resolution_changed", camera=self.camera_id, old_wh=old_wh, new_wh=new_wh)
+        self._size_wh = size_wh
 
     def _publish(self, image: np.ndarray) -> None:
         with self._cond:

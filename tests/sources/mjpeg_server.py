@@ -1,4 +1,9 @@
-"""A real MJPEG-over-HTTP server (multipart/x-mixed-replace) for source tests."""
+"""A real MJPEG-over-HTTP server (multipart/x-mixed-replace) for source tests.
+
+`serve(jpegs)` swaps the frames mid-stream on open connections, which is
+what a camera whose resolution is changed in its web page does to its
+MJPEG stream.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,14 @@ import cv2
 BOUNDARY = "frameboundary"
 
 
-def load_jpegs(video: Path, count: int) -> list[bytes]:
+def load_jpegs(video: Path, count: int, size_wh: tuple[int, int] = (384, 288)) -> list[bytes]:
     cap = cv2.VideoCapture(str(video))
     jpegs = []
     for _ in range(count):
         ok, image = cap.read()
         if not ok:
             break
-        jpegs.append(cv2.imencode(".jpg", cv2.resize(image, (384, 288)))[1].tobytes())
+        jpegs.append(cv2.imencode(".jpg", cv2.resize(image, size_wh))[1].tobytes())
     cap.release()
     return jpegs
 
@@ -42,6 +47,10 @@ class MjpegServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def serve(self, jpegs: list[bytes]) -> None:
+        """Send these frames from the next one on, on every open connection too."""
+        self.jpegs = jpegs
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

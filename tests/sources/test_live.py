@@ -102,4 +102,35 @@ def test_stream_that_never_opens_reports_and_closes_promptly(caplog: pytest.LogC
     src.close()  # the reader sits in a 15-30 s backoff sleep here
     assert time.monotonic() - started < 5.0
     message = next(r.getMessage() for r in caplog.records if "camera_unavailable" in r.getMessage())
-    assert "camera=ghost" in message and "reason=open_failed" in message
+    assert "camera=ghost" in message and "reason=connection_refused" in message
+
+
+def _frame_of_size(src: LiveSource, size_wh: tuple[int, int], timeout_s: float) -> Frame | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        frame = src.read(timeout_s=0.5)
+        if frame is not None and frame.size_wh == size_wh:
+            return frame
+    return None
+
+
+def test_a_camera_that_changes_resolution_keeps_delivering(
+    jpegs: list[bytes], vtest_avi: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent")
+    server = MjpegServer(jpegs, free_port()).start()
+    try:
+        with LiveSource("porch", server.url, detect_fps=10.0, timeouts=FAST, backoff=QUICK_RETRY, seed=1) as src:
+            first = src.read(timeout_s=5.0)
+            assert first is not None and first.size_wh == (384, 288)
+            # The installer switches the camera to VGA in its web page; the stream goes on.
+            server.serve(load_jpegs(vtest_avi, 20, (640, 480)))
+            larger = _frame_of_size(src, (640, 480), 10.0)
+            assert larger is not None, f"no 640x480 frame after the change: {src.stats}"
+            assert _frame_of_size(src, (640, 480), 5.0) is not None, "the new size came once, then stopped"
+            stats = src.stats
+    finally:
+        server.stop()
+    assert stats.available and stats.frames_damaged == 0
+    changes = [r.getMessage() for r in caplog.records if "event=camera_resolution_changed" in r.getMessage()]
+    assert changes == ["event=camera_resolution_changed camera=porch old_wh=384x288 new_wh=640x480"]
