@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = ["CameraPipeline", "FrameResult", "FrameStamp", "ObjectDetecting", "ObjectTracking", "StagesForSize"]
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from agent.alerts.builder import AlertBuilder, MessageSequence
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteInfo
+from agent.logs import log_event
 from agent.motion.gate import MotionCounters, MotionGate, MotionResult
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.ruleset import RuleSet, build_rules
@@ -33,6 +35,8 @@ from agent.values.alert_moment import AlertMoment
 from agent.values.detections import Detections, Tracks
 from agent.values.frames import Frame
 from agent.values.rule_events import RuleEvent
+
+_log = logging.getLogger("agent.runtime.pipeline")
 
 
 class ObjectDetecting(Protocol):
@@ -208,9 +212,27 @@ class CameraPipeline:
             person_box_xyxy_px=tracks.box_xyxy_px[people].reshape(-1, 4),
         )
 
+    def _warn_pixel_geometry(self, old_wh: tuple[int, int], new_wh: tuple[int, int]) -> None:
+        # Normalized shapes follow the picture; pixel ones stay where they were drawn,
+        # which on a new frame size is somewhere else in the scene.
+        cam = self._camera
+        shapes = [s.name for s in (*cam.zones, *cam.lines, *cam.masks) if s.units == "pixels"]
+        if shapes:
+            log_event(
+                _log,
+                "camera_pixel_geometry_mismatch",
+                logging.WARNING,
+                camera=cam.id,
+                drawn_for_wh=f"{old_wh[0]}x{old_wh[1]}",
+                frame_wh=f"{new_wh[0]}x{new_wh[1]}",
+                shapes=",".join(shapes),
+            )
+
     def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
         # Masks are pixel polygons, so these stages are (re)built per frame size.
         if self._gate is None or self._filter is None or frame_wh != self._frame_wh:
+            if self._frame_wh is not None and frame_wh != self._frame_wh:
+                self._warn_pixel_geometry(self._frame_wh, frame_wh)
             self._frame_wh = frame_wh
             self._gate, self._filter = self._stages_for_size(frame_wh)
         return self._gate, self._filter
@@ -234,7 +256,9 @@ class CameraPipeline:
 
 
 def _clipped(tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:
-    """Tracks with boxes clipped to the frame (the motion model may overshoot an edge)."""
+    """Tracks with boxes clipped to the frame (the motion model may overshoot an edge); a track
+    coasting at a predicted box that has left the frame altogether is not in it any more."""
     w, h = frame_wh
     boxes = np.clip(tracks.box_xyxy_px, 0.0, np.array([w, h, w, h], np.float32))
-    return Tracks(boxes, tracks.score, tracks.class_id, tracks.track_id)
+    inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return Tracks(boxes, tracks.score, tracks.class_id, tracks.track_id).select(inside)

@@ -7,6 +7,7 @@ about 1.6 s of the clip and is still open at 2 s.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -182,3 +183,30 @@ def test_reset_forgets_everything_seen(detector: ObjectDetector, walk: list[Fram
     for a, b in zip(again, fresh, strict=True):
         assert np.array_equal(a.tracks.box_xyxy_px, b.tracks.box_xyxy_px)
     assert not ids_before & {int(t) for r in again for t in r.tracks.track_id}
+
+
+def test_a_new_frame_size_warns_about_shapes_drawn_in_pixels(
+    detector: ObjectDetector, walk: list[Frame], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    monkeypatch.setattr(logging.getLogger("agent"), "propagate", True)  # configure_logging may have cut it
+    masks = [{"name": "lamp", "units": "pixels", "points": [[300, 0], [340, 0], [340, 200], [300, 200]]}]
+    pipeline = _pipeline(detector, _camera(WALKWAY_WEST, masks=masks))
+    with caplog.at_level(logging.WARNING, logger="agent.runtime.pipeline"):
+        pipeline.process(walk[0])
+        assert "camera_pixel_geometry_mismatch" not in caplog.text
+        pipeline.process(_resized(walk[1], (384, 288)))
+    assert "event=camera_pixel_geometry_mismatch camera=walkway" in caplog.text
+    assert "drawn_for_wh=768x576 frame_wh=384x288 shapes=lamp" in caplog.text
+
+
+def test_a_new_frame_size_with_normalized_shapes_says_nothing(
+    detector: ObjectDetector, walk: list[Frame], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    monkeypatch.setattr(logging.getLogger("agent"), "propagate", True)
+    pipeline = _pipeline(detector)
+    with caplog.at_level(logging.WARNING, logger="agent.runtime.pipeline"):
+        pipeline.process(walk[0])
+        pipeline.process(_resized(walk[1], (384, 288)))
+    assert "camera_pixel_geometry_mismatch" not in caplog.text
