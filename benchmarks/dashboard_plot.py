@@ -39,7 +39,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = (REPO / ".." / "shared" / "assets").resolve()
@@ -169,6 +169,14 @@ def plot_dashboard(port: int, start: float, end: float, out: Path, note: str) ->
             ax.text(0.5, 0.5, "no data in this run", ha="center", va="center", transform=ax.transAxes, color="grey")
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xlim(0, end - start)
+        # The panel's own axis bounds, as Grafana draws them (a flat line at 1 is not centred).
+        defaults = panel["fieldConfig"]["defaults"]
+        if "min" in defaults:
+            ax.set_ylim(bottom=defaults["min"] * factor)
+        if "max" in defaults:
+            ax.set_ylim(top=defaults["max"] * factor * 1.05)
+        elif drawn and max(ax.get_ylim()[1], 0) < 1:
+            ax.set_ylim(top=1)  # counters that stayed at zero
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -188,8 +196,7 @@ def plot_dashboard(port: int, start: float, end: float, out: Path, note: str) ->
 
 def _alerts_seen(port: int, start: float, end: float) -> list[str]:
     seen = {
-        f"{s['metric']['alertname']} ({s['metric']['alertstate']})"
-        for s in _query_range(port, "ALERTS", start, end)
+        f"{s['metric']['alertname']} ({s['metric']['alertstate']})" for s in _query_range(port, "ALERTS", start, end)
     }
     return sorted(seen)
 

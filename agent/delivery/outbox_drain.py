@@ -93,6 +93,8 @@ class PublisherCounters:
         storage_errors: outbox operations (reads of the queue, acknowledgement commits,
             rejections) that failed and were retried.
         delivery_seconds: time from entering the outbox to the broker's PUBACK, per acknowledged message.
+        session_takeovers: times another client with this client id took the MQTT session
+            (filled in by the publisher, which owns the connection).
     """
 
     rejected: int = 0
@@ -100,6 +102,7 @@ class PublisherCounters:
     delivery_seconds: HistogramSnapshot = field(
         default_factory=lambda: DurationHistogram(DELIVERY_BUCKETS_S).snapshot()
     )
+    session_takeovers: int = 0
 
 
 class OutboxDrain:

@@ -40,6 +40,7 @@ from __future__ import annotations
 __all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherCounters", "PublisherState"]
 
 import contextlib
+import dataclasses
 import enum
 import logging
 import ssl
@@ -234,8 +235,8 @@ class MqttPublisher:
         return self._drain.counters().rejected
 
     def counters(self) -> PublisherCounters:
-        """Refused publishes, outbox storage errors and delivery times since start."""
-        return self._drain.counters()
+        """Refused publishes, drain failures, delivery times and session take-overs since start."""
+        return dataclasses.replace(self._drain.counters(), session_takeovers=self._reconnect.takeovers)
 
     def _connected_session(self) -> MqttSession | None:
         with self._cond:
