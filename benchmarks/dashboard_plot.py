@@ -175,8 +175,8 @@ def plot_dashboard(port: int, start: float, end: float, out: Path, note: str) ->
             ax.set_ylim(bottom=defaults["min"] * factor)
         if "max" in defaults:
             ax.set_ylim(top=defaults["max"] * factor * 1.05)
-        elif drawn and max(ax.get_ylim()[1], 0) < 1:
-            ax.set_ylim(top=1)  # counters that stayed at zero
+        elif drawn:
+            ax.set_ylim(top=max(1.0, ax.dataLim.y1 * 1.1))  # counters that stayed at zero get an axis too
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

@@ -105,8 +105,8 @@ class SiteStats:
     `delivery` is the delivery thread's counters (JSON key `delivery`): alerts
     submitted, messages delivered and refused, snapshots shed and withheld,
     camera waits for room, failures, and the alerts queued now. `publisher`
-    is the publisher's: publishes the broker refused, outbox storage errors
-    and the delivery-time histogram (outbox to PUBACK). `outbox_expired` and
+    is the publisher's: publishes the broker refused, failed drain steps, the
+    delivery-time histogram (outbox to PUBACK) and MQTT session take-overs. `outbox_expired` and
     `outbox_rejected` are the outbox's totals of messages past their expiry
     and refused by the broker; `state_write_failures` counts state files that
     could not be written. `outbox_storage_errors` and `outbox_unstored` count

@@ -2,7 +2,7 @@
 
 `promtool check rules` and `check config` accept the files; `promtool test rules` runs the unit
 tests beside the rules (a camera down for 5 minutes, delivery stalled, broker gone, rate lowered,
-storage errors). That every metric they use is one the agent exports is checked against a real
+storage errors, a session taken over). That every metric they use is one the agent exports is checked against a real
 exposition in tests/runtime/test_running_agent.py.
 """
 
@@ -43,6 +43,7 @@ def test_the_rules_a_site_team_needs_are_there() -> None:
         "EdgeAgentBrokerDisconnected",
         "EdgeAgentStorageErrors",
         "EdgeAgentRateLowered",
+        "EdgeAgentMqttSessionTakenOver",
     ):
         assert alert in rules
     assert "edge_agent_rate_scale" in metric_names(rules["EdgeAgentRateLowered"])
