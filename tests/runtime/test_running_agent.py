@@ -79,6 +79,8 @@ def test_stats_are_published_with_every_field(running: Running) -> None:
         assert {"frames_rate_skipped", "reconnects", "inference_seconds", "process_seconds"} <= cam.keys()
     assert {"rejected", "storage_errors", "delivery_seconds"} <= stats["publisher"].keys()
     assert stats["process"]["open_fds"] > 0 and stats["process"]["cpu_seconds"] > 0
+    # Frame-sized buffers are returned to the system when freed (agent.runtime.heap; glibc here).
+    assert "event=heap_large_blocks_mapped threshold_bytes=262144 applied=True" in running.agent.log
 
 
 def test_status_reports_a_healthy_agent(running: Running) -> None:
