@@ -5,7 +5,10 @@ changes side only once its anchor is at least `margin` beyond the line on the
 other side, so an object standing on the line and jittering back and forth
 never counts twice. A side change counts as a crossing when the anchor is
 then within the segment's extent (walking round the end of a segment is not
-a crossing). Per-object state is dropped as soon as the track is gone.
+a crossing). An object's side is remembered while the tracker may still
+bring its track back (`track_retention_s`, the tracker's `max_lost_s`), so
+a person who crosses behind a lamp post, unseen, and reappears on the other
+side with the same id has crossed; after that the side is forgotten.
 
 Crossings are instants, incidents have a span. The mapping, run by the
 incident lifecycle every rule shares (`IncidentLifecycle` counting the
@@ -35,6 +38,7 @@ from agent.config import LineConfig, LineCrossingRuleConfig, WrongWayRuleConfig
 from agent.rules.geometry import side_of_line
 from agent.rules.incident import IncidentLifecycle, IncidentTiming, Observation, RuleIdentity
 from agent.rules.shapes import LineShape, WatchedObjects
+from agent.rules.track_memory import DEFAULT_TRACK_RETENTION_S, TrackMemory
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
 
@@ -65,6 +69,8 @@ class LineCrossingRule:
         line: the line it names.
         class_names: the detector's class names, indexed by class id.
         anchors: per class name, the box anchor (default bottom_center).
+        track_retention_s: how long the side of an unseen object is remembered
+            (the tracker's `max_lost_s`).
     """
 
     def __init__(
@@ -73,6 +79,8 @@ class LineCrossingRule:
         line: LineConfig,
         class_names: Sequence[str],
         anchors: Mapping[str, str] | None = None,
+        *,
+        track_retention_s: float = DEFAULT_TRACK_RETENTION_S,
     ) -> None:
         self.name = rule.name
         self._rule = rule
@@ -93,11 +101,18 @@ class LineCrossingRule:
             for d in directions
         }
         self._side: dict[int, int] = {}
+        self._seen = TrackMemory(track_retention_s)
         self.counts: Counter[tuple[str, str]] = Counter()
         """Crossings since the start or the last reset, per (direction, class name)."""
 
+    @property
+    def remembered_tracks(self) -> int:
+        """Objects whose side is remembered now (seen, or unseen for less than the retention)."""
+        return len(self._side)
+
     def reset(self) -> None:
         self._side.clear()
+        self._seen.clear()
         self.counts.clear()
         for incidents in self._incidents.values():
             incidents.reset()
@@ -106,7 +121,7 @@ class LineCrossingRule:
         self, tracks: Tracks, frame_wh: tuple[int, int], ts_monotonic_s: float, ts_utc: datetime
     ) -> list[RuleEvent]:
         """Feed one frame's tracks; return the incident events it causes (one per direction at most)."""
-        crossings = self.crossings(tracks, frame_wh)
+        crossings = self.crossings(tracks, frame_wh, ts_monotonic_s)
         events = []
         for direction, incidents in self._incidents.items():
             mine = [c for c in crossings if c.direction == direction]
@@ -119,23 +134,25 @@ class LineCrossingRule:
         ends = (i.finish(ts_monotonic_s, ts_utc) for i in self._incidents.values())
         return [e for e in ends if e is not None]
 
-    def crossings(self, tracks: Tracks, frame_wh: tuple[int, int]) -> list[Crossing]:
+    def crossings(self, tracks: Tracks, frame_wh: tuple[int, int], ts_monotonic_s: float) -> list[Crossing]:
         """Advance every object's side; return the crossings this frame (all directions)."""
         watched, points = self._objects.select(tracks)
         ends = self._line.ends_px(frame_wh)
         distance, along = side_of_line(points, ends[0], ends[1])
         margin = self._rule.margin * (frame_wh[1] if self._rule.margin_units == "fraction" else 1.0)
         new_side = np.where(distance >= margin, SIDE_B, np.where(distance <= -margin, SIDE_A, 0))
-        sides: dict[int, int] = {}
         found = []
-        for i, t in enumerate(watched.track_id.tolist()):
+        ids = watched.track_id.tolist()
+        for i, t in enumerate(ids):
             before = self._side.get(t, 0)
             now = int(new_side[i]) or before  # inside the margin band: keep the confirmed side
-            sides[t] = now
+            self._side[t] = now
             if before and now != before and 0.0 <= along[i] <= 1.0:
                 direction = "A_to_B" if now == SIDE_B else "B_to_A"
                 name = self._objects.class_names[int(watched.class_id[i])]
                 found.append(Crossing(t, direction, name, float(watched.score[i])))
                 self.counts[(direction, name)] += 1
-        self._side = sides  # tracks no longer present are evicted here
+        self._seen.saw(ids, ts_monotonic_s)
+        for t in self._seen.forget_unseen(ts_monotonic_s):
+            del self._side[t]
         return found

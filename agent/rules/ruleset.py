@@ -3,8 +3,9 @@
 `build_rules` is the one place that knows which class runs which rule kind.
 `RuleSet.update` feeds a frame's tracks to every rule: a rule outside its
 schedule sees no objects, so its open incident ends on its own timing and
-its per-object state is dropped, and nothing carries over into the next
-armed period.
+its per-object state is dropped once the tracker would have dropped those
+tracks (`track_retention_s`), and nothing carries over into the next armed
+period.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from agent.rules.intrusion import ZoneIntrusionRule
 from agent.rules.loitering import LoiteringRule
 from agent.rules.occupancy import ZoneOccupancy
 from agent.rules.schedule import Schedule
+from agent.rules.track_memory import DEFAULT_TRACK_RETENTION_S
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
 
@@ -98,31 +100,39 @@ class RuleSet:
         self._armed = [True] * len(self.rules)
 
 
-def _build_one(rule: RuleConfig, camera: CameraConfig, class_names: Sequence[str]) -> Rule:
+def _build_one(rule: RuleConfig, camera: CameraConfig, class_names: Sequence[str], retention_s: float) -> Rule:
     zones = {z.name: z for z in camera.zones}
     lines = {ln.name: ln for ln in camera.lines}
     anchors = dict(camera.anchors)
     if isinstance(rule, IntrusionRuleConfig):
-        return ZoneIntrusionRule(rule, zones[rule.zone], class_names, anchors)
+        return ZoneIntrusionRule(rule, zones[rule.zone], class_names, anchors, track_retention_s=retention_s)
     if isinstance(rule, LoiteringRuleConfig):
-        return LoiteringRule(rule, zones[rule.zone], class_names, anchors)
+        return LoiteringRule(rule, zones[rule.zone], class_names, anchors, track_retention_s=retention_s)
     if isinstance(rule, CrowdingRuleConfig):
-        return CrowdingRule(rule, zones[rule.zone], class_names, anchors)
+        return CrowdingRule(rule, zones[rule.zone], class_names, anchors, track_retention_s=retention_s)
     if isinstance(rule, LineCrossingRuleConfig | WrongWayRuleConfig):
-        return LineCrossingRule(rule, lines[rule.line], class_names, anchors)
+        return LineCrossingRule(rule, lines[rule.line], class_names, anchors, track_retention_s=retention_s)
     raise TypeError(f"no rule class for kind {rule.kind!r}")
 
 
-def build_rules(camera: CameraConfig, class_names: Sequence[str], timezone: str) -> RuleSet:
+def build_rules(
+    camera: CameraConfig,
+    class_names: Sequence[str],
+    timezone: str,
+    *,
+    track_retention_s: float = DEFAULT_TRACK_RETENTION_S,
+) -> RuleSet:
     """Build every rule of a camera (its config is already validated).
 
     Args:
         camera: the camera's config: zones, lines, anchors and rules.
         class_names: the detector's class names, indexed by class id.
         timezone: IANA time zone of the site, for schedules.
+        track_retention_s: how long the rules remember an object they no longer
+            see: the tracker's `max_lost_s`, as long as it may bring the track back.
     """
     built = [
-        (_build_one(r, camera, class_names), Schedule(r.schedule, timezone) if r.schedule else None)
+        (_build_one(r, camera, class_names, track_retention_s), Schedule(r.schedule, timezone) if r.schedule else None)
         for r in camera.rules
     ]
     return RuleSet(built, ZoneOccupancy(camera.zones, class_names, dict(camera.anchors)))

@@ -2,7 +2,9 @@
 
 A zone rule (intrusion, loitering, crowding) differs only in how it turns
 the objects inside its zone into an observation; `ZoneRule` owns the rest
-and subclasses implement `update` and `_clear`.
+(including `TrackMemory`: when each watched object was last seen, so
+per-object state outlives a moment the tracker cannot see it) and subclasses
+implement `update` and `_clear`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agent.config import ZoneConfig
 from agent.rules.geometry import points_in_polygon
 from agent.rules.incident import IncidentLifecycle, IncidentTiming, RuleIdentity, observation_of
 from agent.rules.shapes import WatchedObjects, ZoneShape
+from agent.rules.track_memory import DEFAULT_TRACK_RETENTION_S, TrackMemory
 from agent.values.detections import Tracks
 from agent.values.rule_events import RuleEvent
 
@@ -31,6 +34,8 @@ class ZoneRule:
         zone: the zone it names.
         class_names: the detector's class names, indexed by class id.
         anchors: per class name, the box anchor (default bottom_center).
+        track_retention_s: how long per-object state of an unseen object is kept
+            (the tracker's `max_lost_s`).
     """
 
     kind: ClassVar[str]
@@ -41,6 +46,8 @@ class ZoneRule:
         zone: ZoneConfig,
         class_names: Sequence[str],
         anchors: Mapping[str, str] | None = None,
+        *,
+        track_retention_s: float = DEFAULT_TRACK_RETENTION_S,
     ) -> None:
         self.name: str = rule.name
         self._rule = rule
@@ -51,6 +58,7 @@ class ZoneRule:
             IncidentTiming(rule.update_interval_s, rule.end_after_s, rule.cooldown_s),
             count="present",  # held open while the condition holds, for end_after_s past it
         )
+        self._seen = TrackMemory(track_retention_s)
         self._clear()
 
     def _clear(self) -> None:
@@ -58,6 +66,7 @@ class ZoneRule:
 
     def reset(self) -> None:
         self._clear()
+        self._seen.clear()
         self._lifecycle.reset()
 
     def finish(self, ts_monotonic_s: float, ts_utc: datetime) -> RuleEvent | None:
@@ -65,8 +74,13 @@ class ZoneRule:
 
     def _inside(self, tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:
         """The watched objects whose anchor lies inside the zone."""
+        watched, inside = self._locate(tracks, frame_wh)
+        return watched.select(inside)
+
+    def _locate(self, tracks: Tracks, frame_wh: tuple[int, int]) -> tuple[Tracks, np.ndarray]:
+        """The watched objects, and which of them have their anchor inside the zone."""
         watched, points = self._objects.select(tracks)
-        return watched.select(points_in_polygon(points, self._zone.polygon_px(frame_wh)))
+        return watched, points_in_polygon(points, self._zone.polygon_px(frame_wh))
 
     def _observe(
         self, counting: Tracks, dwell_s: np.ndarray, ts_monotonic_s: float, ts_utc: datetime

@@ -1,13 +1,20 @@
 """ByteTrack-style multi-object tracker.
 
 Each update predicts every track with a Kalman filter, then associates in
-two stages: confident detections with all confirmed tracks (including lost
-ones, so an object that was hidden for a moment keeps its id), then the
-weak detections with the confirmed tracks still unmatched (a partly hidden
-person scores low but is still the same person). Only confident detections
-left over start new tracks, which are confirmed after `min_hits` updates.
-Lost tracks are removed after `max_lost_s` or `max_lost_updates`, whichever
-comes first, so no state outlives its object.
+two stages: confident detections (`high_score` and up) with all confirmed
+tracks (including lost ones, so an object that was hidden for a moment keeps
+its id), then the weak detections (`low_score` up to `high_score`) with the
+tracked tracks still unmatched (a partly hidden person scores low but is
+still the same person). Detections left over that reach `new_track_score`
+bring back a lost track, continue a tentative one or start a new one;
+weaker ones never do, so a weak box can keep an object tracked but never
+create one. A new track is confirmed after `min_hits` updates.
+
+A confirmed track the detector misses is reported at its predicted box for
+`coast_updates` more updates (with the score it last matched), so one
+missed frame does not blink it out of the output; it keeps its id, unreported,
+until `max_lost_s` or `max_lost_updates`, whichever comes first, so no state
+outlives its object.
 """
 
 from __future__ import annotations
@@ -30,16 +37,19 @@ class TrackerSettings:
     """Thresholds and lifetimes.
 
     Attributes:
-        high_score: detections at or above this score are confident.
-        low_score: detections below this are ignored; between the two they
-            can only continue an existing track.
-        new_track_score: least score for a detection to start a track.
+        high_score: detections at or above this score are confident (first stage).
+        low_score: detections below this are ignored; from it up to
+            `high_score` they are matched in the second stage only.
+        new_track_score: least score for a detection to start or confirm a
+            track; weaker detections only continue confirmed tracks.
         min_iou_high: least IoU to match a confident detection (stage 1).
         min_iou_low: least IoU to match a weak detection (stage 2); stricter,
             since weak boxes are less reliable.
         min_iou_tentative: least IoU to continue a not-yet-confirmed track.
         min_hits: matched updates before a track is confirmed and reported.
         max_lost_s: seconds a lost track is kept for re-identification.
+        coast_updates: updates a missed confirmed track is still reported,
+            at its predicted box (0: report matched tracks only).
         max_lost_updates: updates a lost track is kept (bounds memory when
             timestamps stall).
         class_aware: only match detections and tracks of the same class.
@@ -47,19 +57,22 @@ class TrackerSettings:
 
     high_score: float = 0.5
     low_score: float = 0.1
-    new_track_score: float = 0.6
+    new_track_score: float = 0.35
     min_iou_high: float = 0.2
     min_iou_low: float = 0.5
     min_iou_tentative: float = 0.3
     min_hits: int = 2
     max_lost_s: float = 3.0
     max_lost_updates: int = 90
+    coast_updates: int = 3
     class_aware: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
             raise ValueError("scores must satisfy 0 <= low_score <= high_score <= 1")
-        if self.min_hits < 1 or self.max_lost_updates < 0 or self.max_lost_s < 0:
+        if not 0.0 <= self.new_track_score <= 1.0:
+            raise ValueError(f"new_track_score must be in [0, 1], got {self.new_track_score}")
+        if self.min_hits < 1 or self.max_lost_updates < 0 or self.max_lost_s < 0 or self.coast_updates < 0:
             raise ValueError("min_hits must be >= 1 and lifetimes >= 0")
 
 
@@ -119,8 +132,18 @@ class ByteTracker:
         """Tracks held in memory (tentative, tracked and lost)."""
         return len(self._table)
 
+    @property
+    def max_lost_s(self) -> float:
+        """How long an unseen track keeps its id (state kept per track may live as long)."""
+        return self.settings.max_lost_s
+
+    @property
+    def min_hits(self) -> int:
+        """Matched updates a track has had by the time it is first reported."""
+        return self.settings.min_hits
+
     def update(self, detections: Detections, ts_monotonic_s: float) -> Tracks:
-        """Advance every track by one frame and return the confirmed, matched ones."""
+        """Advance every track by one frame; return the confirmed ones matched now or coasting."""
         s = self.settings
         t = self._table
         if len(t):
@@ -136,22 +159,30 @@ class ByteTracker:
         matched_dets.append(high[pairs[:, 1]])
 
         still_tracked = confirmed[rest_tracks][t.state[confirmed[rest_tracks]] == _State.TRACKED]
-        pairs, _, _ = self._associate(still_tracked, low, detections, s.min_iou_low)
+        pairs, _, rest_low = self._associate(still_tracked, low, detections, s.min_iou_low)
         matched_rows.append(still_tracked[pairs[:, 0]])
         matched_dets.append(low[pairs[:, 1]])
 
+        # What is left and scores well enough to start a track may first bring back a lost one
+        # (a partly hidden person coming out from behind a post), then confirm a tentative
+        # track, then start a new one.
+        left = np.concatenate([high[rest_high], low[rest_low]])
+        left = left[detections.score[left] >= s.new_track_score]
+        lost = confirmed[rest_tracks][t.state[confirmed[rest_tracks]] == _State.LOST]
+        pairs, _, rest_left = self._associate(lost, left, detections, s.min_iou_high)
+        matched_rows.append(lost[pairs[:, 0]])
+        matched_dets.append(left[pairs[:, 1]])
+        left = left[rest_left]
         tentative = np.flatnonzero(t.state == _State.TENTATIVE)
-        left_high = high[rest_high]
-        pairs, _, rest_new = self._associate(tentative, left_high, detections, s.min_iou_tentative)
+        pairs, _, rest_new = self._associate(tentative, left, detections, s.min_iou_tentative)
         matched_rows.append(tentative[pairs[:, 0]])
-        matched_dets.append(left_high[pairs[:, 1]])
+        matched_dets.append(left[pairs[:, 1]])
 
         rows = np.concatenate(matched_rows).astype(np.int64)
         dets = np.concatenate(matched_dets).astype(np.int64)
         self._apply_matches(rows, dets, detections, ts_monotonic_s)
         self._age_and_evict(rows, ts_monotonic_s)
-        new = left_high[rest_new]
-        self._start_tracks(new[detections.score[new] >= s.new_track_score], detections, ts_monotonic_s)
+        self._start_tracks(left[rest_new], detections, ts_monotonic_s)
         return self._report()
 
     def _associate(
@@ -188,7 +219,9 @@ class ByteTracker:
 
     def _report(self) -> Tracks:
         t = self._table
-        rows = np.flatnonzero((t.state == _State.TRACKED) & (t.lost_updates == 0))
+        matched_now = (t.state == _State.TRACKED) & (t.lost_updates == 0)
+        coasting = (t.state == _State.LOST) & (t.lost_updates <= self.settings.coast_updates)
+        rows = np.flatnonzero(matched_now | coasting)
         return Tracks(self._kalman.to_xyxy(t.mean[rows]), t.score[rows], t.class_id[rows], t.track_id[rows])
 
     def _start_tracks(self, det_idx: np.ndarray, detections: Detections, ts: float) -> None:

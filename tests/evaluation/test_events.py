@@ -73,5 +73,8 @@ def test_replay_alerts_match_ground_truth(gt, vtest_avi: Path, models_dir: Path,
     camera = load_config(CONFIG).cameras[0]
     alerts = list(alerts_from_jsonl(out))
     scores = {s.rule: s for s in evaluate_alerts(camera, gt, alerts, fps=FPS, frame_wh=FRAME_WH, start_utc=START)}
-    for name in ("centre-intrusion", "divide-crossing"):
-        assert scores[name].precision >= 0.9 and scores[name].recall >= 0.9, scores[name]
+    # Measured: intrusion 1.0 / 1.0; divide 0.97 / 0.97 (recall was 0.90 while a missed frame
+    # erased the side of a person passing behind the lamp post).
+    assert scores["centre-intrusion"].precision == 1.0 and scores["centre-intrusion"].recall == 1.0
+    divide = scores["divide-crossing"]
+    assert divide.precision >= 0.9 and divide.recall >= 0.95, divide

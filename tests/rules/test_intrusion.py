@@ -104,3 +104,21 @@ def test_finish_closes_an_open_incident() -> None:
     end = r.finish(10.0, T0 + timedelta(seconds=10))
     assert end is not None and end.phase == "end"
     assert r.finish(11.0, T0) is None
+
+
+def test_dwell_clock_survives_the_tracker_losing_the_object_for_a_moment() -> None:
+    # 1.2 s inside, hidden behind a pillar for 0.6 s (the tracker keeps the track), 1 s inside again:
+    # the person has been inside 2.8 s and alerts at 2.0 s, as if never hidden.
+    r = rule(min_duration_s=2.0)
+    frames = [people([100], [1])] * 6 + [Tracks.empty()] * 3 + [people([100], [1])] * 5
+    assert [(t, e.phase) for t, e in feed(r, frames)] == [(2.0, "start")]
+
+
+def test_dwell_clock_restarts_when_the_object_is_seen_outside_or_gone_longer_than_the_tracker_keeps_it() -> None:
+    outside = people([800], [1])
+    left_zone = [people([100], [1])] * 6 + [outside] * 3 + [people([100], [1])] * 5
+    assert feed(rule(min_duration_s=2.0), left_zone) == []  # seen outside: the clock starts again
+    cfg = IntrusionRuleConfig(kind="intrusion", name="yard-intrusion", zone="yard", min_duration_s=2.0)
+    r = ZoneIntrusionRule(cfg, ZONE, CLASSES, track_retention_s=0.5)
+    gone = [people([100], [1])] * 6 + [Tracks.empty()] * 3 + [people([100], [1])] * 5  # unseen 0.6 s > 0.5 s
+    assert feed(r, gone) == []

@@ -123,7 +123,29 @@ def test_wrong_way_alerts_only_the_forbidden_direction_and_counts_classes() -> N
     ]
 
 
-def test_state_of_a_vanished_track_is_dropped() -> None:
+def test_a_crossing_made_while_hidden_from_the_detector_counts() -> None:
+    # A person walks behind a lamp post on the line: the tracker keeps the track, unreported, for
+    # 0.4 s, and it comes back on the other side with the same id.
+    rule = crossing_rule(direction="both", incident_window_s=5.0)
+    frames = [person([600], [1]), person([560], [1])] + [Tracks.empty()] * 4 + [person([440], [1])]
+    events = feed(rule, frames)
+    assert dict(rule.counts) == {("A_to_B", "person"): 1}
+    assert [(t, e.phase, e.count) for t, e in events] == [(0.6, "start", 1)]  # type: ignore[attr-defined]
+
+
+def test_side_of_a_track_unseen_longer_than_the_tracker_keeps_it_is_forgotten() -> None:
+    cfg = LineCrossingRuleConfig(
+        kind="line_crossing", name="gate-count", line="gate", margin=10, margin_units="pixels", direction="both"
+    )
+    rule = LineCrossingRule(cfg, LINE, ("person", "car"), track_retention_s=1.0)
+    frames = [person([600], [1])] + [Tracks.empty()] * 15 + [person([400], [1])]  # 1.5 s unseen
+    feed(rule, frames)
+    assert sum(rule.counts.values()) == 0  # the tracker has dropped it: a new object, no side to cross from
+    assert rule.remembered_tracks == 1  # only the track seen last
+
+
+def test_per_track_state_is_bounded_by_the_retention() -> None:
     rule = crossing_rule(direction="both")
-    feed(rule, [person([600], [1]), Tracks.empty(), person([400], [1])])
-    assert sum(rule.counts.values()) == 0  # the track came back as if new: no side to cross from
+    # 600 people each seen for one frame, one every 0.1 s, over 60 s: only the last 3 s are remembered.
+    feed(rule, [person([600], [i]) for i in range(600)])
+    assert rule.remembered_tracks <= 31

@@ -72,6 +72,14 @@ def test_loitering_clock_survives_a_brief_tracker_loss_but_not_a_departure() -> 
     assert [e[:2] for e in events] == [(10.0, "start"), (13.0, "end")]
 
 
+def test_loitering_clock_survives_the_tracker_losing_the_object_longer_than_the_grace() -> None:
+    # The grace is for steps outside; an object nobody sees is kept as long as the tracker keeps
+    # its track (3 s by default), so 2 s behind a pillar do not restart a 1 s-grace clock.
+    inside, gone = people([100], [1]), Tracks.empty()
+    frames = [inside] * 12 + [gone] * 4 + [inside] * 12
+    assert feed(loitering(grace_s=1.0), frames)[0] == (10.0, "start", 1)
+
+
 def test_crowding_needs_the_count_for_the_duration() -> None:
     cfg = CrowdingRuleConfig(
         kind="crowding",

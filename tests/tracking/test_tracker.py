@@ -31,17 +31,19 @@ def pets_gt(assets_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def test_id_survives_a_five_frame_occlusion() -> None:
-    tracker = ByteTracker()
-    ids = []
+    tracker = ByteTracker(TrackerSettings(coast_updates=2))
+    ids, walker_boxes = [], []
     for i in range(30):
         boxes = [_walker(i), [500, 300, 540, 400]]
         if 10 <= i < 15:
             boxes = boxes[1:]  # the walker is hidden behind a pillar for 5 frames
         tracks = tracker.update(_dets(boxes), i / 10)
         ids.append({int(t) for t in tracks.track_id})
-    walker_id = (ids[9] - ids[10]).pop()
-    assert all(walker_id not in s for s in ids[10:15])
-    assert all(walker_id in s for s in ids[15:])
+        walker_boxes.append(tracks.box_xyxy_px[tracks.track_id == 1])
+    assert all(1 in s for s in ids[1:12])  # confirmed, then reported where it is heading for 2 updates
+    np.testing.assert_allclose(walker_boxes[11][0], _walker(11), atol=2.0)
+    assert all(1 not in s for s in ids[12:15])
+    assert all(1 in s for s in ids[15:])
     assert len(set().union(*ids)) == 2  # no new id was handed out
 
 
@@ -58,10 +60,11 @@ def test_low_score_detection_continues_but_never_starts_a_track() -> None:
     for i in range(3):
         tracker.update(_dets([_walker(i)], [0.9]), i / 10)
     kept = tracker.update(_dets([_walker(3), [400, 400, 440, 500]], [0.3, 0.3]), 0.3)
-    assert len(kept) == 1 and kept.track_id[0] == 1
+    assert len(kept) == 1 and kept.track_id[0] == 1 and kept.score[0] == np.float32(0.3)
     for i in range(4, 8):
         out = tracker.update(_dets([[400, 400, 440, 500]], [0.3]), i / 10)
-        assert 1 not in out.track_id.tolist() and len(out) == 0
+        assert out.track_id.tolist() in ([1], [])  # the walker coasts out; the weak box never becomes a track
+    assert len(out) == 0 and tracker.live_track_count == 1
 
 
 def test_classes_do_not_swap_ids() -> None:
@@ -70,7 +73,7 @@ def test_classes_do_not_swap_ids() -> None:
         out = tracker.update(_dets([_walker(i)], classes=[0]), i / 10)
     person_id = int(out.track_id[0])
     out = tracker.update(_dets([_walker(3)], classes=[2]), 0.3)  # a car box on the same spot
-    assert person_id not in out.track_id.tolist()
+    assert person_id not in out.track_id[out.class_id == 2].tolist()
 
 
 def test_lost_tracks_are_evicted_by_time() -> None:
