@@ -128,9 +128,9 @@ def _timed_frames(clip: Path, max_frames: int) -> Iterator[tuple[Any, float]]:
 def run_product(mode: str, clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
     """CameraPipeline as `agent.runtime.assembly` builds it, stages timed through wrappers."""
     config, camera = site_config(mode, key_dir)
-    detector = detector_from_config(config.detector)
+    detector = detector_from_config(config.detector, tracker=config.tracker)
     det = _Timed(detector, "detect")
-    trk = _Timed(tracker_from_config(config.tracker), "update")
+    trk = _Timed(tracker_from_config(config.tracker, detector=config.detector), "update")
     pipeline = camera_pipeline(camera, config.site, det, trk, status="Test")
     _warm_tracker(trk)
     gt, ignored = _gt()
@@ -297,7 +297,7 @@ def run_hand_written(clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
 def run_inference_only(clip: Path, frames: int, key_dir: Path) -> PipelineRun:
     """ONNX Runtime alone on the product's preprocessed tensors of 20 distinct frames."""
     config, _ = site_config("always", key_dir)
-    detector = detector_from_config(config.detector)
+    detector = detector_from_config(config.detector, tracker=config.tracker)
     tensors = []
     for frame in islice(FileReplay("bench", clip), 0, 400, 20):
         detector._pre.update(frame.image_bgr)

@@ -64,10 +64,12 @@ def _warmup(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 
-    detector = detector_from_config(config.detector)
+    detector = detector_from_config(config.detector, tracker=config.tracker)
     t1 = time.perf_counter()
     for camera in config.cameras:
-        pipeline = camera_pipeline(camera, config.site, detector, tracker_from_config(config.tracker), status="Test")
+        pipeline = camera_pipeline(
+            camera, config.site, detector, tracker_from_config(config.tracker, detector=config.detector), status="Test"
+        )
         for frame in _synthetic_frames(camera.id, (640, 360)):
             pipeline.process(frame)
         pipeline.finish()

@@ -175,9 +175,13 @@ def cache_detections(
     """
     fps = camera.detect_fps if detect_fps is None else (detect_fps or None)
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
-    recorder = _RecordingDetector(detector_from_config(config.detector, score_threshold=min_score))
+    recorder = _RecordingDetector(
+        detector_from_config(config.detector, score_threshold=min_score, tracker=config.tracker)
+    )
     # A whole pipeline runs so that the motion gate decides exactly as in a replay.
-    pipeline = camera_pipeline(camera, config.site, recorder, tracker_from_config(config.tracker), status="Test")
+    at_min = config.detector.model_copy(update={"score_threshold": min_score})
+    tracker = tracker_from_config(config.tracker, detector=at_min)
+    pipeline = camera_pipeline(camera, config.site, recorder, tracker, status="Test")
     frames: list[CachedFrame] = []
     frame_wh = (0, 0)
     started = time.perf_counter()
@@ -202,11 +206,16 @@ def cache_detections(
 def _tracks_at(cache: DetectionCache, config: SiteConfig, camera: CameraConfig, threshold: float) -> list[Tracks]:
     """Per cached frame, the tracks a replay at `threshold` would hand to the rules."""
     bare = camera.model_copy(update={"rules": []})  # rules run separately, once per duration factor
-    pipeline = camera_pipeline(bare, config.site, _CachedOnly(cache.class_names), tracker_from_config(config.tracker))
+    at_threshold = config.detector.model_copy(update={"score_threshold": threshold})
+    tracker = tracker_from_config(config.tracker, detector=at_threshold)
+    pipeline = camera_pipeline(bare, config.site, _CachedOnly(cache.class_names), tracker)
+    # A replay at `threshold` decodes down to the lower of it and the tracker's low_score
+    # (the weak boxes keep tracks alive); the threshold itself acts in the tracker.
+    decoded_from = np.float32(min(threshold, config.tracker.low_score))
     tracks = []
     for cached in cache.frames:
         dets = cached.detections
-        kept = None if dets is None else dets.select(dets.score >= np.float32(threshold))
+        kept = None if dets is None else dets.select(dets.score >= decoded_from)
         tracks.append(pipeline.process_detections(cached.stamp, kept).tracks)
     return tracks
 

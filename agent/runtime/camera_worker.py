@@ -93,7 +93,7 @@ class CameraWorker:
         self._on_first_frame = on_first_frame
         self._pending: CameraConfig | None = None
         self._pending_lock = threading.Lock()
-        self._tracker: ByteTracker = tracker_from_config(site.tracker)
+        self._tracker: ByteTracker = tracker_from_config(site.tracker, detector=site.detector)
         self._sequence = MessageSequence()
         # Jitter-free: one box restarting its own camera has no fleet to fall out of step with.
         self._backoff = Backoff(initial_s=1.0, max_s=site.runtime.camera_restart_max_s, jitter=0.0)

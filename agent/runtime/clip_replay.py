@@ -146,8 +146,8 @@ def _replay_pipeline(config: SiteConfig, camera: CameraConfig) -> CameraPipeline
     return camera_pipeline(
         camera,
         config.site,
-        detector_from_config(config.detector),
-        tracker_from_config(config.tracker),
+        detector_from_config(config.detector, tracker=config.tracker),
+        tracker_from_config(config.tracker, detector=config.detector),
         status="Test",
         ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
     )

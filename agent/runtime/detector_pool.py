@@ -23,7 +23,7 @@ from types import TracebackType
 
 import numpy as np
 
-from agent.config import DetectorConfig
+from agent.config import DetectorConfig, TrackerConfig
 from agent.detection.detector import ObjectDetector, StageTimings
 from agent.logs import log_event
 from agent.runtime.assembly import detector_from_config
@@ -85,18 +85,21 @@ def usable_cores() -> int:
 class DetectorPool:
     """Loads the detector(s) for `camera_ids` (raises ModelError like `detector_from_config`)."""
 
-    def __init__(self, config: DetectorConfig, camera_ids: Sequence[str], sharing: str) -> None:
+    def __init__(
+        self, config: DetectorConfig, camera_ids: Sequence[str], sharing: str, *, tracker: TrackerConfig | None = None
+    ) -> None:
+        # The tracker's low_score decides how weak a box the detector still decodes.
         self.sharing = sharing
         self._detectors: list[ObjectDetector] = []
         self._handles: dict[str, DetectorHandle] = {}
         if sharing == "shared":
-            detector = detector_from_config(config)
+            detector = detector_from_config(config, tracker=tracker)
             self._detectors.append(detector)
             turns = FairLock()
             self._handles = {cid: DetectorHandle(detector, turns) for cid in camera_ids}
         else:
             for cid in camera_ids:
-                detector = detector_from_config(config)
+                detector = detector_from_config(config, tracker=tracker)
                 self._detectors.append(detector)
                 self._handles[cid] = DetectorHandle(detector, None)
         self._check_threads(config, len(camera_ids))

@@ -216,7 +216,9 @@ class CameraPipeline:
         # Normalized shapes follow the picture; pixel ones stay where they were drawn,
         # which on a new frame size is somewhere else in the scene.
         cam = self._camera
-        shapes = [s.name for s in (*cam.zones, *cam.lines, *cam.masks) if s.units == "pixels"]
+        shapes = [z.name for z in cam.zones if z.units == "pixels"]
+        shapes += [ln.name for ln in cam.lines if ln.units == "pixels"]
+        shapes += [m.name for m in cam.masks if m.units == "pixels"]
         if shapes:
             log_event(
                 _log,

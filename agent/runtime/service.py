@@ -122,7 +122,9 @@ class AgentService:
         config = self._config
         cameras = [c for c in config.cameras if c.enabled]
         with ExitStack() as stack:
-            pool = DetectorPool(config.detector, [c.id for c in cameras], config.runtime.detector_sharing)
+            pool = DetectorPool(
+                config.detector, [c.id for c in cameras], config.runtime.detector_sharing, tracker=config.tracker
+            )
             stack.callback(pool.close)
             outbox = stack.enter_context(Outbox(config.outbox))
             report_lost_messages(outbox, config.policies.audit_log)

@@ -61,7 +61,7 @@ def test_sequence_runs_on_across_a_reload_and_a_restart(tmp_path: Path, vtest_av
         runtime={"camera_restart_max_s": 1},
     )
     config = load_config(path)
-    pool = DetectorPool(config.detector, ["gate"], "shared")
+    pool = DetectorPool(config.detector, ["gate"], "shared", tracker=config.tracker)
     sink = RecordingSink()
     stop = threading.Event()
     worker = CameraWorker(

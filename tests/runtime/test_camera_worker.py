@@ -54,7 +54,7 @@ class Rig:
     def __init__(self, config: SiteConfig, stack: ExitStack) -> None:
         self.config = config
         self.stop = threading.Event()
-        self.pool = DetectorPool(config.detector, [c.id for c in config.cameras], "shared")
+        self.pool = DetectorPool(config.detector, [c.id for c in config.cameras], "shared", tracker=config.tracker)
         stack.callback(self.pool.close)
         self.outbox = stack.enter_context(Outbox(config.outbox))
         store = OutboxStore(self.outbox, default_expiry_s=None)
