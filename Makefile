@@ -87,6 +87,7 @@ lint: venv
 AARCH64_PLATFORMS := --platform manylinux_2_36_aarch64 --platform manylinux_2_28_aarch64 \
 	--platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform linux_aarch64
 check-aarch64: venv
+	@mkdir -p $(CACHE)
 	$(PY) -m pip install -q --dry-run --ignore-installed --target $(CACHE)/aarch64-check --only-binary=:all: \
 		$(AARCH64_PLATFORMS) --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
 		-r $(RUNTIME_LOCK) --report $(CACHE)/aarch64-check.json
