@@ -5,11 +5,11 @@ its own threads (FFmpeg, OpenCV, NumPy). glibc's malloc serves a block that
 large with its own mapping at first, but after the first such block is freed
 it raises that threshold (up to 32 MB) and serves the next ones from its
 per-thread heaps, where they fragment: measured on four cameras looping the
-real clips (benchmarks/bench_soak.py), resident memory grew from 330 MB to
-350 MB over the first three minutes and kept growing. With the threshold
-fixed at 256 KiB the same run held 315-319 MB, with the same inference
-times; the price is one mmap and munmap per frame-sized buffer, tens of
-microseconds against a frame's 15-20 ms.
+real clips (benchmarks/bench_soak.py), resident memory grew from 316 MB to
+350 MB in the first three minutes; with the threshold fixed at 256 KiB the
+same run went from 307 MB to 319 MB, with the same inference times. The
+price is one mmap and munmap per frame-sized buffer, tens of microseconds
+against a frame's 15-20 ms.
 
 Only glibc has `mallopt`; elsewhere (musl, macOS) this does nothing.
 """
