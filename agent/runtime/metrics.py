@@ -140,7 +140,8 @@ def site_metrics(stats: SiteStats) -> Iterator[Metric]:
     for sink_field in fields(SinkCounters):
         if sink_field.name in _SINK_GAUGE_FIELDS:
             continue
-        name, doc = _SINK_COUNTERS[sink_field.name]
+        # A counter added to the sink later is still exported (under its own name) rather than failing the scrape.
+        name, doc = _SINK_COUNTERS.get(sink_field.name, (f"delivery_{sink_field.name}", sink_field.name))
         counter = CounterMetricFamily(_P + name, doc, labels=_SITE)
         counter.add_metric(site, float(getattr(stats.delivery, sink_field.name)))
         yield counter
