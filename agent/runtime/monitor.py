@@ -28,7 +28,6 @@ from agent.delivery.topics import stats_topic
 from agent.logs import log_event
 from agent.runtime.camera_worker import CameraWorker
 from agent.runtime.health import AgentState, HealthReport, assess_health, write_state
-from agent.runtime.heap import map_large_blocks
 from agent.runtime.scheduler import RateScheduler, RateSignal
 from agent.runtime.sd_notify import SystemdNotifier
 from agent.runtime.stats import ProcessSampler, SiteStats
@@ -79,10 +78,6 @@ class SiteMonitor:
         self._state_write_failures = 0
         self.latest: SiteStats | None = None
         self.status = "running"
-        # The agent builds its monitor just before the camera threads start, and the monitor
-        # reports the memory they use: frame-sized buffers are to go back to the system when
-        # freed rather than fragment the C heap (see agent.runtime.heap for the measurements).
-        map_large_blocks()
 
     def tick(self) -> None:
         """Sample now; write the state file and publish the stats when theirs is due; ping the watchdog."""

@@ -50,6 +50,7 @@ from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import dispatcher_from_config
 from agent.runtime.camera_worker import CameraWorker
 from agent.runtime.detector_pool import DetectorPool
+from agent.runtime.heap import map_large_blocks
 from agent.runtime.metrics import MetricsServer
 from agent.runtime.monitor import SiteMonitor
 from agent.runtime.numba_cache import effective_cache_dir
@@ -119,6 +120,9 @@ class AgentService:
 
     def run(self) -> int:
         """Run until stopped; return the process exit code."""
+        # Before any camera allocates frames: frame-sized buffers go back to the system when
+        # freed rather than fragment the C heap (agent.runtime.heap has the measurements).
+        map_large_blocks()
         config = self._config
         cameras = [c for c in config.cameras if c.enabled]
         with ExitStack() as stack:
