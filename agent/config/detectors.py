@@ -129,6 +129,13 @@ class TrackerConfig(ConfigModel):
         default=3.0, description="how long an unseen track is kept; at least 0.1 s"
     )
     min_hits: int = Field(default=2, ge=1, le=100, description="matches before the tracker reports a track")
+    relink_max_distance: float = Field(
+        default=0.45,
+        ge=0,
+        le=1,
+        description="largest colour distance (0-1) at which a new track near a lost one takes its id "
+        "(a person coming out from behind a post); 0 turns re-linking off",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackerConfig:

@@ -58,15 +58,18 @@ from agent.rules.ruleset import build_rules
 from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 from agent.runtime.pipeline import FrameStamp, ObjectDetecting
 from agent.sources.file_replay import FileReplay
+from agent.tracking.appearance import appearance_descriptors
 from agent.values.detections import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)
 class CachedFrame:
-    """One processed frame: when it was, and what the detector found (None: the motion gate skipped it)."""
+    """One processed frame: when it was, what the detector found (None: the motion gate skipped
+    it) and what the boxes looked like (the tracker's appearance descriptors, rows aligned)."""
 
     stamp: FrameStamp
     detections: Detections | None
+    appearance: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,9 @@ def cache_detections(
             break
         recorder.last = None
         pipeline.process(frame)
-        frames.append(CachedFrame(FrameStamp.of(frame), recorder.last))
+        found = recorder.last
+        looks = None if found is None else appearance_descriptors(frame.image_bgr, found.box_xyxy_px)
+        frames.append(CachedFrame(FrameStamp.of(frame), found, looks))
         frame_wh = frame.size_wh
     return DetectionCache(
         tuple(frames),
@@ -214,9 +219,13 @@ def _tracks_at(cache: DetectionCache, config: SiteConfig, camera: CameraConfig, 
     decoded_from = np.float32(min(threshold, config.tracker.low_score))
     tracks = []
     for cached in cache.frames:
-        dets = cached.detections
-        kept = None if dets is None else dets.select(dets.score >= decoded_from)
-        tracks.append(pipeline.process_detections(cached.stamp, kept).tracks)
+        dets, looks = cached.detections, cached.appearance
+        if dets is None:
+            tracks.append(pipeline.process_detections(cached.stamp, None).tracks)
+            continue
+        kept = dets.score >= decoded_from
+        looks_kept = None if looks is None else looks[kept]
+        tracks.append(pipeline.process_detections(cached.stamp, dets.select(kept), looks_kept).tracks)
     return tracks
 
 

@@ -67,6 +67,7 @@ def tracker_from_config(config: TrackerConfig, *, detector: DetectorConfig | Non
             new_track_score=(detector or DetectorConfig()).score_threshold,
             max_lost_s=config.max_lost_s,
             min_hits=config.min_hits,
+            relink_max_distance=config.relink_max_distance,
         )
     )
 

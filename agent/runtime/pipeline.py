@@ -30,6 +30,7 @@ from agent.logs import log_event
 from agent.motion.gate import MotionCounters, MotionGate, MotionResult
 from agent.rules.crossing import LineCrossingRule
 from agent.rules.ruleset import RuleSet, build_rules
+from agent.tracking.appearance import appearance_descriptors
 from agent.tracking.object_filter import ObjectFilter
 from agent.values.alert_moment import AlertMoment
 from agent.values.detections import Detections, Tracks
@@ -65,7 +66,10 @@ class ObjectTracking(Protocol):
     @property
     def min_hits(self) -> int: ...
 
-    def update(self, detections: Detections, ts_monotonic_s: float) -> Tracks: ...
+    @property
+    def uses_appearance(self) -> bool: ...
+
+    def update(self, detections: Detections, ts_monotonic_s: float, appearance: np.ndarray | None = None) -> Tracks: ...
 
     def reset(self) -> None: ...
 
@@ -173,20 +177,27 @@ class CameraPipeline:
         gate, _ = self._stages_for(frame.size_wh)
         motion = self._last_motion = gate.update(frame.image_bgr)
         detections = self._detector.detect(frame.image_bgr) if gate.should_detect(motion) else None
-        result = self.process_detections(FrameStamp.of(frame), detections)
+        appearance = None
+        if detections is not None and self._tracker.uses_appearance:
+            appearance = appearance_descriptors(frame.image_bgr, detections.box_xyxy_px)
+        result = self.process_detections(FrameStamp.of(frame), detections, appearance)
         if not result.alerts:
             return result
         return FrameResult(
             result.frame_index, result.tracks, result.alerts, self._moment(frame, result.tracks, result.alerts)
         )
 
-    def process_detections(self, stamp: FrameStamp, detections: Detections | None) -> FrameResult:
+    def process_detections(
+        self, stamp: FrameStamp, detections: Detections | None, appearance: np.ndarray | None = None
+    ) -> FrameResult:
         """Track and apply rules to one frame's detections; None means the motion gate
-        skipped the detector, so the previous tracks stand. `process` ends here; a
-        caller with detections cached from an earlier pass (threshold tuning) starts here."""
+        skipped the detector, so the previous tracks stand. `appearance`: the detections'
+        descriptors (rows aligned) that let the tracker re-link a lost track. `process`
+        ends here; a caller with detections cached from an earlier pass (threshold
+        tuning) starts here."""
         _, object_filter = self._stages_for(stamp.size_wh)
         if detections is not None:
-            tracks = self._tracker.update(detections, stamp.ts_monotonic_s)
+            tracks = self._tracker.update(detections, stamp.ts_monotonic_s, appearance)
             self._tracks = object_filter.update(_clipped(tracks, stamp.size_wh))
         tracks = self._tracks
         events = self._rules.update(tracks, stamp.size_wh, stamp.ts_monotonic_s, stamp.ts_utc)

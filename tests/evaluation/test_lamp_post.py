@@ -59,11 +59,12 @@ def test_replay_counts_the_people_the_lamp_post_hides(gt: MotSequence, vtest_avi
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     scores = scores_of(list(alerts_from_jsonl(out)), gt)
-    # Measured: lamp-post recall 27/29 = 0.93, precision 0.90 (recall was 8/29 = 0.28 while a
-    # missed frame erased the side); the two it misses are identity losses (one person stands
-    # behind the post for 2 s and comes back with a new id; two people swap ids passing it).
+    # Measured: lamp-post recall 28/29 = 0.97, precision 0.90 (recall was 8/29 = 0.28 while a
+    # missed frame erased the side, 27/29 before a person coming out from behind the post was
+    # re-linked to the track they had going in); the one it misses is a person who stands
+    # behind the post, drifting across the line unseen, while two others pass.
     lamp = scores["lamp-post-crossing"]
-    assert lamp.recall >= 0.9 and lamp.precision >= 0.85, lamp
+    assert lamp.recall >= 0.95 and lamp.precision >= 0.85, lamp
     # Not tuned on: quarter 0.96 / 0.96 (was 0.96 / 0.93); post zone 1.0 / 1.0 (recall was 0.33:
     # the dwell clock restarted behind the post); walkway-west 1.0 / 1.0 (was 1.0 / 1.0).
     quarter = scores["quarter-crossing"]
