@@ -50,6 +50,11 @@ class RecipientPolicy(ConfigModel):
         pattern=ID_PATTERN,
         description="last topic level of its alerts; default: the recipient name",
     )
+    agreement: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="id of the sharing agreement its alerts are made under (signed into each); default: its name",
+    )
     rules: list[str] = Field(default=["*"], min_length=1, description="rule names it receives; * for all")
     min_severity: Severity = Field(default="Minor", description="lowest severity it receives")
     fields: list[str] = Field(
@@ -98,6 +103,11 @@ class RecipientPolicy(ConfigModel):
     def topic_level(self) -> str:
         """The topic level that names this recipient."""
         return self.topic_suffix or self.name
+
+    @property
+    def agreement_id(self) -> str:
+        """The agreement its alerts carry."""
+        return self.agreement or self.name
 
     @property
     def linkage_group(self) -> str:

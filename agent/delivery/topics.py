@@ -11,6 +11,9 @@ site to its own subtree:
 - `<prefix>/<site>/status`: retained `online`, `stopped` (clean exit) or
   `offline` (the broker's last will after the connection died).
 - `<prefix>/<site>/stats`: periodic counters, not retained.
+- `<prefix>/<site>/feedback/<recipient>`: signed statuses a recipient sends
+  back about the site's alerts (`agent.alerts.status`), QoS 1; an ACL lets
+  each recipient write only its own level and each site read only its own.
 
 Each level must be non-empty and free of `/`, `+`, `#` and NUL; a level
 that breaks this raises `ConfigError` rather than publishing somewhere an
@@ -23,6 +26,8 @@ __all__ = [
     "alert_filter",
     "alert_topic",
     "build_topic",
+    "feedback_filter",
+    "feedback_topic",
     "stats_topic",
     "status_topic",
     "validate_level",
@@ -81,3 +86,13 @@ def status_topic(prefix: str, site: str) -> str:
 def stats_topic(prefix: str, site: str) -> str:
     """`<prefix>/<site>/stats`."""
     return build_topic(prefix, site, "stats")
+
+
+def feedback_topic(prefix: str, site: str, recipient: str) -> str:
+    """`<prefix>/<site>/feedback/<recipient>`: where `recipient` sends its statuses for `site`."""
+    return build_topic(prefix, site, "feedback", recipient)
+
+
+def feedback_filter(prefix: str, site: str) -> str:
+    """Subscription filter matching every recipient's statuses for one site."""
+    return f"{build_topic(prefix, site, 'feedback')}/+"
