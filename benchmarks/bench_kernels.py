@@ -3,9 +3,16 @@
 Inputs are real where the kernel sees real data (a vtest.avi frame, the
 detectors' own raw outputs) and seeded random otherwise. Times are median
 microseconds over repeated calls, measured in one run so the ratios are
-taken under the same machine load.
+taken under the same machine load. A second table runs the heavier kernels
+in two threads at once: cameras call them from their own threads, which
+run in parallel only while a kernel releases the GIL.
+
+The kernels run as the agent would run them: compiled ahead of time when
+`agent/kernels` finds the compiled module, else in Numba's JIT; the section
+says which. `EDGE_AGENT_KERNELS=jit` measures the JIT for comparison.
 
     python -m benchmarks.bench_kernels [--quick]
+    EDGE_AGENT_KERNELS=jit python -m benchmarks.bench_kernels [--quick]
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 __all__ = ["KernelCase", "cases", "collect", "main"]
 
 import argparse
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +31,7 @@ import numpy as np
 
 from agent.detection import ObjectDetector, box_ops, decoding, preprocess
 from agent.detection.model_store import resolve_model
+from agent.kernels import kernel_status
 from agent.rules import geometry
 from agent.tracking import assignment
 from benchmarks.report import Section, Table, print_section, spread
@@ -204,10 +213,52 @@ def cases() -> list[KernelCase]:
     return detection_cases(_frame()) + tracking_and_rule_cases()
 
 
+# The kernels long enough for two threads to overlap (short ones are mostly call overhead).
+THREADED = (
+    "hwc->nchw float 416x312",
+    "decode gfl 3598 anchors",
+    "class-aware nms 1000 boxes",
+    "point in polygon 5000 pts",
+)
+
+
+def two_threads_speedup(fn: Fn, calls: int) -> float:
+    """Throughput of two threads calling `fn` at once over one thread alone (2.0: fully parallel)."""
+    fn()
+
+    def run() -> None:
+        for _ in range(calls):
+            fn()
+
+    t0 = time.perf_counter()
+    run()
+    alone = time.perf_counter() - t0
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 2 * alone / (time.perf_counter() - t0)
+
+
+def _threads_table(all_cases: list[KernelCase], quick: bool) -> Table:
+    calls = 20 if quick else 100
+    rows = tuple((case.name, two_threads_speedup(case.numba, calls)) for case in all_cases if case.name in THREADED)
+    return Table(
+        "Kernels in two threads at once: throughput over one thread",
+        ("kernel", "two threads / one"),
+        rows,
+        note=f"{calls} calls per thread; up to 2.0 when the kernel releases the GIL and two cores are free, "
+        "1.0 when the GIL serialises the calls. Other work on the box lowers it.",
+    )
+
+
 def collect(quick: bool = False) -> Section:
     repeats = 30 if quick else 300
     rows = []
-    for case in cases():
+    all_cases = cases()
+    for case in all_cases:
         # Slow references (the interpreted assignment) get fewer calls; the median stays honest.
         ref_repeats = max(5, repeats // 20) if "assignment" in case.name else repeats
         fast = spread(time_us(case.numba, repeats))
@@ -224,20 +275,22 @@ def collect(quick: bool = False) -> Section:
                 lib[0] / fast[0] if lib else None,
             )
         )
+    status = kernel_status()
+    mode = "compiled ahead of time" if status.mode == "aot" else "Numba's JIT"
     table = Table(
-        "Numba kernels vs NumPy reference vs library routine: median us per call (numba p10-p90)",
+        f"Numba kernels ({mode}) vs NumPy reference vs library routine: median us per call (numba p10-p90)",
         ("kernel", "numba us", "numpy us", "numpy/numba", "library routine", "library us", "library/numba"),
         tuple(rows),
         note=f"{repeats} calls per kernel ({'quick' if quick else 'full'}); ratios > 1 mean "
         "the Numba kernel is faster. The NumPy reference of the assignment is the same algorithm run "
-        "by the interpreter (fewer calls).",
+        f"by the interpreter (fewer calls). Kernels: {status.mode} ({status.detail}).",
         float_digits=1,
     )
     worst = min(rows, key=lambda r: float(r[3]))
     return Section(
         "kernels",
         "Numba kernels",
-        (table,),
+        (table, _threads_table(all_cases, quick)),
         headline=(
             (
                 "kernels faster than their NumPy reference",

@@ -13,6 +13,10 @@ bytes); growth is the slope of RSS over the second half of the run.
     python -m benchmarks.bench_soak                      # 30 minutes, 4 cameras (make bench)
     python -m benchmarks.bench_soak --duration-s 300     # 5 minutes
     python -m benchmarks.bench_soak --quick              # 60 s smoke run
+    python -m benchmarks.bench_soak --config config/demo.yaml --duration-s 120   # a site's own config
+
+With `--config` the agent runs that site config instead (its cameras looping,
+broker, metrics and state redirected to the run's temporary folder).
 
 Writes benchmarks/results/soak_memory.png and soak_descriptors.png (through
 `make bench`, into REPORT.md as well).
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,25 +116,57 @@ def _sample(proc: psutil.Process, t0: float) -> Sample:
         )
 
 
-def soak(cameras: int, duration_s: float, sample_s: float, extra_env: dict[str, str] | None = None) -> SoakResult:
-    """Run the agent with `cameras` looping cameras for `duration_s` and sample it every `sample_s`."""
+def _site_config_args(config_file: Path, work: Path, broker_port: int, metrics_port: int) -> tuple[list[str], int]:
+    """`run` arguments for a given site config, and its camera count: loop every camera, keep state in `work`."""
+    doc = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    count = len(doc.get("cameras") or [])
+    sets = {
+        "mqtt.port": broker_port,
+        "runtime.metrics.enabled": "true",
+        "runtime.metrics.port": metrics_port,
+        "runtime.stats_interval_s": 10,
+        "runtime.state_dir": work / "run",
+        "outbox.path": work / "outbox.sqlite",
+        "signing.key_file": work / "key.pem",
+        "policies.pseudonym_key_file": work / "pseudonym.key",
+        "policies.audit_log": work / "audit.jsonl",
+        **{f"cameras.{i}.loop": "true" for i in range(count)},
+    }
+    args = ["--config", str(config_file.resolve())]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    return args, count
+
+
+def soak(
+    cameras: int,
+    duration_s: float,
+    sample_s: float,
+    extra_env: dict[str, str] | None = None,
+    config_file: Path | None = None,
+) -> SoakResult:
+    """Run the agent with `cameras` looping cameras (or `config_file`'s) for `duration_s`, sampled every `sample_s`."""
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="edge-soak-") as tmp:
         work = Path(tmp)
         metrics_port = free_port()
         with MosquittoBroker(work / "broker") as broker:
-            config = write_site_config(
-                work / "site.yaml",
-                port=broker.port,
-                site_id="soak-site",
-                cameras=[camera(f"cam{i}", str(ASSETS / CLIPS[i % len(CLIPS)])) for i in range(cameras)],
-                runtime={"metrics": {"enabled": True, "port": metrics_port}, "stats_interval_s": 10},
-            )
+            if config_file is None:
+                config = write_site_config(
+                    work / "site.yaml",
+                    port=broker.port,
+                    site_id="soak-site",
+                    cameras=[camera(f"cam{i}", str(ASSETS / CLIPS[i % len(CLIPS)])) for i in range(cameras)],
+                    runtime={"metrics": {"enabled": True, "port": metrics_port}, "stats_interval_s": 10},
+                )
+                run_args = ["--config", str(config)]
+            else:
+                run_args, cameras = _site_config_args(config_file, work, broker.port, metrics_port)
             env = dict(os.environ, NUMBA_CACHE_DIR=str(REPO / ".cache" / "numba"), **(extra_env or {}))
             env.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
             log = (work / "agent.log").open("wb")
             agent = subprocess.Popen(
-                [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", str(config)],
+                [sys.executable, "-m", "agent", "--log-level", "warning", "run", *run_args],
                 cwd=REPO,
                 env=env,
                 stdout=log,
@@ -277,13 +314,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="60 s: a smoke run, not numbers to quote")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the agent (experiments)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="soak this site config (e.g. config/demo.yaml) instead of --cameras generated cameras",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="where the PNGs go")
     args = parser.parse_args(argv)
     # The report's own renderer, so the PNGs look as they do in REPORT.md after `make bench`.
     from benchmarks.report import _render, print_section
 
     extra = dict(e.split("=", 1) for e in args.env)
-    result = soak(args.cameras, 60.0 if args.quick else args.duration_s, args.sample_s, extra)
+    result = soak(args.cameras, 60.0 if args.quick else args.duration_s, args.sample_s, extra, args.config)
     sec = section(result)
     print_section(sec)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,10 @@
 Shared by the detector (class-aware NMS, evaluation), the face detector of
 redaction (`nms`, one class) and the tracker (class-aware IoU for association).
 
-Each operation is a Numba kernel behind a typed wrapper, with a NumPy
-reference of the same name plus `_numpy`; tests hold them to the same result
-and the benchmark reports the speed ratio. Box areas are continuous
+Each operation is a Numba kernel (`agent.kernels`) behind a typed wrapper
+that passes it exactly its signature's types, with a NumPy reference of the
+same name plus `_numpy`; tests hold them to the same result and the
+benchmark reports the speed ratio. Box areas are continuous
 (`(x2 - x1) * (y2 - y1)`, no +1).
 """
 
@@ -14,10 +15,11 @@ from __future__ import annotations
 __all__ = ["iou_matrix", "iou_matrix_numpy", "nms", "nms_class_aware", "nms_class_aware_numpy"]
 
 import numpy as np
-from numba import njit
+
+from agent.kernels import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel("f4[:, ::1](f4[:, ::1], f4[:, ::1], i4[::1], i4[::1], b1)")
 def _iou_kernel(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray, class_aware: bool) -> np.ndarray:
     n, m = a.shape[0], b.shape[0]
     out = np.zeros((n, m), np.float32)
@@ -77,7 +79,7 @@ def iou_matrix_numpy(
     return iou
 
 
-@njit(cache=True, nogil=True)
+@kernel("i8[:](f4[:, ::1], i8[::1], i4[::1], f8, i8)")
 def _nms(
     boxes: np.ndarray, order: np.ndarray, class_id: np.ndarray, iou_threshold: float, max_keep: int
 ) -> np.ndarray:  # pragma: no cover (compiled)
@@ -125,7 +127,7 @@ def nms_class_aware(
     if box_xyxy.shape[0] == 0:
         return np.zeros(0, np.int64)
     return _nms(
-        np.ascontiguousarray(box_xyxy, np.float32),
+        np.ascontiguousarray(box_xyxy, np.float32).reshape(-1, 4),
         _score_order(score),
         np.ascontiguousarray(class_id, np.int32),
         float(iou_threshold),

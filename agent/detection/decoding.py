@@ -4,9 +4,11 @@ Three layouts: `yolox` (one [N, 5+C] grid tensor), `gfl` (per-stride class
 scores and 4 x (reg_max+1) distance bins, PicoDet/NanoDet) and `yolov8`
 ([4+C, N], centre/size then class scores). Each decoder keeps, per anchor,
 the best class among the classes of interest when its score reaches the
-threshold. Numba kernels write into caller-owned `CandidateBuffers`; each has
-a NumPy reference (`*_numpy`) that returns the same candidates in the same
-order.
+threshold. Numba kernels (`agent.kernels`: compiled ahead of time, else by the
+JIT) write into caller-owned `CandidateBuffers`; each has a NumPy reference
+(`*_numpy`) that returns the same candidates in the same order. The wrappers
+pass each kernel the types of its one signature: float32 C-contiguous model
+outputs and a bool class mask.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from agent.kernels import kernel
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,15 @@ def grid_shapes(strides: Sequence[int], input_size_hw: tuple[int, int]) -> np.nd
     return np.array([(s, math.ceil(h / s), math.ceil(w / s)) for s in strides], np.int64)
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    # A no-op for the float32 C-contiguous outputs of the models; a copy for anything else.
+    return np.ascontiguousarray(a, np.float32)
+
+
+def _mask(class_mask: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(class_mask, np.bool_)
+
+
 def _empty_candidates() -> Candidates:
     return Candidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
@@ -74,7 +86,11 @@ def _empty_candidates() -> Candidates:
 # ---------------------------------------------------------------- YOLOX
 
 
-@njit(cache=True, nogil=True)
+# Outputs: box (n, 4) float32, score float32, class int32; the count of candidates is returned.
+_OUT = "f4[:, ::1], f4[::1], i4[::1]"
+
+
+@kernel(f"i8(f4[:, ::1], i8[:, ::1], f8, b1[::1], {_OUT})")
 def _decode_yolox(
     pred: np.ndarray,
     grids: np.ndarray,
@@ -126,10 +142,16 @@ def decode_yolox(
     out: CandidateBuffers | None = None,
 ) -> Candidates:
     """Decode a YOLOX [1, N, 5+C] (or [N, 5+C]) output: xy=(p+grid)*s, wh=exp(p)*s, score=obj*cls."""
-    pred2 = pred.reshape(-1, pred.shape[-1])
+    pred2 = _f32(pred.reshape(-1, pred.shape[-1]))
     buf = out or CandidateBuffers(pred2.shape[0])
     k = _decode_yolox(
-        pred2, grid_shapes(strides, input_size_hw), float(score_threshold), class_mask, buf.box, buf.score, buf.class_id
+        pred2,
+        grid_shapes(strides, input_size_hw),
+        float(score_threshold),
+        _mask(class_mask),
+        buf.box,
+        buf.score,
+        buf.class_id,
     )
     return buf.view(k)
 
@@ -179,7 +201,7 @@ def decode_yolox_numpy(
 # ---------------------------------------------------------------- GFL (PicoDet, NanoDet)
 
 
-@njit(cache=True, nogil=True)
+@kernel(f"i8(f4[:, ::1], f4[:, ::1], i8, i8, f8, f8, b1[::1], {_OUT}, i8)")
 def _decode_gfl_level(
     cls: np.ndarray,
     dis: np.ndarray,
@@ -250,15 +272,16 @@ def decode_gfl(
     grids = grid_shapes(strides, input_size_hw)
     buf = out or CandidateBuffers(sum(c.reshape(-1, c.shape[-1]).shape[0] for c in cls_levels))
     k = 0
+    mask = _mask(class_mask)
     for (stride, _gh, gw), cls, dis in zip(grids, cls_levels, dis_levels, strict=False):
         k = _decode_gfl_level(
-            cls.reshape(-1, cls.shape[-1]),
-            dis.reshape(-1, dis.shape[-1]),
+            _f32(cls.reshape(-1, cls.shape[-1])),
+            _f32(dis.reshape(-1, dis.shape[-1])),
             int(stride),
             int(gw),
             float(centre_shift_px),
             float(score_threshold),
-            class_mask,
+            mask,
             buf.box,
             buf.score,
             buf.class_id,
@@ -293,7 +316,7 @@ def decode_gfl_numpy(
 # ---------------------------------------------------------------- YOLOv8-style [4+C, N]
 
 
-@njit(cache=True, nogil=True)
+@kernel(f"i8(f4[:, ::1], f8, b1[::1], {_OUT})")
 def _decode_yolov8(
     pred: np.ndarray,
     score_threshold: float,
@@ -329,9 +352,9 @@ def decode_yolov8(
     pred: np.ndarray, score_threshold: float, class_mask: np.ndarray, out: CandidateBuffers | None = None
 ) -> Candidates:
     """Decode a [1, 4+C, N] output: cx, cy, w, h in input pixels, then class scores (no objectness)."""
-    pred2 = pred.reshape(pred.shape[-2], pred.shape[-1])
+    pred2 = _f32(pred.reshape(pred.shape[-2], pred.shape[-1]))
     buf = out or CandidateBuffers(pred2.shape[1])
-    k = _decode_yolov8(pred2, float(score_threshold), class_mask, buf.box, buf.score, buf.class_id)
+    k = _decode_yolov8(pred2, float(score_threshold), _mask(class_mask), buf.box, buf.score, buf.class_id)
     return buf.view(k)
 
 

@@ -2,9 +2,9 @@
 
 Owns `InputTransform` (how to map model-input pixels back to the frame) and
 `Preprocessor`, which keeps one preallocated input tensor per detector.
-`cv2.resize` does the resampling; a Numba kernel fuses HWC uint8 -> NCHW
-float32 with channel swap and mean/std normalisation, writing only the image
-region (the letterbox pad is filled once per frame size).
+`cv2.resize` does the resampling; a Numba kernel (`agent.kernels`) fuses HWC
+uint8 -> NCHW float32 with channel swap and mean/std normalisation, writing
+only the image region (the letterbox pad is filled once per frame size).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from numba import njit
 
 from agent.detection.manifest import ModelSpec
+from agent.kernels import kernel
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class InputTransform:
         return out
 
 
-@njit(cache=True, nogil=True)
+@kernel("void(u1[:, :, ::1], f4[:, :, :, ::1], i8[::1], f4[::1], f4[::1])")
 def _hwc_to_nchw(
     src: np.ndarray, dst: np.ndarray, channel_src: np.ndarray, mean: np.ndarray, inv_std: np.ndarray
 ) -> None:  # pragma: no cover (compiled)
@@ -68,9 +68,26 @@ def hwc_to_nchw_normalised(
     """Write `src` (h, w, 3) uint8 BGR into `dst[0, :, :h, :w]` as normalised float32.
 
     `mean`/`std` are float32 in the model's channel order.
+
+    Raises:
+        ValueError: `src` is not (h, w, 3), or `dst` is not a C-contiguous float32 (1, 3, H, W) with room for it.
     """
+    src = np.ascontiguousarray(src_hwc_u8, np.uint8)
+    if src.ndim != 3 or src.shape[2] != 3:
+        raise ValueError(f"src must be (h, w, 3), got {src.shape}")
+    h, w = src.shape[:2]
+    # The kernel writes into `dst` unchecked (a converted copy would lose the result).
+    fits = dst_nchw.ndim == 4 and dst_nchw.shape[1] == 3 and dst_nchw.shape[2] >= h and dst_nchw.shape[3] >= w
+    if not (fits and dst_nchw.dtype == np.float32 and dst_nchw.flags.c_contiguous):
+        raise ValueError(
+            f"dst must be C-contiguous float32 (1, 3, >={h}, >={w}), got {dst_nchw.dtype} {dst_nchw.shape}"
+        )
     _hwc_to_nchw(
-        src_hwc_u8, dst_nchw, _channel_src(colour_order), mean.astype(np.float32), (1.0 / std).astype(np.float32)
+        src,
+        dst_nchw,
+        _channel_src(colour_order),
+        np.ascontiguousarray(mean, np.float32),
+        np.ascontiguousarray(1.0 / std, np.float32),
     )
 
 
@@ -130,5 +147,5 @@ class Preprocessor:
         src = image_bgr
         if (rh, rw) != (h, w):
             src = cv2.resize(image_bgr, (rw, rh), dst=resized, interpolation=cv2.INTER_LINEAR)
-        _hwc_to_nchw(np.ascontiguousarray(src), self.tensor, self._channel_src, self._mean, self._inv_std)
+        _hwc_to_nchw(np.ascontiguousarray(src, np.uint8), self.tensor, self._channel_src, self._mean, self._inv_std)
         return transform

@@ -3,9 +3,9 @@
 Zones and lines arrive from the config in normalised (0-1) or pixel
 coordinates and are turned into pixels once per frame size. The
 point-in-polygon test (even-odd ray casting) and the side-of-line test
-(signed distance and position along the segment) are Numba kernels with the
-GIL released, each with a NumPy reference beside it; tests keep them in
-agreement.
+(signed distance and position along the segment) are Numba kernels
+(`agent.kernels`) with the GIL released, each with a NumPy reference beside
+it; tests keep them in agreement.
 
 Line sides: walking from p1 to p2 as drawn on the image (x right, y down),
 side A is on the left and side B on the right. `side_of_line` returns the
@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from numba import njit
+
+from agent.kernels import kernel
 
 Anchor = Literal["bottom_center", "center", "top_center"]
 
@@ -76,7 +77,7 @@ def anchor_points(box_xyxy_px: np.ndarray, anchor: Anchor = "bottom_center") -> 
     return np.stack([cx, y], axis=1)
 
 
-@njit(cache=True, nogil=True)
+@kernel("b1[:](f8[:, ::1], f8[:, ::1])")
 def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     n_points = points.shape[0]
     n_vertices = polygon.shape[0]
@@ -125,7 +126,7 @@ def points_in_polygon_reference(points: np.ndarray, polygon: np.ndarray) -> np.n
     return np.asarray(crossings.sum(axis=1) % 2 == 1, dtype=np.bool_)
 
 
-@njit(cache=True, nogil=True)
+@kernel("Tuple((f8[:], f8[:]))(f8[:, ::1], f8[::1], f8[::1])")
 def _side_of_line(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dx = p2[0] - p1[0]
     dy = p2[1] - p1[1]

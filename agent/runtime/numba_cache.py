@@ -7,6 +7,11 @@ environment wins (systemd units set it); otherwise `runtime.numba_cache_dir`
 of the `--config` file (or a `--set runtime.numba_cache_dir=...`) is
 exported. With neither, Numba writes beside the package when it can, or in
 the user's cache folder.
+
+The same folder holds the kernels compiled ahead of time (`agent.kernels`,
+built there by `edge-agent warmup`): a process that loads them never imports
+Numba, and then this module leaves Numba's config alone. Numba's own cache
+serves the JIT fallback.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
 from agent.delivery.reconcile import report_lost_messages
 from agent.delivery.sink import DeliverySink, OutboxStore
+from agent.kernels import kernel_status
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import dispatcher_from_config
@@ -179,6 +180,7 @@ class AgentService:
     def _start_cameras(self, count: int) -> None:
         for worker in self._workers:
             worker.start()
+        kernels = kernel_status()
         log_event(
             _log,
             "agent_started",
@@ -186,7 +188,11 @@ class AgentService:
             cameras=count,
             detector_sharing=self._config.runtime.detector_sharing,
             numba_cache=effective_cache_dir(),
+            kernels=kernels.mode,
         )
+        if kernels.mode == "jit":
+            # Said once for all kernels: the JIT works, but Numba's compiler costs ~130 MB of memory.
+            log_event(_log, "kernels_not_compiled", logging.WARNING, running="numba jit", reason=kernels.detail)
         self._notifier.ready(f"{count} cameras")
 
     def _watch(self, monitor: SiteMonitor, reloader: ConfigReloader) -> None:

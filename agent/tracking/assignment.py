@@ -1,10 +1,11 @@
 """Optimal one-to-one matching for the tracker (IoU comes from `agent.detection.box_ops`).
 
-Numba kernels (private) behind typed wrappers; each has a NumPy reference
-used by the tests and the benchmark. The assignment is an exact linear
-assignment (shortest augmenting path with dual potentials, O(n^2 m)): for
-the 10-100 objects of a camera it is fast in Numba and, unlike greedy
-matching, never steals a box from the track that fits it best.
+A Numba kernel (private, `agent.kernels`) behind typed wrappers; the
+reference runs the same function in the interpreter, for the tests and the
+benchmark. The assignment is an exact linear assignment (shortest augmenting
+path with dual potentials, O(n^2 m)): for the 10-100 objects of a camera it
+is fast in Numba and, unlike greedy matching, never steals a box from the
+track that fits it best.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ __all__ = [
 ]
 
 import numpy as np
-from numba import njit
+
+from agent.kernels import kernel
 
 # Cost of a forbidden pair. Valid costs lie in [0, 1], so any assignment using
 # fewer forbidden pairs is cheaper: the solver first maximises the number of
@@ -24,8 +26,7 @@ from numba import njit
 _FORBIDDEN = 1.0e6
 
 
-@njit(cache=True, nogil=True)
-def _assign_kernel(cost: np.ndarray) -> np.ndarray:
+def _assign(cost: np.ndarray) -> np.ndarray:
     """Row -> column (or -1) minimising total cost; requires rows <= columns."""
     n, m = cost.shape
     u = np.zeros(n + 1)
@@ -71,6 +72,10 @@ def _assign_kernel(cost: np.ndarray) -> np.ndarray:
     return row_to_col
 
 
+# The compiled solver; `linear_assignment_reference` runs `_assign` itself in the interpreter.
+_assign_kernel = kernel("i8[:](f8[:, ::1])")(_assign)
+
+
 def _pairs(row_to_col: np.ndarray, transposed: bool) -> np.ndarray:
     rows = np.flatnonzero(row_to_col >= 0)
     pairs = np.stack([rows, row_to_col[rows]], 1).astype(np.int64)
@@ -100,7 +105,7 @@ def linear_assignment_reference(cost: np.ndarray) -> np.ndarray:
         return np.zeros((0, 2), np.int64)
     transposed = c.shape[0] > c.shape[1]
     c = np.ascontiguousarray(c.T if transposed else c)
-    return _pairs(_assign_kernel.py_func(c), transposed)
+    return _pairs(_assign(c), transposed)
 
 
 def match_by_iou(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
