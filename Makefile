@@ -25,7 +25,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 LOCK_ARGS ?=
 LINT_PATHS := agent tests benchmarks
 
-.PHONY: demo test lint lock check-aarch64 bench venv system-deps clip clean
+.PHONY: demo test lint lock check-aarch64 bench venv system-deps clip clean node-deps
 
 venv: $(STAMP)
 
@@ -97,7 +97,25 @@ check-aarch64: venv
 	@$(PY) -c "import json; r = json.load(open('$(CACHE)/aarch64-check.json')); \
 		print('aarch64/cp311: a wheel for each of the', len(r['install']), 'runtime packages in $(RUNTIME_LOCK)')"
 
-test: lint check-aarch64 system-deps
+# Node's `jose` (a JOSE implementation that shares nothing with ours) for the test that verifies
+# the agent's alerts with only the exported JWK Set. An exact version, into .cache/node with
+# --no-save: nothing in the repository changes. Without node the test is skipped and says why.
+JOSE_VERSION := 6.2.18
+NODE_DIR := $(CACHE)/node
+NODE_STAMP := $(NODE_DIR)/.jose-$(JOSE_VERSION)
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP):
+	@if ! command -v node >/dev/null; then \
+		echo "node not found: tests/delivery/test_node_verifier.py will be skipped"; \
+	elif ! command -v npm >/dev/null; then \
+		echo "node is installed but npm is not: cannot install jose@$(JOSE_VERSION)" >&2; exit 1; \
+	else \
+		npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --silent jose@$(JOSE_VERSION) && touch $@; \
+	fi
+
+test: lint check-aarch64 system-deps node-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q
 
 # supervision (the reference ByteTrack, removed from it in 0.27) requires opencv-python, whose

@@ -7,42 +7,59 @@ table. Run: `python benchmarks/bench_delivery.py [--backlog 10000]`.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))
 
 import paho.mqtt.client as paho  # noqa: E402
-from brokers import MosquittoBroker  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from agent.config import MqttConfig, OutboxConfig  # noqa: E402
+from agent.alerts.builder import AlertBuilder  # noqa: E402
+from agent.alerts.ids import Uuid7Factory  # noqa: E402
+from agent.config import MqttConfig, OutboxConfig, SiteInfo  # noqa: E402
+from agent.delivery.jws import open_envelope  # noqa: E402
 from agent.delivery.outbox import OutboundMessage, Outbox  # noqa: E402
 from agent.delivery.publisher import MqttPublisher  # noqa: E402
 from agent.delivery.signing import AlertSigner, load_or_create_signing_key  # noqa: E402
 from benchmarks.report import Plot, Section, Table  # noqa: E402
+from tests.agency.v2_alerts import intrusion_event  # noqa: E402
+from tests.brokers import MosquittoBroker  # noqa: E402
 
-TOPIC = "edge/bench/cam/alerts/yard"
+SITE = "bench"
+RECIPIENT = "bench-agency"
+TOPIC = f"edge/{SITE}/cam/alerts/yard/{RECIPIENT}"
+
+
+def _view(sent: datetime) -> dict[str, Any]:
+    """One recipient's v2 view of an intrusion alert, as the sharing policy stamps it (every field kept)."""
+    site = SiteInfo(id=SITE, name="Bench site", location={"lat": 51.5, "lon": -0.12})  # type: ignore[arg-type]
+    event = intrusion_event(1, sent, severity="Moderate")
+    alert = AlertBuilder(site, "cam", status="Actual", ids=Uuid7Factory("bench")).build(event)
+    view: dict[str, Any] = alert.model_dump(mode="json", exclude_none=True)
+    view.update(
+        expires=(sent + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+        recipient=RECIPIENT,
+        agreement=f"{RECIPIENT}-agreement",
+    )
+    return view
 
 
 def _alerts(signer: AlertSigner, start: int, count: int) -> list[OutboundMessage]:
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
+    """Alerts `start` .. `start + count - 1` (identifier `bench-<n>`), each signed on its own."""
+    view = _view(datetime.now(UTC))
     out = []
     for n in range(start, start + count):
-        alert = {
-            "identifier": f"bench-{n}",
-            "n": n,
-            "info": [{"event": "intrusion", "severity": "Moderate"}],
-            "area": {"polygon": "0,0 0,1 1,1 1,0 0,0"},
-        }
-        out.append(OutboundMessage.for_payload(TOPIC, signer.sign(alert, f"bench-{n}", now), 1))
+        payload = signer.sign({**view, "identifier": f"bench-{n}"})
+        out.append(OutboundMessage.for_payload(TOPIC, payload, 1))
     return out
 
 
@@ -58,9 +75,9 @@ class _Counter:
         time.sleep(0.3)
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        import json
-
-        n = json.loads(msg.payload)["alert"]["n"]
+        # Arrival is what is timed: the envelope is opened for the alert's number, not verified.
+        identifier = json.loads(open_envelope(bytes(msg.payload)).payload)["identifier"]
+        n = int(identifier.removeprefix("bench-"))
         with self.cond:
             self.received[n] = time.perf_counter()
             self.cond.notify_all()
@@ -87,6 +104,7 @@ def measure(puts: int, latency_samples: int, backlog: int) -> tuple[list[tuple[s
         rows.append(("outbox put (WAL, synchronous=FULL)", f"{args.puts / (time.perf_counter() - t):,.0f} alerts/s"))
 
     with MosquittoBroker(work / "broker") as broker:
+        assert broker.port is not None
         counter = _Counter(broker.port)
         with (
             Outbox(OutboxConfig(path=work / "lat.sqlite")) as box,

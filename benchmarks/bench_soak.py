@@ -292,7 +292,8 @@ def section(r: SoakResult) -> Section:
         (Table("Soak", ("measure", "value"), rows),),
         _plots(r),
         notes=(
-            "RSS counts the shared libraries' pages the process touched (onnxruntime, LLVM for Numba, OpenCV); "
+            "RSS counts the shared libraries' pages the process touched (onnxruntime, OpenCV, and LLVM "
+            "when the kernels run in Numba's JIT); "
             "USS is what the agent alone holds.",
             "Other work on the box shows in the load average; the memory figures do not depend on it.",
         ),

@@ -1,132 +1,96 @@
-"""The agency side: receive alerts, verify their signatures, drop duplicates.
+"""The receiving side's MQTT client: every message verified, the accepted ones handed over, then acknowledged.
 
-`AlertReceiver` subscribes to a topic filter and hands each accepted alert
-to a queue the caller reads (`get(timeout_s)`); every message goes through
-`verify_envelope` (bad signature, unknown key or malformed: rejected,
-counted, reported through `on_reject`) and then `DuplicateFilter` keyed by
-(alert id, message id), where the message id is the payload digest the
-publisher also uses. At-least-once delivery means copies do arrive (after a
-reconnect, or a replayed old message): they are counted and dropped.
+`AlertReceiver` subscribes to its topic filters and runs each message
+through an `AlertVerifier` on paho's network thread. Whatever a message
+holds, the thread survives it: a rejected message (see
+`agent.agency.rejections`) is counted by reason, logged
+(`event=alert_rejected`, or `event=alert_forged` at error level for a
+forgery), reported through `on_reject` and acknowledged at once, so a
+persistent session does not get it again and again; a failure of the
+receiver itself on one message counts as `internal_error` and is logged with
+its traceback.
+
+An accepted alert is queued for the caller (`get`). Only after the caller
+has used it does `done(item)` record it in the durable seen-store, send the
+broker its PUBACK (manual acknowledgement) and, with a `StatusSigner`,
+publish the signed `received` status. So an alert is acknowledged only once
+it was used: after a crash in between, the broker delivers it again
+(at-least-once), and once it was used, a replay is refused as a duplicate,
+across restarts too. Copies that arrive while one is still queued are
+acknowledged with it. The caller must call `done` for every item it takes:
+the broker stops sending once its in-flight window is unacknowledged.
 
 A lost connection is retried by the one retry policy (`agent.backoff.Backoff`)
 on the `agency-reconnect` thread, until the receiver is closed or the broker
-refuses it. For a subscriber that must not miss alerts while it is away, give
-a fixed `client_id` and `session_expiry_s > 0`: the broker then keeps the
-subscription and queues QoS 1 messages for it across reconnects.
+refuses it. For a receiver that must not miss alerts while it is away, give
+a fixed `client_id` and `session_expiry_s > 0` (`agent.agency.broker_connection`).
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "AlertReceiver",
-    "BrokerUrl",
-    "DuplicateFilter",
-    "ReceivedAlert",
-    "ReceiverOptions",
-    "parse_broker_url",
-]
+__all__ = ["AlertReceiver", "ReceivedAlert", "ReceiverOptions", "parse_broker_url"]
 
 import contextlib
 import logging
 import queue
 import random
 import threading
-from collections import OrderedDict
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.agency.alert_verifier import AcceptedAlert, AlertVerifier
+from agent.agency.broker_connection import ConnectionOptions, connect, new_client, parse_broker_url
+from agent.agency.rejections import Rejected, RejectionCounts
+from agent.agency.seen_store import SeenStoreError
+from agent.agency.status_sender import StatusSigner
 from agent.backoff import Backoff
-from agent.delivery.outbox import message_id_for
-from agent.delivery.signing import SignatureInvalid, TrustStore, VerifiedAlert, verify_envelope
-from agent.delivery.tls import client_tls_context, use_tls
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.agency.subscriber")
 
-# An agency subscriber is one process, not a fleet of boxes: it retries soon and
-# often (0.2 s doubling to 2 s), so a broker restart costs it seconds of alerts at most.
+# A receiver is one process, not a fleet of boxes: it retries soon and often
+# (0.2 s doubling to 2 s), so a broker restart costs it seconds of alerts at most.
 RECONNECT = Backoff(initial_s=0.2, max_s=2.0)
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
-    host: str
-    port: int
-    tls: bool
-
-
-def parse_broker_url(url: str) -> BrokerUrl:
-    """`mqtt://host[:1883]` or `mqtts://host[:8883]`.
-
-    Raises:
-        AgentError: another scheme, or no host.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise AgentError(f"broker URL {url!r} must look like mqtt://host:port or mqtts://host:port")
-    tls = parts.scheme == "mqtts"
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError:
-        raise AgentError(f"broker URL {url!r} has a bad port") from None
-    return BrokerUrl(parts.hostname, port, tls)
-
-
-class DuplicateFilter:
-    """Remembers the last `capacity` (alert id, message id) keys; `is_duplicate` records as it checks."""
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._capacity = capacity
-
-    def is_duplicate(self, alert_id: str, message_id: str) -> bool:
-        key = (alert_id, message_id)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return True
-        self._seen[key] = None
-        if len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)  # bounded: a very old copy may pass again
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedAlert:
-    """An accepted alert: verified and seen for the first time."""
-
-    topic: str
-    message_id: str
-    verified: VerifiedAlert
+# At close, how long statuses still on their way may take to reach the broker.
+STATUS_FLUSH_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiverOptions:
-    """How to reach the broker; see `edge-agent subscribe --help` for each option."""
+    """The broker connection and the topic filters to subscribe to (QoS 1)."""
 
-    url: BrokerUrl
-    topic_filter: str
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    verify_hostname: bool = True
-    username: str | None = None
-    password: str | None = None
-    client_id: str = ""
-    session_expiry_s: int = 0
+    connection: ConnectionOptions
+    topic_filters: tuple[str, ...]
 
 
-RejectHook = Callable[[str, str], None]  # (topic, reason)
+@dataclass(eq=False, slots=True)
+class ReceivedAlert:
+    """An accepted alert waiting for `AlertReceiver.done`.
+
+    Attributes:
+        accepted: the verified alert (`accepted.alert` its view, `accepted.data` its JSON data).
+        rendered: what the receiver's `render` hook made of it (CAP XML), if it has one.
+    """
+
+    accepted: AcceptedAlert
+    rendered: str | None = None
+    _acks: list[tuple[int, int, int]] = field(default_factory=list)  # (connection, mid, qos)
+
+    @property
+    def topic(self) -> str:
+        return self.accepted.topic
+
+
+RejectHook = Callable[[str, Rejected], None]  # (topic, why)
+# Prepares an accepted alert's output on the network thread; raising Rejected refuses the alert.
+RenderHook = Callable[[AcceptedAlert], str | None]
 
 
 def _join_network_thread(client: paho.Client) -> None:
@@ -138,63 +102,62 @@ def _join_network_thread(client: paho.Client) -> None:
 
 
 class AlertReceiver:
-    """Subscribes, verifies and deduplicates; a context manager owning paho's network thread
-    and the `agency-reconnect` thread."""
+    """Subscribes, verifies, hands over and acknowledges (see the module docstring).
 
-    def __init__(self, options: ReceiverOptions, trust: TrustStore, on_reject: RejectHook | None = None) -> None:
+    A context manager owning paho's network thread and the `agency-reconnect` thread.
+    """
+
+    def __init__(
+        self,
+        options: ReceiverOptions,
+        verifier: AlertVerifier,
+        *,
+        on_reject: RejectHook | None = None,
+        status_signer: StatusSigner | None = None,
+        render: RenderHook | None = None,
+    ) -> None:
+        if not options.topic_filters:
+            raise AgentError("no topic filter to subscribe to")
         self._opts = options
-        self._trust = trust
+        self._verifier = verifier
         self._on_reject = on_reject
+        self._status = status_signer
+        self._render = render
         self._rng = random.Random()
-        self._dedup = DuplicateFilter()
         self._accepted: queue.Queue[ReceivedAlert] = queue.Queue()
+        self._pending: dict[tuple[str, str], ReceivedAlert] = {}
         self._subscribed = threading.Event()
+        self._subscribe_error: AgentError | None = None
         self._refusal: PublishRejected | None = None
+        self._fatal: AgentError | None = None
         self._lock = threading.Lock()
+        self._connection = 0
         self._lost = threading.Event()
         self._connected_since_loss = False
         self._stopping = threading.Event()
         self._reconnector = threading.Thread(target=self._run_reconnect, name="agency-reconnect", daemon=True)
-        self.rejected = 0
-        self.duplicates = 0
-        self._client = self._make_client()
+        self.counts = RejectionCounts()
+        self.accepted = 0
+        self.statuses_sent = 0
+        self._status_infos: list[paho.MQTTMessageInfo] = []
+        self._client = new_client(options.connection, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = lambda c, u, flags, reason, p: self._lost.set()
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._client.on_publish = self._on_publish
 
-    def _make_client(self) -> paho.Client:
-        opts = self._opts
-        # paho's own reconnect is off: `_run_reconnect` retries by the shared policy.
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=opts.client_id, protocol=paho.MQTTv5, reconnect_on_failure=False
-        )
-        if opts.username is not None:
-            client.username_pw_set(opts.username, opts.password)
-        if opts.url.tls:
-            context = client_tls_context(
-                ca_file=opts.ca_file,
-                cert_file=opts.cert_file,
-                key_file=opts.key_file,
-                verify_hostname=opts.verify_hostname,
-            )
-            use_tls(client, context)
-        client.on_connect = self._on_connect
-        client.on_disconnect = lambda c, u, flags, reason, p: self._lost.set()
-        client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
-        client.on_message = self._on_message
-        return client
+    @property
+    def rejected(self) -> int:
+        """Messages rejected for any reason but being a duplicate."""
+        return self.counts.total()
+
+    @property
+    def duplicates(self) -> int:
+        return self.counts.get("duplicate")
 
     def __enter__(self) -> Self:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves __init__ unannotated
-        if self._opts.session_expiry_s > 0:
-            props.SessionExpiryInterval = self._opts.session_expiry_s
-        try:
-            self._client.connect(
-                self._opts.url.host,
-                self._opts.url.port,
-                30,
-                clean_start=self._opts.session_expiry_s == 0,
-                properties=props,
-            )
-        except OSError as err:
-            raise AgentError(f"cannot connect to {self._opts.url.host}:{self._opts.url.port}: {err}") from err
+        connect(self._client, self._opts.connection)
         self._client.loop_start()
         self._reconnector.start()
         return self
@@ -207,8 +170,22 @@ class AlertReceiver:
         if self._reconnector.ident is not None:
             # Joined first, so no reconnect can start a network loop after the one stopped here.
             self._reconnector.join()
+        self._flush_statuses(STATUS_FLUSH_S)
         self._client.disconnect()
         _join_network_thread(self._client)
+
+    def _flush_statuses(self, budget_s: float) -> None:
+        """Give statuses still on their way a moment to reach the broker before disconnecting."""
+        deadline = time.monotonic() + budget_s
+        with self._lock:
+            waiting = [info for info in self._status_infos if not info.is_published()]
+        for info in waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log_event(_log, "statuses_unsent", logging.WARNING, count=sum(not i.is_published() for i in waiting))
+                return
+            with contextlib.suppress(RuntimeError, ValueError):  # not connected: paho keeps it queued
+                info.wait_for_publish(left)
 
     def _run_reconnect(self) -> None:
         """After each lost connection: wait by the backoff and reconnect, until closed or refused."""
@@ -232,29 +209,75 @@ class AlertReceiver:
         try:
             self._client.reconnect()
         except OSError as err:  # refused, unreachable, TLS: try again later
-            log_event(_log, "connect_failed", logging.WARNING, host=self._opts.url.host, error=str(err))
+            log_event(_log, "connect_failed", logging.WARNING, host=self._opts.connection.url.host, error=str(err))
             return False
         self._client.loop_start()
         return True
 
     def wait_subscribed(self, timeout_s: float) -> None:
-        """Block until the subscription is in place.
+        """Block until the subscriptions are in place.
 
         Raises:
             PublishRejected: the broker refused the connection.
-            AgentError: no subscription within `timeout_s`.
+            AgentError: a filter was refused, or no subscription within `timeout_s`.
         """
         if not self._subscribed.wait(timeout_s):
             if self._refusal is not None:
                 raise self._refusal
-            raise AgentError(f"no subscription to {self._opts.topic_filter!r} within {timeout_s:g} s")
+            raise AgentError(f"no subscription to {', '.join(self._opts.topic_filters)} within {timeout_s:g} s")
+        if self._subscribe_error is not None:
+            raise self._subscribe_error
 
     def get(self, timeout_s: float | None) -> ReceivedAlert | None:
-        """The next accepted alert, or None after `timeout_s`."""
+        """The next accepted alert, or None after `timeout_s`; give it to `done` once used.
+
+        Raises:
+            SeenStoreError: the seen-store failed, so duplicates can no longer be told apart.
+        """
+        if self._fatal is not None:
+            raise self._fatal
         try:
             return self._accepted.get(timeout=timeout_s)
         except queue.Empty:
+            if self._fatal is not None:
+                raise self._fatal from None
             return None
+
+    def done(self, item: ReceivedAlert) -> None:
+        """The caller has used `item`: remember it (durably), acknowledge it, send `received`.
+
+        Raises:
+            SeenStoreError: it could not be remembered (it stays unacknowledged, so it comes again).
+        """
+        accepted = item.accepted
+        self._verifier.remember(accepted)
+        with self._lock:
+            self._pending.pop((accepted.site.site_id, accepted.alert.identifier), None)
+            acks = [(mid, qos) for conn, mid, qos in item._acks if conn == self._connection and qos > 0]
+            self.accepted += 1
+        for mid, qos in acks:
+            self._client.ack(mid, qos)
+        if self._status is not None:
+            self._send_received(self._status, accepted)
+
+    def _send_received(self, signer: StatusSigner, accepted: AcceptedAlert) -> None:
+        alert = accepted.alert
+        try:
+            status = signer.make(
+                site_id=accepted.site.site_id,
+                alert_id=alert.identifier,
+                incident_id=alert.incident_id or alert.identifier,
+                status="received",
+            )
+        except AgentError as err:
+            log_event(_log, "status_not_sent", logging.WARNING, alert_id=alert.identifier, error=str(err))
+            return
+        topic = StatusSigner.topic(accepted.site.topic_prefix, status)
+        info = self._client.publish(topic, signer.sign(status), qos=1)
+        with self._lock:
+            self.statuses_sent += 1
+            self._status_infos = [i for i in self._status_infos if not i.is_published()] + [info]
+        log_event(_log, "status_sent", status="received", alert_id=alert.identifier, topic=topic)
 
     def _on_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
@@ -263,27 +286,84 @@ class AlertReceiver:
             self._refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
             client.disconnect()
             return
+        with self._lock:
+            self._connection += 1
         self._connected_since_loss = True
-        client.subscribe(self._opts.topic_filter, qos=1)
+        client.subscribe([(f, 1) for f in self._opts.topic_filters])
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], properties: object
+    ) -> None:
+        refused = [f for f, code in zip(self._opts.topic_filters, codes, strict=False) if code.is_failure]
+        if refused:
+            self._subscribe_error = AgentError(f"the broker refused the subscription to {', '.join(refused)}")
+        self._subscribed.set()
+
+    def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: ReasonCode, p: object) -> None:
+        if reason.is_failure:
+            log_event(_log, "status_refused", logging.WARNING, mid=mid, reason=str(reason))
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        result = self.accept(msg.topic, bytes(msg.payload))
-        if result is not None:
-            self._accepted.put(result)
-
-    def accept(self, topic: str, payload: bytes) -> ReceivedAlert | None:
-        """Verify and deduplicate one message; None when rejected or a duplicate."""
+        # Whatever happens here must not escape: an exception would end paho's network thread.
         try:
-            verified = verify_envelope(payload, self._trust)
-        except SignatureInvalid as err:
-            with self._lock:
-                self.rejected += 1
-            if self._on_reject is not None:
-                self._on_reject(topic, str(err))
-            return None
-        message_id = message_id_for(payload)
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(bytes(msg._topic))  # paho keeps the raw bytes only there
+        try:
+            self._handle(topic, bytes(msg.payload), msg.mid, msg.qos)
+        except SeenStoreError as err:
+            # Not acknowledged: the broker keeps the message for when the store works again.
+            log_event(_log, "seen_store_failed", logging.ERROR, error=str(err))
+            self._fatal = err
+        except Exception:  # noqa: BLE001 - one bad message must not stop the receiver
+            _log.exception("event=receiver_failed topic=%r", topic)
+            self._reject(topic, Rejected("internal_error", "the receiver failed on this message"))
+            self._ack(msg.mid, msg.qos)
+
+    def _handle(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        try:
+            accepted = self._verifier.check(topic, payload)
+            rendered = self._render(accepted) if self._render is not None else None
+        except Rejected as why:
+            self._reject(topic, why)
+            self._ack(mid, qos)
+            return
+        key = (accepted.site.site_id, accepted.alert.identifier)
         with self._lock:
-            if self._dedup.is_duplicate(verified.alert_id, message_id):
-                self.duplicates += 1
-                return None
-        return ReceivedAlert(topic, message_id, verified)
+            waiting = self._pending.get(key)
+            if waiting is not None:  # a copy of one not yet used: acknowledged with it
+                waiting._acks.append((self._connection, mid, qos))
+            else:
+                item = ReceivedAlert(accepted, rendered, [(self._connection, mid, qos)])
+                self._pending[key] = item
+        if waiting is not None:
+            self._reject(topic, Rejected("duplicate", f"alert {key[1]} of site {key[0]} is already being handled"))
+            return
+        self._accepted.put(item)
+
+    def _ack(self, mid: int, qos: int) -> None:
+        if qos > 0:
+            self._client.ack(mid, qos)
+
+    def _reject(self, topic: str, why: Rejected) -> None:
+        self.counts.add(why.reason)
+        if why.reason == "forged":
+            log_event(
+                _log, "alert_forged", logging.ERROR, topic=topic, site=why.site_id, kid=why.kid, detail=why.detail
+            )
+        elif why.reason != "duplicate":
+            log_event(
+                _log,
+                "alert_rejected",
+                logging.WARNING,
+                reason=why.reason,
+                topic=topic,
+                site=why.site_id or "-",
+                kid=why.kid or "-",
+                detail=why.detail,
+            )
+        if self._on_reject is not None:
+            try:
+                self._on_reject(topic, why)
+            except Exception:  # noqa: BLE001 - a failing report must not stop the receiver
+                _log.exception("event=reject_hook_failed topic=%r", topic)

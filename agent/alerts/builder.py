@@ -92,6 +92,7 @@ class AlertBuilder:
             identifier=identifier,
             sender=self._sender,
             sent=event.ts_utc,
+            site_id=self._site.id,
             status=self._status,  # type: ignore[arg-type]  # a str here; the model checks it against CAP's values
             msgType="Alert" if event.phase == "start" else "Update",
             references=references,

@@ -2,15 +2,18 @@
 
 `alert_to_cap_xml` renders an `Alert` as an OASIS CAP 1.2 document in the
 urn:oasis:names:tc:emergency:cap:1.2 namespace, elements in the order the
-CAP 1.2 schema fixes. What CAP has no element for (camera, rule, zone or line,
-class, count, dwell, confidence, first and last seen, sequence number) goes
-into `info/parameter` name/value pairs. CAP times carry whole seconds and a
-numeric offset (`2026-03-01T23:00:00+00:00`), never `Z` or fractions
-(`agent.alerts.times.cap_time`, re-exported here).
+CAP 1.2 schema fixes; a recipient's copy carries its `expires` as
+`info/expires`. What CAP has no element for (site, recipient, agreement,
+camera, rule, zone or line, class, count, dwell, confidence, first and last
+seen, sequence number) goes into `info/parameter` name/value pairs. CAP
+times carry whole seconds and a numeric offset (`2026-03-01T23:00:00+00:00`),
+never `Z` or fractions (`agent.alerts.times.cap_time`, re-exported here).
 
 `alerts_from_jsonl` reads a file of alerts, one JSON object a line, either the
 alert itself or an envelope holding it under some key (as a JSON object, a
-JSON string, or base64 of the JSON bytes).
+JSON string, or base64 or base64url of the JSON bytes: the `payload` of a JWS,
+as `edge-agent replay` writes them). Reading is not verifying: no signature
+is checked here (`edge-agent subscribe` does that).
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
 def _parameters(alert: Alert) -> list[tuple[str, str]]:
     d = alert.detection
     pairs = [
-        ("schemaVersion", alert.schema_version),
+        ("schemaVersion", str(alert.schema_version)),
+        ("siteId", alert.site_id),
+        ("recipient", alert.recipient),
+        ("agreement", alert.agreement),
         ("phase", d.phase),
         ("incidentId", d.incident_id),
         ("sequence", str(d.sequence)),
-        ("siteId", d.site_id),
         ("cameraId", d.camera_id),
         ("rule", d.rule),
         ("ruleKind", d.rule_kind),
@@ -88,11 +93,13 @@ def _info(root: ET.Element, alert: Alert) -> None:
         ("urgency", i.urgency),
         ("severity", i.severity),
         ("certainty", i.certainty),
+        ("expires", cap_time(alert.expires) if alert.expires is not None else None),
         ("senderName", i.senderName),
         ("headline", i.headline),
         ("description", _description(alert)),
     ):
-        _sub(info, tag, text)
+        if text is not None:
+            _sub(info, tag, text)
     for name, value in _parameters(alert):
         parameter = ET.SubElement(info, f"{{{CAP_NAMESPACE}}}parameter")
         _sub(parameter, "valueName", name)
@@ -128,12 +135,18 @@ def alert_to_cap_xml(alert: Alert) -> bytes:
     return document
 
 
+def _from_base64(text: str) -> str:
+    """The UTF-8 text of base64 or base64url (padded or not), e.g. a JWS payload."""
+    standard = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True).decode("utf-8")
+
+
 def _decode_nested(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if not isinstance(value, str):
         return None
-    for decode in (lambda s: s, lambda s: base64.b64decode(s, validate=True).decode("utf-8")):
+    for decode in (lambda s: s, _from_base64):
         try:
             found = json.loads(decode(value))
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -174,6 +187,10 @@ def alerts_from_jsonl(path: Path) -> Iterator[Alert]:
             continue
         try:
             yield alert_from_json_line(line)
-        except (ValueError, ValidationError) as err:
-            reason = str(err).splitlines()[0]
-            raise AgentError(f"{path}:{number}: not an alert: {reason}") from None
+        except ValidationError as err:
+            # The first problem with its field, e.g. "schema_version: ... schema v1 is no longer accepted".
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "<root>"
+            raise AgentError(f"{path}:{number}: not an alert: {where}: {first['msg']}") from None
+        except ValueError as err:
+            raise AgentError(f"{path}:{number}: not an alert: {str(err).splitlines()[0]}") from None

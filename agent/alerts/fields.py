@@ -26,15 +26,17 @@ from pydantic import BaseModel
 
 from agent.alerts.schema import Alert
 
-# The CAP envelope every recipient gets whatever its allow-list says: without
-# them a message cannot be identified, de-duplicated, ordered or linked to its
-# incident. None of them describes a person: ids are random UUIDv7s and
-# `references` only repeats sender, identifier and sent of an earlier message.
+# The envelope every recipient gets whatever its allow-list says: without them a
+# message cannot be identified, de-duplicated, ordered, linked to its incident
+# or checked against the key registered to its site (`site_id`). None of them
+# describes a person: ids are random UUIDv7s and `references` only repeats
+# sender, identifier and sent of an earlier message.
 ALWAYS_KEPT: tuple[str, ...] = (
     "schema_version",
     "identifier",
     "sender",
     "sent",
+    "site_id",
     "status",
     "msgType",
     "scope",
@@ -44,8 +46,10 @@ ALWAYS_KEPT: tuple[str, ...] = (
 )
 
 # Set by the sharing policy itself, per recipient, never copied from the alert:
-# not field paths an allow-list can name.
-POLICY_ADDED: tuple[str, ...] = ("privacy", "snapshot")
+# not field paths an allow-list can name. Every view has the first three (a
+# receiver checks them: is it for me, under which agreement, still valid);
+# `snapshot` only where the recipient's policy allows pictures.
+POLICY_ADDED: tuple[str, ...] = ("recipient", "agreement", "expires", "privacy", "snapshot")
 
 # Metadata only: what happened, where (site and zone) and when, how many and
 # how sure. Named leaf by leaf on purpose: a field added to the schema later

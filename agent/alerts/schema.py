@@ -1,11 +1,28 @@
 """The alert schema: what leaves the box, as a versioned pydantic model.
 
 Where a field overlaps with OASIS CAP 1.2 it has CAP's name and value set
-(`identifier`, `sender`, `sent`, `status`, `msgType`, `scope`, `info.category`,
-`info.event`, `urgency`, `severity`, `certainty`, `area`), so agencies can map
-alerts to CAP without a lookup table. What CAP has no place for (camera, rule,
-counts, dwell) sits in `detection`. `agent/alerts/alert.schema.json` is
-generated from this model (`python -m agent.alerts.schema`) and a test keeps it current.
+(`identifier`, `sender`, `sent`, `expires`, `status`, `msgType`, `scope`,
+`info.category`, `info.event`, `urgency`, `severity`, `certainty`, `area`), so
+agencies can map alerts to CAP without a lookup table. What CAP has no place
+for (camera, rule, counts, dwell) sits in `detection`.
+
+Schema version 2 (`schema_version: 2`, an integer; version 1 was the string
+`"1.0"` inside the old home-made envelope) is the payload of a JWS
+(`agent.delivery.jws`, `typ` `edge-alert+json`). Besides the CAP envelope,
+every published copy carries at top level, inside the signed bytes:
+
+- `site_id`: the site that sent it (set by the alert builder);
+- `recipient`, `agreement`: who this copy is for and the sharing agreement it
+  is made under (`RecipientPolicy.name`, `.agreement_id`);
+- `expires`: absolute, `sent` plus the recipient's `retention_s`, else
+  `mqtt.message_expiry_s`.
+
+`Alert` is the alert as built and as it moves through the site, before any
+recipient is known, so the last three are optional there; the sharing policy
+(`agent.privacy.policy`) sets them in every recipient's view. `PublishedAlert`
+is the same document with them required: what a receiver validates, and what
+`agent/alerts/alert.schema.json` describes. The file is generated from it
+(`python -m agent.alerts.schema`) and a test keeps it current.
 """
 
 from __future__ import annotations
@@ -17,6 +34,7 @@ __all__ = [
     "AlertInfo",
     "DetectionDetails",
     "PrivacyInfo",
+    "PublishedAlert",
     "SnapshotInfo",
     "write_json_schema",
 ]
@@ -24,11 +42,11 @@ __all__ = [
 import json
 import sys
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION: Final = "1.0"  # Final: typed as the Literal the model field accepts
+SCHEMA_VERSION: Final = 2  # Final: typed as the Literal the model field accepts
 SCHEMA_PATH = Path(__file__).resolve().parent / "alert.schema.json"
 
 Phase = Literal["start", "update", "end"]
@@ -98,7 +116,6 @@ class DetectionDetails(_Model):
 class PrivacyInfo(_Model):
     """Added to each recipient's copy by the sharing policy (`agent.privacy.policy`)."""
 
-    recipient: str = Field(description="recipient name from the site policy")
     policy_version: str = Field(description="hash of the sharing policy that shaped this copy")
     pseudonym_key_id: str = Field(description="id of the key behind camera/track pseudonyms; changes on rotation")
 
@@ -119,12 +136,26 @@ class SnapshotInfo(_Model):
 
 
 class Alert(_Model):
-    """One message about an incident, as published (before signing)."""
+    """One message about an incident, as built; per-recipient fields are set by the sharing policy."""
 
-    schema_version: Literal["1.0"] = Field(default=SCHEMA_VERSION, description="version of this schema")
+    schema_version: Literal[2] = Field(default=SCHEMA_VERSION, description="version of this schema: 2")
     identifier: str = Field(description="CAP identifier: unique per message (UUIDv7)")
     sender: str = Field(description="CAP sender: edge-agent@<site id>")
     sent: AwareDatetime = Field(description="CAP sent: when the message was made")
+    expires: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "CAP info.expires, per recipient: sent plus the recipient's retention_s, else mqtt.message_expiry_s; "
+            "a receiver drops the message after it"
+        ),
+    )
+    site_id: str = Field(description="the site that sent the message (the signing key must be registered to it)")
+    recipient: str | None = Field(
+        default=None, description="per recipient: the recipient this copy is for (its name in the site policy)"
+    )
+    agreement: str | None = Field(
+        default=None, description="per recipient: id of the sharing agreement this copy is made under"
+    )
     status: Literal["Actual", "Exercise", "System", "Test"] = Field(
         description="CAP status: Actual from live cameras, Test from replays"
     )
@@ -147,13 +178,39 @@ class Alert(_Model):
     )
     snapshot: SnapshotInfo | None = Field(default=None, description="per-recipient: picture, where allowed")
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_2(cls, value: Any) -> Any:
+        # Said in words: a v1 sender (or a v1 file) should learn why, not just "Input should be 2".
+        if value in ("1.0", "1") or (type(value) is int and value == 1):
+            raise ValueError("schema v1 is no longer accepted (this is schema_version 2)")
+        if type(value) is not int or value != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {value!r} is not supported (only {SCHEMA_VERSION})")
+        return value
+
     def to_json_bytes(self) -> bytes:
-        """Compact JSON, the form that is signed and published."""
+        """Compact JSON (None fields left out)."""
         return self.model_dump_json(exclude_none=True).encode("utf-8")
 
 
+class PublishedAlert(Alert):
+    """One recipient's copy of an alert, as signed and published: the per-recipient fields are required."""
+
+    model_config = ConfigDict(title="Alert")
+
+    schema_version: Literal[2] = Field(description="version of this schema: 2 (a receiver refuses any other)")
+    expires: AwareDatetime = Field(
+        description=(
+            "CAP info.expires: sent plus the recipient's retention_s, else mqtt.message_expiry_s; "
+            "a receiver drops the message after it"
+        )
+    )
+    recipient: str = Field(description="the recipient this copy is for (its name in the site policy)")
+    agreement: str = Field(description="id of the sharing agreement this copy is made under")
+
+
 def json_schema() -> dict[str, object]:
-    schema = Alert.model_json_schema()
+    schema = PublishedAlert.model_json_schema()
     schema["$id"] = f"urn:edge-agent:alert:{SCHEMA_VERSION}"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

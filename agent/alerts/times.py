@@ -1,16 +1,16 @@
 """The one way event times are written: RFC 3339 in UTC.
 
-Every time that leaves the box as text goes through `utc_time`: CAP fields
-(`cap_time`: whole seconds and `+00:00`, because CAP 1.2 forbids `Z` and
-fractions) and the signature's issue time (`iat_time`: milliseconds and `Z`,
-so two envelopes signed within one second still differ). Aware datetimes in
-any zone are converted to UTC first; fractions are cut, never rounded, so a
-time is never written later than it happened.
+Every time the agent writes as text itself goes through `utc_time`: CAP
+fields (`cap_time`: whole seconds and `+00:00`, because CAP 1.2 forbids `Z`
+and fractions) and a recipient's `expires` (milliseconds and `Z`, set by the
+sharing policy). Aware datetimes in any zone are converted to UTC first;
+fractions are cut, never rounded, so a time is never written later than it
+happened.
 """
 
 from __future__ import annotations
 
-__all__ = ["cap_time", "iat_time", "utc_time"]
+__all__ = ["cap_time", "utc_time"]
 
 from datetime import UTC, datetime
 from typing import Literal
@@ -33,8 +33,3 @@ def utc_time(ts: datetime, *, precision: Precision, zulu: bool) -> str:
 def cap_time(ts: datetime) -> str:
     """CAP 1.2 dateTime: whole seconds with a numeric offset, `2026-03-01T23:00:00+00:00`."""
     return utc_time(ts, precision="seconds", zulu=False)
-
-
-def iat_time(ts: datetime) -> str:
-    """Issue time of a signature: milliseconds and `Z`, `2026-03-01T23:00:00.250Z`."""
-    return utc_time(ts, precision="milliseconds", zulu=True)

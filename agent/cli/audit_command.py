@@ -1,4 +1,4 @@
-"""`edge-agent audit verify|show`: check and read the log of what left the box."""
+"""`edge-agent audit verify|show`: check and read the log of what left the box and what came back."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent.errors import AgentError
 from agent.privacy.audit import read_records, verify_log
@@ -77,10 +78,38 @@ def run_show(args: argparse.Namespace) -> int:
             print(json.dumps(rec.data, sort_keys=True))
             continue
         d = rec.data
+        if d.get("kind"):
+            print(_event_line(d))
+            continue
         flags = " PERSONAL-DATA" if d.get("personal_data") else ""
+        flags += f" escalated-from={d['escalated_from']}" if d.get("escalated_from") else ""
         print(
             f"{d.get('seq', '?'):>6} {d.get('ts', '?')} {d.get('recipient', '?')} {d.get('topic', '?')} "
             f"alert={d.get('alert_id', '?')} sha256={str(d.get('payload_sha256', '?'))[:16]} "
             f"policy={d.get('policy_version', '?')} snapshot={d.get('snapshot', '?')}{flags}"
         )
     return 0
+
+
+def _event_line(d: dict[str, Any]) -> str:
+    """One line for a record that is not a sent message: a status, a rejected status, an escalation."""
+    head = f"{d.get('seq', '?'):>6} {d.get('ts', '?')} {d['kind']}"
+    if d["kind"] == "status":
+        disposition = f" ({d['disposition']})" if d.get("disposition") else ""
+        return (
+            f"{head} {d.get('recipient', '?')} {d.get('status', '?')}{disposition} alert={d.get('alert_id', '?')} "
+            f"incident={d.get('incident_id', '?')} since_published_s={d.get('since_published_s', '?')} "
+            f"kid={d.get('kid', '?')}"
+        )
+    if d["kind"] == "status_rejected":
+        return (
+            f"{head} {d.get('recipient', '?')} level={d.get('topic_level', '?')} reason={d.get('reason', '?')} "
+            f"kid={d.get('kid') or '-'} sha256={str(d.get('payload_sha256', '?'))[:16]}: {d.get('detail', '')}"
+        )
+    if d["kind"] == "escalation":
+        return (
+            f"{head} {d.get('recipient', '?')} -> {d.get('target', '?')} incident={d.get('incident_id', '?')} "
+            f"alerts={len(d.get('alert_ids') or [])} messages={len(d.get('messages') or [])} "
+            f"waited_s={d.get('waited_s', '?')} outcome={d.get('outcome', '?')}"
+        )
+    return f"{head} " + " ".join(f"{k}={v}" for k, v in sorted(d.items()) if k not in ("seq", "ts", "kind"))

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="render alerts (JSON Lines) as CAP 1.2 XML",
         description=(
             "Read alerts, one JSON object a line (plain alerts, or signed envelopes holding "
-            "the alert under a key), and write each as an OASIS CAP 1.2 XML document."
+            "the alert, such as the JWS lines `edge-agent replay` writes), and write each as an "
+            "OASIS CAP 1.2 XML document. Signatures are not checked here: `edge-agent subscribe` "
+            "verifies them."
         ),
     )
     parser.add_argument(

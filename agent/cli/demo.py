@@ -1,9 +1,12 @@
 """`make demo`: a local broker, the agent over a real clip, alerts printed as they arrive.
 
 Starts Mosquitto on a free loopback port, runs `edge-agent run` over the
-clip with the demo config, subscribes to the site's alert topics, checks
-each message's signature with the site's public key, prints one line per
-alert, then stops what it started and prints a summary.
+clip with the demo config and receives its alerts the way a recipient does:
+a trust registry naming the demo site with its public key (as a JWK), and
+the receiver (`agent.agency.subscriber`), which checks each alert's
+signature, site, topic, recipient, freshness and novelty. It prints one line
+per alert (and per refused message), then stops what it started and prints
+a summary.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.agency.alert_verifier import AlertVerifier
+from agent.agency.broker_connection import BrokerUrl, ConnectionOptions
+from agent.agency.rejections import Rejected
+from agent.agency.seen_store import SeenStore
+from agent.agency.subscriber import AlertReceiver, ReceiverOptions
+from agent.agency.trust_registry import TrustRegistry
+from agent.agency.trust_registry_file import load_registry
 from agent.alerts.ids import short_id
 from agent.config import SiteConfig, load_config
-from agent.delivery.signing import (
-    SignatureInvalid,
-    TrustStore,
-    key_id_for,
-    load_signing_key,
-    verify_envelope,
-)
+from agent.delivery.jws import key_id_for, public_jwk
+from agent.delivery.signing import load_or_create_signing_key
 
 
 class DemoBroker:
@@ -68,12 +73,14 @@ class DemoBroker:
 
 
 def alert_line(alert: dict[str, Any], topic: str) -> str:
-    """One readable line for a verified alert."""
-    d = alert["detection"]
+    """One readable line for an accepted alert (a field the recipient's view lacks shows as -)."""
+    d = alert.get("detection") or {}
+    event = (alert.get("info") or {}).get("event", "-")
+    incident = d.get("incident_id") or alert.get("incidents") or "-"
     return (
-        f"ALERT {d['phase']:<6} {alert['info']['event']:<10} {d['camera_id']}/{d.get('zone') or d.get('line')} "
-        f"count={d['count']} dwell={d['dwell_s']:.1f}s conf={d['confidence']:.2f} "
-        f"incident={short_id(d['incident_id'])} seq={d['sequence']}  [{topic}]"
+        f"ALERT {d.get('phase', '-'):<6} {event:<10} {d.get('camera_id', '-')}/{d.get('zone') or d.get('line')} "
+        f"count={d.get('count', '-')} dwell={d.get('dwell_s', 0):.1f}s conf={d.get('confidence', 0):.2f} "
+        f"incident={short_id(incident)} seq={d.get('sequence', '-')}  [{topic}]"
     )
 
 
@@ -87,64 +94,98 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, overrides)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, DemoBroker(Path(tmp)) as broker:
         print(f"demo: mosquitto listening on 127.0.0.1:{broker.port}", flush=True)
-        received = _run_agent_and_listen(args.config, overrides, config, broker.port)
+        received = _run_agent_and_listen(args.config, overrides, config, broker.port, Path(tmp))
     _print_summary(received)
     return 0 if received else 1
 
 
 def _run_agent_and_listen(
-    config_path: str, overrides: list[str], config: SiteConfig, port: int
+    config_path: str, overrides: list[str], config: SiteConfig, port: int, workdir: Path
 ) -> list[dict[str, Any]]:
     received: list[dict[str, Any]] = []
-    trust: list[TrustStore] = []
+    registry = _demo_registry(config, workdir)
+    recipient = config.policies.recipients[0].name
     prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
+    # Status and stats are plain messages; alerts go through the receiver.
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
     def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
         if msg.topic.endswith("/status"):
             print(f"demo: {msg.topic} = {msg.payload.decode(errors='replace')}", flush=True)
-            return
-        if msg.topic.endswith("/stats"):
+        elif msg.topic.endswith("/stats"):
             print(f"demo: stats {_stats_line(msg.payload)}", flush=True)
-            return
-        try:
-            alert = verify_envelope(msg.payload, trust[0] if trust else _site_trust(config, trust)).alert
-        except SignatureInvalid as err:
-            print(f"demo: REJECTED message on {msg.topic}: {err}", flush=True)
-            return
-        received.append(alert)
-        print(alert_line(alert, msg.topic), flush=True)
+
+    def on_reject(topic: str, why: Rejected) -> None:
+        print(f"demo: REJECTED message on {topic}: {why.reason}: {why.detail}", flush=True)
 
     client.on_message = on_message
     client.connect("127.0.0.1", port)
-    client.subscribe(f"{prefix}/#", qos=1)
+    client.subscribe([(f"{prefix}/status", 1), (f"{prefix}/stats", 1)])
     client.loop_start()
-    # The agent's own log lines go to stderr at warning level so the alerts stand out.
-    cmd = [
-        sys.executable,
-        "-m",
-        "agent",
-        "--log-level",
-        "warning",
-        "run",
-        "--config",
-        config_path,
-        "--set",
-        f"mqtt.port={port}",
-    ]
-    for o in overrides:
-        cmd += ["--set", o]
-    print("demo: " + " ".join(cmd[1:]), flush=True)
-    agent = subprocess.Popen(cmd)
-    try:
-        agent.wait()
-    except KeyboardInterrupt:
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(timeout=30)
-    time.sleep(1.0)
+    options = ReceiverOptions(
+        ConnectionOptions(BrokerUrl("127.0.0.1", port, tls=False)), tuple(registry.alert_filters())
+    )
+    with (
+        SeenStore(workdir / "seen.sqlite", window_s=86400) as seen,
+        AlertReceiver(options, AlertVerifier(registry, recipient, seen), on_reject=on_reject) as receiver,
+    ):
+        receiver.wait_subscribed(10)
+        print(f"demo: receiving as {recipient!r} with the trust registry {workdir / 'registry.yaml'}", flush=True)
+        # The agent's own log lines go to stderr at warning level so the alerts stand out.
+        cmd = [
+            sys.executable,
+            "-m",
+            "agent",
+            "--log-level",
+            "warning",
+            "run",
+            "--config",
+            config_path,
+            "--set",
+            f"mqtt.port={port}",
+        ]
+        for o in overrides:
+            cmd += ["--set", o]
+        print("demo: " + " ".join(cmd[1:]), flush=True)
+        agent = subprocess.Popen(cmd)
+        try:
+            drain_until = None  # the agent has ended: what is still on its way gets a second
+            while drain_until is None or time.monotonic() < drain_until:
+                if drain_until is None and agent.poll() is not None:
+                    drain_until = time.monotonic() + 1.0
+                item = receiver.get(0.2)
+                if item is None:
+                    continue
+                received.append(item.accepted.data)
+                print(alert_line(item.accepted.data, item.topic), flush=True)
+                receiver.done(item)
+        except KeyboardInterrupt:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=30)
     client.loop_stop()
     client.disconnect()
     return received
+
+
+def _demo_registry(config: SiteConfig, workdir: Path) -> TrustRegistry:
+    """A trust registry file naming the demo site, its topic prefix and its public key as a JWK.
+
+    The key is created here when the demo runs for the first time (the agent
+    then loads the same file), so the registry can name it before the agent starts.
+    """
+    public = load_or_create_signing_key(config.signing.key_file).public_key()
+    jwk = public_jwk(public, config.signing.key_id or key_id_for(public))
+    path = workdir / "registry.yaml"
+    path.write_text(
+        "sites:\n"
+        f"  - site_id: {config.site.id}\n"
+        f"    name: {json.dumps(config.site.name)}\n"
+        f"    topic_prefix: {config.mqtt.topic_prefix}\n"
+        "    keys:\n"
+        f"      - jwk: {json.dumps(jwk)}\n",
+        encoding="utf-8",
+    )
+    return load_registry(path)
 
 
 def _stats_line(payload: bytes) -> str:
@@ -160,16 +201,9 @@ def _stats_line(payload: bytes) -> str:
         return payload.decode(errors="replace")
 
 
-def _site_trust(config: SiteConfig, cache: list[TrustStore]) -> TrustStore:
-    """Trust the site's own public key (the agent creates the key file at its start)."""
-    public = load_signing_key(config.signing.key_file).public_key()
-    cache.append(TrustStore({config.signing.key_id or key_id_for(public): public}))
-    return cache[0]
-
-
 def _print_summary(received: list[dict[str, Any]]) -> None:
-    phases = Counter(a["detection"]["phase"] for a in received)
-    incidents = {a["detection"]["incident_id"] for a in received}
+    phases = Counter((a.get("detection") or {}).get("phase") for a in received)
+    incidents = {a.get("incidents") for a in received}
     print("\ndemo summary")
     print(f"  alerts received and verified : {len(received)}")
     print(f"  incidents                    : {len(incidents)}")

@@ -25,8 +25,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.models_command",
     "agent.cli.keys_command",
     "agent.cli.subscribe_command",
+    "agent.cli.status_send_command",
     "agent.cli.cap_command",
     "agent.cli.audit_command",
+    "agent.cli.incidents_command",
     "agent.cli.status_command",
     "agent.cli.warmup_command",
 )

@@ -23,6 +23,7 @@ import yaml
 from agent.cli.options import add_config_options
 from agent.config import RuntimeConfig, load_config
 from agent.errors import ConfigError
+from agent.histogram import HistogramSnapshot
 from agent.runtime.health import AgentState, StateVerdict, judge_state, read_state
 
 EXIT_HEALTHY = 0
@@ -126,3 +127,32 @@ def _print_stats(stats: dict[str, Any], out: TextIO) -> None:
             f"{cam['tracks']:>6}",
             file=out,
         )
+    _print_feedback(stats.get("feedback"), out)
+
+
+def _print_feedback(feedback: dict[str, Any] | None, out: TextIO) -> None:
+    """Per recipient that sent anything back or has escalations: statuses, median time to received /
+    acknowledged, rejections, escalations (nothing for a site whose recipients send nothing)."""
+    active = [
+        r
+        for r in (feedback or {}).get("recipients", [])
+        if r["statuses"] or r["rejected"] or r["duplicates"] or r["escalated"] or r["escalations_pending"]
+    ]
+    if not active:
+        return
+    print(
+        f"  {'recipient':<20} {'statuses':>8} {'received p50':>12} {'ack p50':>9} {'rejected':>8} {'escalated':>9}",
+        file=out,
+    )
+    for r in active:
+        print(
+            f"  {r['recipient']:<20} {sum(r['statuses'].values()):>8} {_median(r['received_seconds']):>12} "
+            f"{_median(r['acknowledged_seconds']):>9} {sum(r['rejected'].values()):>8} "
+            f"{r['escalated']:>9}" + (f" ({r['escalations_pending']} waiting)" if r["escalations_pending"] else ""),
+            file=out,
+        )
+
+
+def _median(hist: dict[str, Any]) -> str:
+    snapshot = HistogramSnapshot(tuple(hist["bounds_s"]), tuple(hist["counts"]), float(hist["sum_s"]))
+    return f"{snapshot.quantile(0.5):.3f} s" if snapshot.count else "-"

@@ -165,7 +165,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SiteConfig:
     if overrides:
         data = apply_overrides(data, overrides)
     try:
-        config = SiteConfig.model_validate(data)
+        # The folder lets a validator read a file the config names relative to it (feedback_keys).
+        config = SiteConfig.model_validate(data, context={"config_dir": Path(path).resolve().parent})
     except ValidationError as err:
         # A field already reported (an unset ${ENV}) is not reported twice.
         reported = {i.field for i in marked.issues}

@@ -1,16 +1,38 @@
-"""The `policies` section: who receives what, pseudonym key, audit log, face detector."""
+"""The `policies` section: who receives what, pseudonym key, audit log, face detector.
+
+A recipient may also send signed statuses back about the alerts it got
+(`feedback_keys`: its public key(s)), and name another recipient that gets an
+alert it has not acknowledged in time (`escalate_to`, `escalate_after_s`,
+`escalate_min_severity`). A key file that is missing or not a public Ed25519
+JWK (Set), an `escalate_to` naming nobody, and an escalation cycle are config
+errors at the field that causes them.
+"""
 
 from __future__ import annotations
 
 __all__ = ["FaceDetectorConfig", "PoliciesConfig", "RecipientPolicy", "SnapshotPolicy"]
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agent.alerts.fields import DEFAULT_FIELDS, check_field_paths
 from agent.config.model import ID_PATTERN, ConfigModel, Severity, require_unique
+
+_Issue = tuple[tuple[str | int, ...], Any, str]
+
+
+def _located(title: str, issues: list[_Issue]) -> ValidationError:
+    """One validation error per (field path, value, reason), each at its own field (so at its own line)."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(type=PydanticCustomError("policy", "{reason}", {"reason": reason}), loc=loc, input=value)
+            for loc, value, reason in issues
+        ],
+    )
 
 
 class SnapshotPolicy(ConfigModel):
@@ -93,11 +115,60 @@ class RecipientPolicy(ConfigModel):
         ),
     )
 
+    feedback_keys: Path | None = Field(
+        default=None,
+        description=(
+            "JWK or JWK Set file with the public key(s) this recipient signs its statuses with "
+            "(relative to the config file); without it, its statuses are rejected as unverifiable"
+        ),
+    )
+    escalate_to: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description=(
+            "another recipient's name: an alert at or above escalate_min_severity that this recipient "
+            "does not acknowledge within escalate_after_s goes to that recipient too"
+        ),
+    )
+    escalate_after_s: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=86_400.0,
+        description="how long an acknowledgement may take, from when the alert left the outbox",
+    )
+    escalate_min_severity: Severity = Field(default="Severe", description="lowest severity that escalates")
+
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: list[str]) -> list[str]:
         check_field_paths(value)
         return value
+
+    @field_validator("feedback_keys")
+    @classmethod
+    def _readable_keys(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Resolved against the config file's folder (the loader's context) and read once now."""
+        if value is None:
+            return None
+        context = info.context if isinstance(info.context, dict) else {}
+        base = context.get("config_dir")
+        path = Path(base) / value if base is not None and not value.is_absolute() else value
+        from agent.delivery.feedback_keys import read_feedback_keys  # delivery imports config: only here
+
+        read_feedback_keys(path)  # ValueError: reported at this field
+        return path
+
+    @model_validator(mode="after")
+    def _escalation_settings_need_a_target(self) -> RecipientPolicy:
+        issues: list[_Issue] = []
+        if self.escalate_to is None:
+            for name in sorted(self.model_fields_set & {"escalate_after_s", "escalate_min_severity"}):
+                issues.append(((name,), getattr(self, name), "set without escalate_to: nothing would escalate"))
+        elif self.escalate_to == self.name:
+            issues.append((("escalate_to",), self.escalate_to, "escalate_to names the recipient itself"))
+        if issues:
+            raise _located("RecipientPolicy", issues)
+        return self
 
     @property
     def topic_level(self) -> str:
@@ -155,4 +226,36 @@ class PoliciesConfig(ConfigModel):
     def _unique(self) -> PoliciesConfig:
         require_unique([r.name for r in self.recipients], "recipient")
         require_unique([r.topic_level for r in self.recipients], "recipient topic")
+        issues = _escalation_issues(self.recipients)
+        if issues:
+            raise _located("PoliciesConfig", issues)
         return self
+
+    def recipient(self, name: str) -> RecipientPolicy | None:
+        """The recipient of that name, if any."""
+        return next((r for r in self.recipients if r.name == name), None)
+
+
+def _escalation_issues(recipients: list[RecipientPolicy]) -> list[_Issue]:
+    """Each `escalate_to` that names no recipient, and each escalation chain that comes back to itself."""
+    index = {r.name: i for i, r in enumerate(recipients)}
+    issues: list[_Issue] = []
+    for i, r in enumerate(recipients):
+        if r.escalate_to is not None and r.escalate_to not in index:
+            issues.append((("recipients", i, "escalate_to"), r.escalate_to, f"no recipient is named {r.escalate_to!r}"))
+    reported: set[str] = set()
+    for start in recipients:
+        chain = [start.name]
+        target = start.escalate_to
+        while target is not None and target in index and target not in chain:
+            chain.append(target)
+            target = recipients[index[target]].escalate_to
+        if target is None or target not in chain or target != start.name or reported & set(chain):
+            continue
+        reported.update(chain)
+        where = index[start.name]
+        loop = " -> ".join([*chain, start.name])
+        issues.append(
+            (("recipients", where, "escalate_to"), start.escalate_to, f"escalation goes round in a circle: {loop}")
+        )
+    return issues

@@ -1,15 +1,8 @@
-"""Alert delivery: durable outbox, MQTT publisher, signed envelopes, topics, subscriber core."""
+"""Alert delivery: durable outbox, MQTT publisher, JWS envelopes and signing keys, topics."""
 
 from agent.delivery.outbox import OutboundMessage, Outbox, OutboxStats, message_id_for
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
-from agent.delivery.signing import (
-    AlertSigner,
-    SignatureInvalid,
-    TrustStore,
-    VerifiedAlert,
-    load_or_create_signing_key,
-    verify_envelope,
-)
+from agent.delivery.signing import AlertSigner, load_or_create_signing_key
 
 __all__ = [
     "AlertSigner",
@@ -19,10 +12,6 @@ __all__ = [
     "Outbox",
     "OutboxStats",
     "PublisherState",
-    "SignatureInvalid",
-    "TrustStore",
-    "VerifiedAlert",
     "load_or_create_signing_key",
     "message_id_for",
-    "verify_envelope",
 ]

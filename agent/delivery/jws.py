@@ -43,11 +43,12 @@ __all__ = [
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from cryptography.hazmat.primitives import serialization
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -63,6 +64,12 @@ MAX_ENVELOPE_BYTES = 2 * 1024 * 1024
 # The alert schema nests 4 levels; 32 leaves room for growth and none for a recursion bomb.
 MAX_DEPTH = 32
 _HEADER_KEYS = frozenset({"alg", "kid", "typ"})
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# A JSON string, escapes included (unrolled so that long strings match in linear time).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_DEPTH_STEP = np.zeros(256, np.int8)  # by byte: +1 opens an object or array, -1 closes one
+_DEPTH_STEP[[ord("{"), ord("[")]] = 1
+_DEPTH_STEP[[ord("}"), ord("]")]] = -1
 
 
 class EnvelopeInvalid(AgentError):
@@ -81,31 +88,22 @@ class EnvelopeInvalid(AgentError):
 
 
 def _b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or not text.isascii() or "=" in text:
+    # The URL-safe alphabet only: `altchars` alone would also let `+` and `/` through.
+    if not isinstance(text, str) or not _B64URL.fullmatch(text):
         raise ValueError("not unpadded base64url")
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
-def _nesting_depth(data: bytes) -> int:
-    """Deepest nesting of objects and arrays, counted outside strings (no parsing)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x7B, 0x5B):  # { [
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x7D, 0x5D):
-            depth -= 1
-    return deepest
+def _too_deep(data: bytes, max_depth: int) -> bool:
+    """Whether objects and arrays nest deeper than `max_depth`, counted outside strings, without parsing.
+
+    Counting is done in C (bytes.count, re, NumPy): a hostile megabyte of brackets costs
+    milliseconds, not the seconds a Python loop over each byte would.
+    """
+    if data.count(b"{") + data.count(b"[") <= max_depth:
+        return False  # the usual case: too few brackets to nest that deep
+    outside = np.frombuffer(_STRING.sub(b'""', data), np.uint8)
+    return bool(np.cumsum(_DEPTH_STEP[outside], dtype=np.int32).max(initial=0) > max_depth)
 
 
 def load_json_bounded(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
@@ -116,7 +114,7 @@ def load_json_bounded(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES, max_d
     """
     if len(data) > max_bytes:
         raise EnvelopeInvalid("too_large", f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
-    if _nesting_depth(data) > max_depth:
+    if _too_deep(data, max_depth):
         raise EnvelopeInvalid("too_deep", f"JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
@@ -177,7 +175,7 @@ def verify_envelope(opened: OpenedEnvelope, key: Ed25519PublicKey) -> bytes:
     """
     try:
         flattened = cast(jws.FlattenedJSONSerialization, dict(opened.serialized))
-        jws.deserialize_json(flattened, OKPKey.import_key(_public_pem(key)), algorithms=[ALG])
+        jws.deserialize_json(flattened, OKPKey.import_key(key), algorithms=[ALG])
     except (JoseError, ValueError) as err:
         raise EnvelopeInvalid("bad_signature", f"signature does not verify (kid {opened.kid})", kid=opened.kid) from (
             err
@@ -187,25 +185,20 @@ def verify_envelope(opened: OpenedEnvelope, key: Ed25519PublicKey) -> bytes:
 
 def sign_envelope(payload: bytes, key: Ed25519PrivateKey, kid: str, typ: str) -> bytes:
     """The envelope of `payload` (already the message's UTF-8 JSON), signed with `key`."""
-    private = OKPKey.import_key(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    # The key object goes to joserfc as it is: a PEM round trip per message cost more than the signature.
+    private = OKPKey.import_key(key)
     value = jws.serialize_json({"protected": {"alg": ALG, "kid": kid, "typ": typ}}, payload, private, algorithms=[ALG])
     return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
-def _public_pem(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
 def key_id_for(key: Ed25519PublicKey) -> str:
     """The key's RFC 7638 JWK thumbprint (SHA-256, base64url): any JOSE library computes the same."""
-    return str(OKPKey.import_key(_public_pem(key)).thumbprint())
+    return str(OKPKey.import_key(key).thumbprint())
 
 
 def public_jwk(key: Ed25519PublicKey, kid: str | None = None) -> dict[str, str]:
     """The public key as an RFC 7517 JWK, with `kid`, `alg` and `use: sig`."""
-    jwk = {str(k): str(v) for k, v in OKPKey.import_key(_public_pem(key)).as_dict(private=False).items()}
+    jwk = {str(k): str(v) for k, v in OKPKey.import_key(key).as_dict(private=False).items()}
     return {**jwk, "kid": kid or key_id_for(key), "alg": ALG, "use": "sig"}
 
 

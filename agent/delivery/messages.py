@@ -14,8 +14,9 @@ from agent.errors import AgentError
 def message_id_for(payload: bytes) -> str:
     """Stable id of a message: the first 32 hex digits of the payload's SHA-256.
 
-    Signing is deterministic, so the same alert signed again (a replay) gets
-    the same id, and a subscriber can compute it without MQTT 5 properties.
+    Signing is deterministic (Ed25519, fixed JWS header, the view's JSON in
+    schema order), so the same alert signed again (a replay) gets the same
+    id, and a subscriber can compute it without MQTT 5 properties.
     """
     return hashlib.sha256(payload).hexdigest()[:32]
 
@@ -27,7 +28,7 @@ class OutboundMessage:
     Attributes:
         message_id: stable id (see `message_id_for`); unique within the outbox.
         topic: full MQTT topic (build it with `agent.delivery.topics`).
-        payload: the signed envelope bytes.
+        payload: the signed envelope (JWS) bytes.
         severity_rank: 0 Minor, 1 Moderate, 2 Severe, 3 Extreme; decides what is dropped first.
         expiry_s: seconds after `created_utc` the message is worth delivering; None: no expiry.
         created_utc: when the message was created (timezone-aware UTC).

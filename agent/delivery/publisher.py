@@ -29,6 +29,12 @@ keeps retrying with backoff (an operator may fix the broker), and
 a failure reason code) is moved aside in the outbox and counted; MQTT 3.1.1
 brokers cannot report one (Mosquitto acknowledges it and drops it): use MQTT 5.
 
+The connection also reads the site's `subscriptions` (the statuses
+recipients send back, `agent.delivery.subscriptions`), made after every
+connect; with them, an MQTT 5 session outlives a connection by
+`SESSION_EXPIRY_S`, so a status sent while the site was away waits at the
+broker. `on_delivered` hears each message's PUBACK time (`site_client`).
+
 Each alert publish (MQTT 5) carries a message expiry (what is left of the
 message's `expiry_s`, or `message_expiry_s` from the config), content type
 `application/json`, and user properties `schema-version`, `content-type`
@@ -37,7 +43,7 @@ and `message-id`.
 
 from __future__ import annotations
 
-__all__ = ["BrokerUnavailable", "MqttPublisher", "PublisherCounters", "PublisherState"]
+__all__ = ["SESSION_EXPIRY_S", "BrokerUnavailable", "MqttPublisher", "PublisherCounters", "PublisherState"]
 
 import contextlib
 import dataclasses
@@ -46,11 +52,12 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.backoff import Backoff
@@ -59,7 +66,9 @@ from agent.delivery.credentials import mqtt_password
 from agent.delivery.outbox import Outbox
 from agent.delivery.outbox_drain import MqttSession, OutboxDrain, PublisherCounters
 from agent.delivery.reconnect import ReconnectPolicy, session_end
-from agent.delivery.tls import client_tls_context, use_tls
+from agent.delivery.site_client import SESSION_EXPIRY_S, PublishTimes, TimedClient, connect_options, new_site_client
+from agent.delivery.subscriptions import Subscription, SubscriptionSet
+from agent.delivery.tls import client_tls_context
 from agent.delivery.topics import status_topic
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
@@ -109,6 +118,7 @@ class MqttPublisher:
         outbox: an open outbox the publisher drains.
         reconnect_min_s, reconnect_max_s: backoff bounds between connection attempts.
         max_inflight: most messages awaiting PUBACK at once.
+        subscriptions, on_delivered: what the connection reads; who hears of PUBACKs (module docstring).
     """
 
     def __init__(
@@ -120,6 +130,8 @@ class MqttPublisher:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         max_inflight: int = 32,
+        subscriptions: Sequence[Subscription] = (),
+        on_delivered: Callable[[str, datetime], None] | None = None,
     ) -> None:
         if not 0 < reconnect_min_s <= reconnect_max_s:
             raise AgentError("reconnect_min_s must be positive and at most reconnect_max_s")
@@ -135,6 +147,8 @@ class MqttPublisher:
         backoff = Backoff(initial_s=reconnect_min_s, max_s=reconnect_max_s, jitter=0.5)
         self._reconnect = ReconnectPolicy(config.host, config.port, self._client_id, backoff=backoff)
         self._max_inflight = max_inflight
+        self._subs = SubscriptionSet(subscriptions)
+        self._on_delivered = on_delivered
         self._cond = threading.Condition()
         self._state = PublisherState.IDLE
         self._refusal: PublishRejected | None = None
@@ -277,21 +291,13 @@ class MqttPublisher:
             self._reconnect.wait(wait, self._stopping)
 
     def _new_client(self) -> paho.Client:
-        v5 = self._config.protocol == "5"
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._client_id,
-            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else True,
-            reconnect_on_failure=False,
+        client = new_site_client(
+            self._config, self._client_id, self._max_inflight, self._status_topic, self._password, self._tls
         )
-        client.connect_timeout = self._config.connect_timeout_s
-        client.max_inflight_messages_set(self._max_inflight)
-        client.will_set(self._status_topic, "offline", qos=1, retain=True)
-        if self._config.username is not None or self._password is not None:
-            client.username_pw_set(self._config.username or "", self._password)
-        if self._tls is not None:
-            use_tls(client, self._tls)
+        if self._subs:
+            self._subs.attach(client)
+        if self._on_delivered is not None:
+            client.publish_times = PublishTimes(self._on_delivered)
         return client
 
     def _open_session(self) -> MqttSession:
@@ -302,11 +308,11 @@ class MqttPublisher:
         session.client.on_disconnect = lambda c, u, f, rc, p: self._on_disconnect(
             session, rc, f.is_disconnect_packet_from_server
         )
-        session.client.on_publish = lambda c, u, mid, rc, p: self._drain.on_puback(session, mid, rc)
+        session.client.on_publish = lambda c, u, mid, rc, p: self._on_puback(session, mid, rc)
         self._set_state(PublisherState.CONNECTING)
         cfg = self._config
         try:
-            kwargs: dict[str, Any] = {"clean_start": True} if cfg.protocol == "5" else {}
+            kwargs = connect_options(cfg.protocol, keep_session=bool(self._subs))
             session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **kwargs)
         except (OSError, ValueError) as err:  # ssl.SSLError and socket errors are OSErrors
             self._set_state(PublisherState.DISCONNECTED, f"{type(err).__name__}: {err}")
@@ -328,6 +334,11 @@ class MqttPublisher:
             session.closed.set()
         return session
 
+    def _on_puback(self, session: MqttSession, mid: int, reason: ReasonCode) -> None:
+        self._drain.on_puback(session, mid, reason)
+        if isinstance(session.client, TimedClient):
+            session.client.note_puback(mid, reason)
+
     def _on_connect(self, session: MqttSession, reason: ReasonCode) -> None:
         session.connack.set()
         if reason.is_failure:
@@ -347,6 +358,7 @@ class MqttPublisher:
             return
         info = session.client.publish(self._status_topic, "online", qos=1, retain=True)
         session.status_mids.add(info.mid)
+        self._subs.subscribe_all(session.client)
         with self._cond:
             self._refusal = None
             session.connected = session.was_connected = True

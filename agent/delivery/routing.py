@@ -3,12 +3,13 @@
 For each recipient in the site's policies that receives the alert's rule
 and severity, the dispatcher has the `SharingPolicy` render the recipient's
 view of the alert (allow-listed fields, pseudonymous ids, coarse location,
-a redacted snapshot only where the policy allows one), signs it and names
-its topic. The result is a plain value; whether it goes to the durable
-outbox (`run`) or to a JSONL file (`replay`) is the delivery sink's business
-(`agent.delivery.sink`), so a replay writes exactly what a live run would
-publish; the sink also records each message the outbox accepted in the audit
-log.
+a redacted snapshot only where the policy allows one; the recipient, its
+agreement and the absolute expiry stamped in), signs it (a JWS,
+`agent.delivery.signing`) and names its topic. The result is a plain value;
+whether it goes to the durable outbox (`run`) or to a JSONL file (`replay`)
+is the delivery sink's business (`agent.delivery.sink`), so a replay writes
+exactly what a live run would publish; the sink also records each message
+the outbox accepted in the audit log.
 
 A failure while rendering or signing one recipient's message is logged
 (`event=route_failed`) and counted in the result, and the other recipients
@@ -21,7 +22,7 @@ __all__ = ["AlertDispatcher", "OutgoingAlert", "Routed", "recipient_topics"]
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,8 @@ from agent.privacy.snapshots import Snapshot
 from agent.values.alert_moment import AlertMoment
 
 _log = logging.getLogger("agent.delivery.routing")
-# Signs a recipient's view of an alert; returns the payload bytes to publish.
-Signer = Callable[[dict[str, Any], Alert], bytes]
+# Signs a recipient's view of an alert (`AlertSigner.sign`); returns the envelope bytes to publish.
+Signer = Callable[[Mapping[str, Any]], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class OutgoingAlert:
         message_id: stable across retries and replays: derived from the signed payload.
         recipient: recipient name from the policies.
         topic: MQTT topic.
-        payload: signed envelope bytes.
+        payload: the signed envelope (JWS) bytes.
         alert_id: the alert's CAP identifier.
         severity_rank: 0 (Minor) to 3 (Extreme), for the outbox's drop rule.
         policy_version: version of the sharing policy that rendered it.
@@ -107,10 +108,12 @@ class AlertDispatcher:
     Args:
         policies: who receives what.
         topic_for: builds the topic of an alert for a recipient (see
-            `recipient_topics`). Like `sign`, it is given the alert with the
-            recipient's camera pseudonym in `detection.camera_id`, so a topic
-            never names the real camera.
-        sign: wraps a recipient's view in a signed envelope.
+            `recipient_topics`). It is given the alert with the recipient's
+            camera pseudonym in `detection.camera_id`, so a topic never names
+            the real camera.
+        sign: wraps a recipient's view in a signed envelope (`AlertSigner.sign`).
+        default_expiry_s: lifetime of a message whose recipient sets no
+            `retention_s` (`mqtt.message_expiry_s`), for building `sharing`.
         sharing: renders the views; default: built from `policies` (loading
             or creating the pseudonym key) now when `site_id` is given, so a
             personal-data warning is logged at start, else on the first alert.
@@ -123,14 +126,16 @@ class AlertDispatcher:
         topic_for: Callable[[Alert, RecipientPolicy], str],
         sign: Signer,
         *,
+        default_expiry_s: int,
         sharing: SharingPolicy | None = None,
         site_id: str | None = None,
     ) -> None:
         self._policies = policies
         self._topic_for = topic_for
         self._sign = sign
+        self._default_expiry_s = default_expiry_s
         if sharing is None and site_id is not None:
-            sharing = SharingPolicy.from_config(policies, site_id=site_id)
+            sharing = SharingPolicy.from_config(policies, site_id=site_id, default_expiry_s=default_expiry_s)
         self._sharing = sharing
         self._sharing_lock = threading.Lock()
         self._snapshots_wanted = any(r.snapshots.enabled for r in policies.recipients)
@@ -180,9 +185,8 @@ class AlertDispatcher:
     def _message(
         self, sharing: SharingPolicy, alert: Alert, recipient: RecipientPolicy, snapshot: Snapshot | None
     ) -> OutgoingAlert:
-        view = sharing.render(alert, recipient, snapshot)
+        payload = self._sign(sharing.render(alert, recipient, snapshot))
         seen_as = _with_camera_pseudonym(alert, sharing.pseudonym("cam", alert.detection.camera_id, recipient))
-        payload = self._sign(view, seen_as)
         return OutgoingAlert(
             message_id=message_id_for(payload),
             recipient=recipient.name,
@@ -200,7 +204,9 @@ class AlertDispatcher:
         # Built on first use when no site id was known; the lock keeps it one policy (one key load).
         with self._sharing_lock:
             if self._sharing is None:
-                self._sharing = SharingPolicy.from_config(self._policies, site_id=alert.detection.site_id)
+                self._sharing = SharingPolicy.from_config(
+                    self._policies, site_id=alert.site_id, default_expiry_s=self._default_expiry_s
+                )
             return self._sharing
 
 

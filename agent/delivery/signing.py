@@ -1,110 +1,73 @@
-"""Signed alert envelopes (Ed25519) and the keys and trust stores behind them.
+"""The site's alert-signing key: key files, the signer, and the public key files agencies register.
 
-Envelope (UTF-8 JSON, the alert stays readable)::
+Every alert leaves the box as a JWS (`agent.delivery.jws`: flattened JSON
+serialization, `alg: Ed25519`, `typ: edge-alert+json`) whose payload is the
+recipient's view of the alert as compact UTF-8 JSON. The payload bytes are
+what is signed, so a receiver verifies them with any JOSE library and the
+site's public JWK, without canonicalising anything. Ed25519 is
+deterministic and the view's key order is fixed by the schema, so the same
+view signed with the same key gives identical bytes: replays repeat, and
+the message id (a digest of the payload) is stable across retries.
 
-    {"alert": {...the alert object...},
-     "signature": {"alg": "EdDSA", "kid": "<key id>", "iat": "<RFC 3339 UTC>",
-                   "alert_id": "<alert id>", "sig": "<base64url, no padding>"}}
-
-The signature covers `b"edge-alert-v1." + canonical(header) + b"." +
-canonical(alert)`, where `header` is the `signature` object without `sig`
-and `canonical` is JSON with sorted keys, no whitespace, UTF-8 and no ASCII
-escaping (the same bytes as RFC 8785 for strings, integers and booleans;
-alerts should carry floats with few digits). Ed25519 is deterministic, so
-signing the same alert with the same key and `iat` gives identical bytes,
-which keeps replays reproducible and lets the message id be a digest of the
-payload.
-
-Key id: by default the first 16 hex digits of the SHA-256 of the raw public
-key. A trust directory holds one PEM public key per file named `<kid>.pem`
-(`edge-agent keys export-public` writes them); the file name is the key id
-the verifier looks up.
+The private key is a PEM (PKCS#8) file, created with mode 0600 and never
+overwritten. Its key id is the RFC 7638 JWK thumbprint of the public key
+(`jws.key_id_for`), which every JOSE library computes the same way, unless
+`signing.key_id` in the site config names another. `write_public_key_files`
+(`edge-agent keys export-public`) writes the public key as a JWK and as a
+JWK Set, with that key id, for the agencies' trust registries.
 
 Rotating a site key without downtime:
 1. `edge-agent keys generate --out var/keys/site-signing-2.pem`
 2. `edge-agent keys export-public --key var/keys/site-signing-2.pem --out DIR`
-   and give the file to every agency, which adds it to its trust directory
-   next to the old one (both verify during the overlap).
+   and give `DIR/site-signing-2.jwk` to every agency, which adds it to the
+   site's `keys` in its trust registry next to the old one (both verify
+   during the overlap; `not_before`/`not_after` bound each).
 3. Point `signing.key_file` at the new key and restart the agent.
 4. Once the outbox holds nothing signed with the old key (and expiry has
-   passed), agencies delete the old `<kid>.pem`.
+   passed), agencies remove the old key or list its kid under `revoked`.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlertSigner",
-    "SignatureInvalid",
-    "TrustStore",
-    "VerifiedAlert",
-    "canonical_json",
-    "export_public_key",
+    "PublicKeyFiles",
     "generate_key_file",
-    "key_id_for",
     "load_or_create_signing_key",
     "load_signing_key",
-    "verify_envelope",
+    "payload_bytes",
+    "write_public_key_files",
 ]
 
-import base64
-import binascii
-import hashlib
 import json
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.alerts.times import iat_time
+from agent.delivery import jws
 from agent.errors import AgentError
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.signing")
 
-_DOMAIN = b"edge-alert-v1."
-ALG = "EdDSA"
 
+def payload_bytes(message: Mapping[str, Any]) -> bytes:
+    """A message's JSON as it is signed: compact, UTF-8, keys in the order given, no NaN or Infinity.
 
-class SignatureInvalid(AgentError):
-    """An envelope is malformed, signed by an unknown key, or its signature does not verify.
-
-    Attributes:
-        kid: key id named in the envelope, when it could be read.
+    Raises:
+        AgentError: the message holds something JSON cannot carry.
     """
-
-    def __init__(self, message: str, *, kid: str | None = None) -> None:
-        self.kid = kid
-        super().__init__(message)
-
-
-def canonical_json(value: Any) -> bytes:
-    """The canonical serialisation signatures are computed over (see module docstring)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def key_id_for(public_key: Ed25519PublicKey) -> str:
-    """Default key id: first 16 hex digits of SHA-256 over the raw 32-byte public key."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def _signing_input(header: Mapping[str, Any], alert: Mapping[str, Any]) -> bytes:
-    return _DOMAIN + canonical_json(dict(header)) + b"." + canonical_json(dict(alert))
+    try:
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise AgentError(f"message cannot be serialised as JSON: {err}") from err
+    return text.encode("utf-8")
 
 
 def generate_key_file(path: Path) -> Ed25519PrivateKey:
@@ -125,7 +88,7 @@ def generate_key_file(path: Path) -> Ed25519PrivateKey:
         raise AgentError(f"{path} already exists; refusing to overwrite a signing key") from None
     except OSError as err:
         raise AgentError(f"cannot write signing key {path}: {err}") from err
-    log_event(_log, "signing_key_created", path=path, kid=key_id_for(key.public_key()))
+    log_event(_log, "signing_key_created", path=path, kid=jws.key_id_for(key.public_key()))
     return key
 
 
@@ -151,117 +114,81 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     return load_signing_key(path)
 
 
-def export_public_key(key: Ed25519PrivateKey, out_dir: Path, kid: str | None = None) -> Path:
-    """Write the public key as `<out_dir>/<kid>.pem` for an agency's trust directory."""
-    kid = kid or key_id_for(key.public_key())
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{kid}.pem"
-    path.write_bytes(pem)
-    return path
+@dataclass(frozen=True, slots=True)
+class PublicKeyFiles:
+    """What `write_public_key_files` wrote.
+
+    Attributes:
+        kid: the key id in the files.
+        jwk: `<name>.jwk`, the public key as one RFC 7517 JWK.
+        jwk_set: `<name>.jwks.json`, a JWK Set holding that one key.
+        pem: `<name>.pub.pem` (SubjectPublicKeyInfo), when asked for.
+    """
+
+    kid: str
+    jwk: Path
+    jwk_set: Path
+    pem: Path | None = None
+
+
+def write_public_key_files(
+    key: Ed25519PrivateKey, out_dir: Path, name: str, *, kid: str | None = None, pem: bool = False
+) -> PublicKeyFiles:
+    """Write the public half of `key` into `out_dir` as `<name>.jwk` and `<name>.jwks.json` (and `.pub.pem`).
+
+    Public keys are not secret: the files are world-readable and replaced when they exist.
+
+    Raises:
+        AgentError: the name is not a plain file name, or the files cannot be written.
+    """
+    if not name or name != Path(name).name or name.startswith((".", "-")):
+        raise AgentError(f"public key name {name!r} must be a plain file name (no folders, no leading . or -)")
+    public = key.public_key()
+    kid = kid or jws.key_id_for(public)
+    jwk = jws.public_jwk(public, kid)
+    files = PublicKeyFiles(
+        kid=kid,
+        jwk=out_dir / f"{name}.jwk",
+        jwk_set=out_dir / f"{name}.jwks.json",
+        pem=out_dir / f"{name}.pub.pem" if pem else None,
+    )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files.jwk.write_text(json.dumps(jwk, indent=2) + "\n", encoding="utf-8")
+        files.jwk_set.write_text(json.dumps(jws.jwk_set([jwk]), indent=2) + "\n", encoding="utf-8")
+        if files.pem is not None:
+            spki = serialization.PublicFormat.SubjectPublicKeyInfo
+            files.pem.write_bytes(public.public_bytes(serialization.Encoding.PEM, spki))
+    except OSError as err:
+        raise AgentError(f"cannot write public key files in {out_dir}: {err}") from err
+    return files
 
 
 class AlertSigner:
-    """Signs alert objects into envelopes with one key.
+    """Signs recipients' views of alerts into JWS envelopes with one key.
 
     Args:
         key: the site's private key.
-        kid: key id put in each envelope; default `key_id_for(public key)`.
+        kid: key id put in each envelope's header; default: the key's RFC 7638 thumbprint.
     """
 
     def __init__(self, key: Ed25519PrivateKey, kid: str | None = None) -> None:
         self._key = key
-        self.kid = kid or key_id_for(key.public_key())
+        self.kid = kid or jws.key_id_for(key.public_key())
 
     @classmethod
     def from_file(cls, key_file: Path, kid: str | None = None) -> AlertSigner:
         """Signer for `signing.key_file` / `signing.key_id`, creating the key when missing."""
         return cls(load_or_create_signing_key(key_file), kid)
 
-    def sign(self, alert: Mapping[str, Any], alert_id: str, issued_at: datetime) -> bytes:
-        """Return the envelope bytes for `alert` (deterministic for the same inputs).
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as the JWK a receiver verifies with (this signer's `kid`)."""
+        return jws.public_jwk(self._key.public_key(), self.kid)
+
+    def sign(self, message: Mapping[str, Any]) -> bytes:
+        """The envelope of `message` (one recipient's view, JSON-ready): deterministic for the same input.
 
         Raises:
-            AgentError: `issued_at` is naive, or the alert is not JSON-serialisable.
+            AgentError: the message is not JSON-serialisable.
         """
-        if issued_at.tzinfo is None:
-            raise AgentError("issued_at must be timezone-aware")
-        iat = iat_time(issued_at)
-        header = {"alg": ALG, "kid": self.kid, "iat": iat, "alert_id": alert_id}
-        try:
-            signature = self._key.sign(_signing_input(header, alert))
-        except (TypeError, ValueError) as err:
-            raise AgentError(f"alert {alert_id} cannot be serialised: {err}") from err
-        envelope = {"alert": alert, "signature": {**header, "sig": _b64url(signature)}}
-        return canonical_json(envelope)
-
-
-@dataclass(frozen=True, slots=True)
-class TrustStore:
-    """Public keys an agency trusts, by key id."""
-
-    keys: Mapping[str, Ed25519PublicKey]
-
-    @classmethod
-    def from_dir(cls, directory: Path) -> TrustStore:
-        """Load every `<kid>.pem` in `directory`.
-
-        Raises:
-            AgentError: the directory is missing or a file is not an Ed25519 public key.
-        """
-        if not directory.is_dir():
-            raise AgentError(f"trust directory {directory} does not exist")
-        keys: dict[str, Ed25519PublicKey] = {}
-        for path in sorted(directory.glob("*.pem")):
-            try:
-                key = serialization.load_pem_public_key(path.read_bytes())
-            except (OSError, ValueError) as err:
-                raise AgentError(f"cannot read public key {path}: {err}") from err
-            if not isinstance(key, Ed25519PublicKey):
-                raise AgentError(f"{path} is not an Ed25519 public key")
-            keys[path.stem] = key
-        if not keys:
-            raise AgentError(f"trust directory {directory} holds no <kid>.pem public keys")
-        return cls(keys)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedAlert:
-    """An envelope whose signature verified."""
-
-    alert: dict[str, Any]
-    alert_id: str
-    kid: str
-    issued_at: datetime
-
-
-def verify_envelope(payload: bytes, trust: TrustStore | Mapping[str, Ed25519PublicKey]) -> VerifiedAlert:
-    """Check an envelope's signature against the trusted keys and return its alert.
-
-    Raises:
-        SignatureInvalid: malformed envelope, unknown key id, or a bad signature.
-    """
-    keys = trust.keys if isinstance(trust, TrustStore) else trust
-    try:
-        envelope = json.loads(payload)
-        alert, sig_block = envelope["alert"], envelope["signature"]
-        header = {k: sig_block[k] for k in ("alg", "kid", "iat", "alert_id")}
-        signature = _b64url_decode(sig_block["sig"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as err:
-        raise SignatureInvalid(f"malformed envelope: {err}") from None
-    if not isinstance(alert, dict) or not all(isinstance(v, str) for v in header.values()):
-        raise SignatureInvalid("malformed envelope: wrong field types")
-    kid = header["kid"]
-    if header["alg"] != ALG:
-        raise SignatureInvalid(f"unsupported alg {header['alg']!r}", kid=kid)
-    key = keys.get(kid)
-    if key is None:
-        raise SignatureInvalid(f"unknown key id {kid!r}", kid=kid)
-    try:
-        key.verify(signature, _signing_input(header, alert))
-        issued_at = datetime.fromisoformat(header["iat"].replace("Z", "+00:00"))
-    except InvalidSignature:
-        raise SignatureInvalid(f"signature does not verify (kid {kid})", kid=kid) from None
-    except ValueError:
-        raise SignatureInvalid(f"bad iat {header['iat']!r}", kid=kid) from None
-    return VerifiedAlert(alert, header["alert_id"], kid, issued_at)
+        return jws.sign_envelope(payload_bytes(message), self._key, self.kid, jws.TYP_ALERT)

@@ -12,18 +12,27 @@ Appends take an exclusive `flock` on the log (several processes may
 append), and are fsynced before `record` returns. A line torn by a power cut
 (no final newline) is cut off before the next append, which notes the
 number of bytes it removed.
+
+Record kinds: a message that left the box has no `kind` (and is the only
+record with a `message_id`, which `agent.delivery.reconcile` checks against
+the outbox); `record_event` appends the others, each with its `kind`:
+`status` (a recipient's signed status, accepted), `status_rejected` (one
+that was not: forged, unknown key, malformed) and `escalation` (an alert sent
+on to another recipient because no acknowledgement came in time). An
+`AuditObserver` may add fields to each sent-message record (its incident)
+and hears of each record once it is on disk.
 """
 
 from __future__ import annotations
 
-__all__ = ["AuditIssue", "AuditLog", "AuditRecord", "read_records", "verify_log"]
+__all__ = ["AuditIssue", "AuditLog", "AuditObserver", "AuditRecord", "read_records", "verify_log"]
 
 import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +65,18 @@ class Outgoing(Protocol):
     def snapshot(self) -> str: ...
     @property
     def personal_data(self) -> bool: ...
+
+
+class AuditObserver(Protocol):
+    """Told about sent-message records (`agent.delivery.feedback.FeedbackIntake`)."""
+
+    def extra_fields(self, outgoing: Outgoing) -> Mapping[str, Any]:
+        """More fields for the record of `outgoing` (e.g. its incident id); called before it is written."""
+        ...
+
+    def recorded(self, outgoing: Outgoing, record: Mapping[str, Any]) -> None:
+        """`record` of `outgoing` is on disk."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +131,11 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.head_path = self.path.with_name(self.path.name + ".head")
+        self._observer: AuditObserver | None = None
+
+    def observe(self, observer: AuditObserver | None) -> None:
+        """Have `observer` annotate and hear of every sent-message record from now on (None: nobody)."""
+        self._observer = observer
 
     def record(self, outgoing: Outgoing, *, ts: datetime | None = None, **extra: Any) -> dict[str, Any]:
         """Append one record for a message accepted for sending; returns it.
@@ -133,8 +159,34 @@ class AuditLog:
             "policy_version": outgoing.policy_version,
             "snapshot": outgoing.snapshot,
             "personal_data": outgoing.personal_data,
-            **extra,
         }
+        observer = self._observer
+        if observer is not None:
+            try:
+                fields.update({k: v for k, v in observer.extra_fields(outgoing).items() if k not in fields})
+            except Exception as err:  # noqa: BLE001 - an annotation never keeps a sent message out of the log
+                log_event(_log, "audit_observer_failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
+        fields.update(extra)
+        record = self._write(fields)
+        if observer is not None:
+            try:
+                observer.recorded(outgoing, record)
+            except Exception as err:  # noqa: BLE001 - the record is on disk whatever the observer does
+                log_event(_log, "audit_observer_failed", logging.ERROR, error=f"{type(err).__name__}: {err}")
+        return record
+
+    def record_event(self, kind: str, *, ts: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Append one record of another kind (`status`, `status_rejected`, `escalation`); returns it.
+
+        Raises:
+            AgentError: the log cannot be written, or `fields` names `message_id` (kept for sent messages).
+        """
+        if "message_id" in fields:
+            raise AgentError("message_id belongs to sent-message records only")
+        when = (ts or datetime.now(UTC)).isoformat(timespec="microseconds")
+        return self._write({"ts": when, "kind": kind, **fields})
+
+    def _write(self, fields: dict[str, Any]) -> dict[str, Any]:
         try:
             return self._append(fields)
         except OSError as err:

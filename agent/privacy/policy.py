@@ -4,9 +4,12 @@ For one alert and one recipient it: swaps camera and track ids for the
 recipient's pseudonyms (in the id fields and in the free text that names
 them), keeps only the fields on the recipient's allow-list, coarsens or drops
 the site location, attaches the snapshot the recipient's policy allows (or a
-note that it was withheld), and stamps a `privacy` block with the recipient,
-the policy version and the pseudonym key id. The result is the JSON object
-that is signed and published; the same alert never leaves the box any other way.
+note that it was withheld), and stamps what only this copy has: at top level
+`recipient` (its name), `agreement` (its agreement id) and `expires` (`sent`
+plus its `retention_s`, else the site's default message expiry), and a
+`privacy` block with the policy version and the pseudonym key id. The result,
+keys in schema order, is the JSON object that is signed and published (a
+`PublishedAlert`); the same alert never leaves the box any other way.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from agent.alerts.fields import POLICY_ADDED
-from agent.alerts.schema import Alert
+from agent.alerts.schema import Alert, PublishedAlert
+from agent.alerts.times import utc_time
 from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
 from agent.logs import log_event
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
@@ -29,8 +34,9 @@ from agent.privacy.snapshots import FaceFinding, Snapshot, SnapshotMaker
 from agent.privacy.view import FieldSelection, coarsen_areas, project
 from agent.values.alert_moment import AlertMoment
 
-# Keys of the alert schema that only the policy sets (see `Alert.privacy`, `Alert.snapshot`).
-PRIVACY_KEY, SNAPSHOT_KEY = POLICY_ADDED
+# Keys of the alert schema that only the policy sets (see `agent.alerts.fields.POLICY_ADDED`).
+PRIVACY_KEY, SNAPSHOT_KEY = "privacy", "snapshot"
+_SCHEMA_ORDER = {name: i for i, name in enumerate(PublishedAlert.model_fields)}
 
 _log = logging.getLogger("agent.privacy")
 _TRACK_KEY = re.compile(r"(^|_)track_ids?$")
@@ -54,6 +60,8 @@ class SharingPolicy:
         policies: the site's recipients and their rules.
         site_id: goes into every pseudonym, so two sites never share one.
         key: the site's pseudonym key.
+        default_expiry_s: lifetime of a message whose recipient sets no `retention_s`
+            (the site's `mqtt.message_expiry_s`): `expires` is `sent` plus this.
         snapshots: makes snapshots; None means no recipient can get one.
     """
 
@@ -63,6 +71,7 @@ class SharingPolicy:
         *,
         site_id: str,
         key: PseudonymKey,
+        default_expiry_s: int,
         snapshots: SnapshotMaker | None = None,
     ) -> None:
         self.recipients: tuple[RecipientPolicy, ...] = tuple(policies.recipients)
@@ -70,6 +79,7 @@ class SharingPolicy:
         self.key_id = key.key_id
         self._key = key
         self._site_id = site_id
+        self._default_expiry_s = default_expiry_s
         self._snapshots = snapshots
         self._selections = {r.name: FieldSelection.of(r.fields) for r in self.recipients}
         for r in self.recipients:
@@ -85,7 +95,12 @@ class SharingPolicy:
 
     @classmethod
     def from_config(
-        cls, policies: PoliciesConfig, *, site_id: str, face_detector: Callable[[], FaceFinding] | None = None
+        cls,
+        policies: PoliciesConfig,
+        *,
+        site_id: str,
+        default_expiry_s: int,
+        face_detector: Callable[[], FaceFinding] | None = None,
     ) -> SharingPolicy:
         """Build from config: load (or create) the key; the face detector loads on first snapshot."""
         if face_detector is None:
@@ -99,6 +114,7 @@ class SharingPolicy:
             policies,
             site_id=site_id,
             key=load_or_create_pseudonym_key(policies.pseudonym_key_file),
+            default_expiry_s=default_expiry_s,
             snapshots=SnapshotMaker(face_detector),
         )
 
@@ -124,19 +140,25 @@ class SharingPolicy:
             return {p: Snapshot("withheld", b"", 0, 0, 0, 0, "snapshot failed") for p in wanted}
 
     def render(self, alert: Alert, recipient: RecipientPolicy, snapshot: Snapshot | None = None) -> dict[str, Any]:
-        """The recipient's view of `alert`: a new JSON-ready dict."""
+        """The recipient's view of `alert`: a new JSON-ready dict, keys in schema order."""
         data = alert.model_dump(mode="json", exclude_none=True, exclude=set(POLICY_ADDED))
         data = self._pseudonymize(data, recipient)
         view = project(data, self._selections[recipient.name])
         coarsen_areas(view, mode=recipient.location, decimals=recipient.location_decimals)
+        view["recipient"] = recipient.name
+        view["agreement"] = recipient.agreement_id
+        # Milliseconds, cut (never rounded up): a copy never claims to live longer than its policy allows.
+        expires = alert.sent + timedelta(seconds=self.lifetime_s(recipient))
+        view["expires"] = utc_time(expires, precision="milliseconds", zulu=True)
         if snapshot is not None and recipient.snapshots.enabled:
             view[SNAPSHOT_KEY] = snapshot.to_json()
-        view[PRIVACY_KEY] = {
-            "recipient": recipient.name,
-            "policy_version": self.version,
-            "pseudonym_key_id": self.key_id,
-        }
-        return view
+        view[PRIVACY_KEY] = {"policy_version": self.version, "pseudonym_key_id": self.key_id}
+        # Schema order, so a person reading a payload finds the envelope first (unknown keys cannot occur).
+        return dict(sorted(view.items(), key=lambda item: _SCHEMA_ORDER.get(item[0], len(_SCHEMA_ORDER))))
+
+    def lifetime_s(self, recipient: RecipientPolicy) -> int:
+        """How long after `sent` a message for `recipient` stays valid (its `retention_s`, else the default)."""
+        return recipient.retention_s if recipient.retention_s is not None else self._default_expiry_s
 
     def pseudonym(self, kind: str, value: str, recipient: RecipientPolicy) -> str:
         """The pseudonym this recipient sees for an id (`cam` for cameras, `trk` for tracks)."""

@@ -23,7 +23,7 @@ from agent.alerts.builder import MessageSequence
 from agent.alerts.ids import Uuid7Factory
 from agent.config import CameraConfig, DetectorConfig, SiteConfig, SiteInfo, TrackerConfig
 from agent.delivery.routing import AlertDispatcher, recipient_topics
-from agent.delivery.signing import AlertSigner, load_or_create_signing_key
+from agent.delivery.signing import AlertSigner
 from agent.detection.detector import DetectorOptions, ObjectDetector
 from agent.motion.gate import MotionGate, MotionSettings
 from agent.rules.geometry import polygon_to_pixels
@@ -133,11 +133,12 @@ def camera_pipeline(
 
 
 def dispatcher_from_config(config: SiteConfig) -> AlertDispatcher:
-    """Route alerts by the site's policies, signed with the site key (created if missing)."""
-    signer = AlertSigner(load_or_create_signing_key(config.signing.key_file), config.signing.key_id)
+    """Route alerts by the site's policies, each view signed as a JWS with the site key (created if missing)."""
+    signer = AlertSigner.from_file(config.signing.key_file, config.signing.key_id)
     return AlertDispatcher(
         config.policies,
         recipient_topics(config.mqtt.topic_prefix, config.site.id),
-        lambda view, alert: signer.sign(view, alert.identifier, alert.sent),
+        signer.sign,
+        default_expiry_s=config.mqtt.message_expiry_s,
         site_id=config.site.id,
     )

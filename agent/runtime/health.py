@@ -5,7 +5,8 @@ agent unhealthy (a camera loop that stopped making progress, publisher
 threads that died) and withhold the systemd watchdog ping, so systemd
 restarts a hung agent; *warnings* (a camera reconnecting or restarting, the
 broker unreachable or refusing, the MQTT session taken over by another agent
-with the same client id, the outbox's disk full) are reported but a restart
+with the same client id, the outbox's disk full, the broker refusing the
+subscription to the recipients' statuses) are reported but a restart
 would not fix them, so they do not.
 
 The running agent rewrites `<runtime.state_dir>/agent-state.json` every
@@ -69,6 +70,8 @@ def assess_health(stats: SiteStats, *, publisher_alive: bool, stall_timeout_s: f
     if stats.outbox_storage_problem:
         unstored = stats.outbox_unstored
         warnings.append(f"{stats.outbox_storage_problem}; {unstored} alert messages could not be stored since start")
+    if stats.feedback.subscription_problem:
+        warnings.append(f"{stats.feedback.subscription_problem}; statuses from recipients do not arrive")
     if stats.rate_scale < 1.0:
         warnings.append(f"cameras run at {stats.rate_scale:.0%} of their detect rate (box overloaded)")
     return HealthReport(not problems, tuple(problems), tuple(warnings))

@@ -15,6 +15,17 @@ camera sent, so a sum over `kind` is the camera's stream: `detected`,
 `rate_skipped` (left out by design, the detect rate is below the stream's),
 `dropped` (lost because the box was too slow) and `damaged`. The dashboard
 and alert rules in `config/grafana/` and `config/prometheus/` use these names.
+
+The statuses recipients send back are labelled `recipient` (`(unknown)` for
+a topic that names none): `edge_agent_feedback_statuses_total{status}`
+accepted, `edge_agent_feedback_rejected_total{reason}` refused,
+`edge_agent_feedback_duplicates_total`, the histograms
+`edge_agent_feedback_received_seconds` and
+`edge_agent_feedback_acknowledged_seconds` (alert published, its PUBACK -> its
+first `received` / first acknowledgement came back),
+`edge_agent_feedback_escalations_total` (incidents sent on for want of an
+acknowledgement), `edge_agent_feedback_escalations_pending`, and
+`edge_agent_feedback_subscribed` (1 while the broker grants the subscription).
 """
 
 from __future__ import annotations
@@ -32,7 +43,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agent.alerts.status import STATUS_KINDS
 from agent.config import MetricsConfig
+from agent.delivery.feedback_check import REJECT_REASONS
+from agent.delivery.feedback_stats import UNATTRIBUTED
 from agent.delivery.sink import SinkCounters
 from agent.errors import AgentError
 from agent.histogram import HistogramSnapshot
@@ -43,6 +57,7 @@ _log = logging.getLogger("agent.runtime.metrics")
 _P = "edge_agent_"
 _SITE = ["site"]
 _CAMERA = ["site", "camera"]
+_RECIPIENT = ["site", "recipient"]
 
 _CAMERA_GAUGES: tuple[tuple[str, str, Callable[[CameraStats], float]], ...] = (
     ("camera_up", "1 while the camera delivers frames", lambda c: float(c.state == "running")),
@@ -150,6 +165,57 @@ def site_metrics(stats: SiteStats) -> Iterator[Metric]:
     )
     _add_histogram(delivery, site, stats.publisher.delivery_seconds)
     yield delivery
+    yield from _feedback_metrics(stats)
+
+
+def _feedback_metrics(stats: SiteStats) -> Iterator[Metric]:
+    site, feedback = stats.site_id, stats.feedback
+    subscribed = GaugeMetricFamily(
+        _P + "feedback_subscribed", "1 while the broker grants the subscription to recipients' statuses", labels=_SITE
+    )
+    subscribed.add_metric([site], float(feedback.subscribed))
+    yield subscribed
+    accepted = CounterMetricFamily(
+        _P + "feedback_statuses", "signed statuses accepted from a recipient, by kind", labels=[*_RECIPIENT, "status"]
+    )
+    rejected = CounterMetricFamily(
+        _P + "feedback_rejected",
+        "statuses refused (forged, unknown key, malformed, unknown alert), by reason",
+        labels=[*_RECIPIENT, "reason"],
+    )
+    duplicates = CounterMetricFamily(
+        _P + "feedback_duplicates", "statuses received again (same status_id), ignored", labels=_RECIPIENT
+    )
+    escalated = CounterMetricFamily(
+        _P + "feedback_escalations",
+        "incidents sent on to escalate_to because no acknowledgement came in time",
+        labels=_RECIPIENT,
+    )
+    pending = GaugeMetricFamily(
+        _P + "feedback_escalations_pending", "incidents waiting for this recipient's acknowledgement", labels=_RECIPIENT
+    )
+    received = _histogram(
+        "feedback_received_seconds", "time from an alert's publish (PUBACK) to its first received status", _RECIPIENT
+    )
+    acknowledged = _histogram(
+        "feedback_acknowledged_seconds",
+        "time from an alert's publish (PUBACK) to its first acknowledging status",
+        _RECIPIENT,
+    )
+    for r in feedback.recipients:
+        labels = [site, r.recipient]
+        for kind in STATUS_KINDS:
+            accepted.add_metric([*labels, kind], float(r.statuses.get(kind, 0)))
+        # Every reason from zero for the configured recipients, so a rate over them starts at 0.
+        reasons = REJECT_REASONS if r.recipient != UNATTRIBUTED else ()
+        for reason in sorted({*reasons, *r.rejected}):
+            rejected.add_metric([*labels, reason], float(r.rejected.get(reason, 0)))
+        duplicates.add_metric(labels, float(r.duplicates))
+        escalated.add_metric(labels, float(r.escalated))
+        pending.add_metric(labels, float(r.escalations_pending))
+        _add_histogram(received, labels, r.received_seconds)
+        _add_histogram(acknowledged, labels, r.acknowledged_seconds)
+    yield from (accepted, rejected, duplicates, escalated, pending, received, acknowledged)
 
 
 def _camera_metrics(stats: SiteStats) -> Iterator[Metric]:

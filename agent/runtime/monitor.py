@@ -16,11 +16,12 @@ __all__ = ["SiteMonitor"]
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psutil
 
 from agent.config import SiteConfig
+from agent.delivery.feedback_stats import FeedbackCounters
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
 from agent.delivery.sink import DeliverySink
@@ -47,6 +48,7 @@ class SiteMonitor:
         publisher: the broker connection, for its state and to publish the stats.
         notifier: systemd notifications (the watchdog ping).
         started_mono_s: when the agent started (`time.monotonic()`), for its uptime.
+        feedback: the statuses recipients sent back (`FeedbackIntake.counters`), when there is an intake.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class SiteMonitor:
         publisher: MqttPublisher,
         notifier: SystemdNotifier,
         started_mono_s: float,
+        feedback: Callable[[], FeedbackCounters] | None = None,
     ) -> None:
         self._site_id = config.site.id
         self._runtime = config.runtime
@@ -73,6 +76,7 @@ class SiteMonitor:
         self._process = ProcessSampler()
         self._pid = psutil.Process().pid
         self._started_mono = started_mono_s
+        self._feedback = feedback
         self._next_state_s = self._next_stats_s = time.monotonic()
         self._health = HealthReport(True, (), ())
         self._state_write_failures = 0
@@ -119,6 +123,7 @@ class SiteMonitor:
             outbox_unstored=box.unstored,
             outbox_storage_problem=box.storage_problem,
             broker_warning=self._publisher.broker_warning,
+            feedback=self._feedback() if self._feedback is not None else FeedbackCounters(),
         )
         self._health = assess_health(
             latest, publisher_alive=self._publisher.threads_alive, stall_timeout_s=self._runtime.stall_timeout_s

@@ -11,6 +11,11 @@ main thread runs the `SiteMonitor` once a second (stats, state file, stats
 topic, watchdog, Prometheus from the same snapshot when enabled) and, on
 SIGHUP, the `ConfigReloader`.
 
+The same broker connection brings back the signed statuses recipients send
+about the site's alerts; the `FeedbackIntake` (`agent.delivery.feedback`,
+built by `agent.runtime.feedback_assembly`) checks, audits and counts them on
+its own thread and escalates an incident nobody acknowledged in time.
+
 At start, before any camera runs, the incidents a killed run left open (kept
 beside the outbox by the sink, `agent.delivery.open_incidents`) get their
 `end`, saying that the agent stopped while they were open.
@@ -40,6 +45,7 @@ from types import FrameType
 import psutil
 
 from agent.config import SiteConfig
+from agent.delivery.feedback import FeedbackIntake
 from agent.delivery.open_incidents import OpenIncidents, end_incidents_left_open
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
@@ -51,6 +57,7 @@ from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import dispatcher_from_config
 from agent.runtime.camera_worker import CameraWorker
 from agent.runtime.detector_pool import DetectorPool
+from agent.runtime.feedback_assembly import feedback_intake
 from agent.runtime.heap import map_large_blocks
 from agent.runtime.metrics import MetricsServer
 from agent.runtime.monitor import SiteMonitor
@@ -134,20 +141,30 @@ class AgentService:
             outbox = stack.enter_context(Outbox(config.outbox))
             report_lost_messages(outbox, config.policies.audit_log)
             incidents = stack.enter_context(OpenIncidents(config.outbox.path))
-            publisher = stack.enter_context(MqttPublisher(config.mqtt, config.site.id, outbox))
+            store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
+            feedback = stack.enter_context(feedback_intake(config, audit=self._audit, store=store))
+            publisher = stack.enter_context(
+                MqttPublisher(
+                    config.mqtt,
+                    config.site.id,
+                    outbox,
+                    subscriptions=[feedback.subscription()],
+                    on_delivered=feedback.on_delivered,
+                )
+            )
             if config.runtime.metrics.enabled:
                 stack.enter_context(MetricsServer(config.runtime.metrics, lambda: self.latest_stats))
             self._wait_for_broker(publisher)
-            store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
             # Entered last, so it is closed (drained into the outbox) before the publisher and outbox close.
             sink = stack.enter_context(DeliverySink(self._dispatcher, store, audit=self._audit, incidents=incidents))
-            end_incidents_left_open(incidents, sink.submit)  # before any camera opens new ones
+            submit = feedback.watch(sink.submit)  # the intake keeps each alert for its audit record and escalation
+            end_incidents_left_open(incidents, submit)  # before any camera opens new ones
             self._workers = [
                 CameraWorker(
                     cam,
                     config,
                     pool.handle(cam.id),
-                    sink=sink.submit,
+                    sink=submit,
                     scheduler=self._scheduler,
                     stop=self._stop,
                     on_first_frame=self._first_frame,
@@ -163,6 +180,7 @@ class AgentService:
                 publisher=publisher,
                 notifier=self._notifier,
                 started_mono_s=self._started_mono,
+                feedback=feedback.counters,
             )
             reloader = ConfigReloader(
                 config,
@@ -173,7 +191,7 @@ class AgentService:
                 notifier=self._notifier,
             )
             self._start_cameras(len(cameras))
-            self._watch(self._monitor, reloader)
+            self._watch(self._monitor, reloader, feedback)
             self._shutdown(self._monitor, sink, publisher, outbox)
         return 0
 
@@ -195,12 +213,13 @@ class AgentService:
             log_event(_log, "kernels_not_compiled", logging.WARNING, running="numba jit", reason=kernels.detail)
         self._notifier.ready(f"{count} cameras")
 
-    def _watch(self, monitor: SiteMonitor, reloader: ConfigReloader) -> None:
+    def _watch(self, monitor: SiteMonitor, reloader: ConfigReloader, feedback: FeedbackIntake) -> None:
         """The main thread's loop: reload when asked, tick the monitor, until stopped or every camera ended."""
         while any(w.is_alive() for w in self._workers) and not self._stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
-                reloader.apply()
+                if reloader.apply():
+                    feedback.use_policies(reloader.config.policies)
             monitor.tick()
             self._stop.wait(_MONITOR_PERIOD_S)
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import psutil
 
+from agent.delivery.feedback_stats import FeedbackCounters
 from agent.delivery.publisher import PublisherCounters
 from agent.delivery.sink import SinkCounters
 from agent.histogram import FRAME_BUCKETS_S, DurationHistogram, HistogramSnapshot
@@ -114,6 +115,10 @@ class SiteStats:
     that could not be stored since start; `outbox_storage_problem` is the
     failure going on now ('' when writes work). `broker_warning` says, while
     it lasts, that another agent keeps taking this client id's MQTT session.
+    `feedback` is what the recipients sent back (`agent.delivery.feedback_stats`):
+    per recipient, statuses accepted by kind and rejected by reason, the time
+    from an alert's publish (its PUBACK) to its first `received` and its first
+    acknowledgement (histograms), escalations fired and pending.
     """
 
     site_id: str
@@ -136,6 +141,7 @@ class SiteStats:
     outbox_unstored: int = 0
     outbox_storage_problem: str = ""
     broker_warning: str = ""
+    feedback: FeedbackCounters = field(default_factory=FeedbackCounters)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

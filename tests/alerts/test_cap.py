@@ -1,4 +1,4 @@
-"""CAP 1.2 XML: valid against the OASIS schema, values carried over, the cap command."""
+"""CAP 1.2 XML: valid against the OASIS schema, values carried over, the cap command over JWS lines."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.alerts.builder import AlertBuilder
 from agent.alerts.cap import CAP_NAMESPACE, alert_to_cap_xml, alerts_from_jsonl
@@ -18,6 +19,7 @@ from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.cli import cap_command as cap_cli
 from agent.config import SiteInfo
+from agent.delivery.signing import AlertSigner
 from agent.errors import AgentError
 from agent.values.rule_events import RuleEvent
 
@@ -51,10 +53,31 @@ def crossing_incident() -> list[Alert]:
     return [b.build(ev("start", 0, 1)), b.build(ev("update", 3, 2)), b.build(ev("end", 9, 2))]
 
 
+def recipient_copy(alert: Alert) -> Alert:
+    """The alert as a recipient's copy carries it (what the sharing policy stamps)."""
+    expires = alert.sent + timedelta(minutes=10)
+    return alert.model_copy(update={"recipient": "police", "agreement": "dsa-2026-07", "expires": expires})
+
+
 def test_rendered_cap_validates_against_the_oasis_schema(cap_xsd: Path) -> None:
     schema = xmlschema.XMLSchema(str(cap_xsd))
     for alert in crossing_incident():
         schema.validate(alert_to_cap_xml(alert).decode("utf-8"))
+        schema.validate(alert_to_cap_xml(recipient_copy(alert)).decode("utf-8"))
+
+
+def test_a_recipient_copy_carries_its_expiry_site_recipient_and_agreement() -> None:
+    copy = recipient_copy(crossing_incident()[0])
+    root = ET.fromstring(alert_to_cap_xml(copy))
+    assert root.findtext("cap:info/cap:expires", namespaces=NS) == "2026-03-01T23:10:00+00:00"
+    params = {
+        p.findtext("cap:valueName", namespaces=NS): p.findtext("cap:value", namespaces=NS)
+        for p in root.findall("cap:info/cap:parameter", NS)
+    }
+    assert (params["schemaVersion"], params["siteId"]) == ("2", "site-1")
+    assert (params["recipient"], params["agreement"]) == ("police", "dsa-2026-07")
+    assert root.find("cap:info/cap:expires", NS) is not None
+    assert ET.fromstring(alert_to_cap_xml(crossing_incident()[0])).find("cap:info/cap:expires", NS) is None
 
 
 def test_cap_carries_the_alert_fields() -> None:
@@ -73,6 +96,7 @@ def test_cap_carries_the_alert_fields() -> None:
     }
     assert params["count"] == "2" and params["direction"] == "A_to_B" and params["line"] == "gate"
     assert params["sequence"] == "2" and params["firstSeen"] == "2026-03-01T23:00:00+00:00"
+    assert "recipient" not in params, "an alert before any policy is nobody's copy"
     assert root.findtext("cap:info/cap:area/cap:circle", namespaces=NS) == "51.50000,-0.12000 0.1"
     assert root.findtext("cap:info/cap:event", namespaces=NS) == "Line crossing"
     end_root = ET.fromstring(alert_to_cap_xml(end))
@@ -105,4 +129,28 @@ def test_a_line_without_an_alert_is_reported_with_its_number(tmp_path: Path) -> 
     src = tmp_path / "bad.jsonl"
     src.write_text(crossing_incident()[0].to_json_bytes().decode() + '\n{"hello": 1}\n')
     with pytest.raises(AgentError, match=r"bad.jsonl:2: not an alert"):
+        list(alerts_from_jsonl(src))
+
+
+def test_cap_command_renders_the_jws_lines_a_replay_writes(tmp_path: Path, cap_xsd: Path) -> None:
+    signer = AlertSigner(Ed25519PrivateKey.generate())
+    copies = [recipient_copy(a) for a in crossing_incident()]
+    src = tmp_path / "replay.jsonl"
+    src.write_bytes(b"".join(signer.sign(json.loads(c.to_json_bytes())) + b"\n" for c in copies))
+    assert [a.identifier for a in alerts_from_jsonl(src)] == [c.identifier for c in copies]
+    assert cap_cli.run(Namespace(input=src, out=str(tmp_path / "cap"))) == 0
+    schema = xmlschema.XMLSchema(str(cap_xsd))
+    for copy in copies:
+        root = ET.fromstring((tmp_path / "cap" / f"{copy.identifier}.xml").read_bytes())
+        schema.validate(root)
+        assert root.findtext("cap:info/cap:expires", namespaces=NS) is not None
+
+
+def test_a_schema_v1_line_is_refused_with_its_number(tmp_path: Path) -> None:
+    v1 = {**json.loads(crossing_incident()[0].to_json_bytes()), "schema_version": "1.0"}
+    src = tmp_path / "old.jsonl"
+    src.write_text(json.dumps({"alert": v1, "signature": {"alg": "EdDSA", "kid": "k", "sig": "x"}}) + "\n")
+    with pytest.raises(
+        AgentError, match=r"old.jsonl:1: not an alert: schema_version: .*schema v1 is no longer accepted"
+    ):
         list(alerts_from_jsonl(src))

@@ -28,7 +28,7 @@ from agent.delivery.signing import AlertSigner
 from agent.errors import AgentError
 from agent.privacy.audit import read_records
 from tests.brokers import MosquittoBroker
-from tests.delivery.sample_alerts import drain, make_alert
+from tests.delivery.sample_alerts import ReceiverFactory, drain, make_alert, numbers
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
 
@@ -108,10 +108,11 @@ def test_a_full_disk_is_said_in_words_counted_and_the_outbox_recovers(
 
 @pytest.mark.broker
 def test_delivery_resumes_by_itself_when_space_returns(
-    small_disk: Path, tmp_path: Path, signer: AlertSigner, receiver_factory
+    small_disk: Path, tmp_path: Path, signer: AlertSigner, receiver_factory: ReceiverFactory
 ) -> None:
     topic = "edge/site-full/cam/alerts/yard"
     with MosquittoBroker(tmp_path / "b") as broker, Outbox(OutboxConfig(path=small_disk / "o.sqlite")) as box:
+        assert broker.port is not None
         receiver = receiver_factory(f"mqtt://127.0.0.1:{broker.port}", "edge/site-full/+/alerts/#")
         for n in range(20):
             box.put(make_alert(signer, topic, n))
@@ -119,7 +120,7 @@ def test_delivery_resumes_by_itself_when_space_returns(
         with MqttPublisher(MqttConfig(port=broker.port), "site-full", box) as pub:
             pub.wait_connected(5)
             # Published and acknowledged by the broker, but the PUBACKs cannot be committed.
-            assert sorted(r.verified.alert["n"] for r in drain(receiver, 20)) == list(range(20))
+            assert sorted(numbers(drain(receiver, 20))) == list(range(20))
             deadline = time.monotonic() + 15
             while pub.counters().storage_errors < 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -129,7 +130,7 @@ def test_delivery_resumes_by_itself_when_space_returns(
             assert pub.flush(30), f"outbox still holds {box.stats().depth}"
             for n in range(20, 25):
                 assert box.put(make_alert(signer, topic, n))
-            assert [r.verified.alert["n"] for r in drain(receiver, 5)] == list(range(20, 25))
+            assert numbers(drain(receiver, 5)) == list(range(20, 25))
             assert pub.flush(15)
     with Outbox(OutboxConfig(path=small_disk / "o.sqlite")) as reopened:
         stats = reopened.stats()
@@ -156,6 +157,7 @@ def _wait_status(config: Path, wanted: str, timeout_s: float = 60) -> tuple[int,
 def test_an_agent_whose_outbox_disk_fills_keeps_its_camera_and_delivers_again(
     small_disk: Path, tmp_path: Path, mosquitto: MosquittoBroker, vtest_avi: Path
 ) -> None:
+    assert mosquitto.port is not None
     site = "full-site"
     config = write_site_config(
         tmp_path / "site.yaml", port=mosquitto.port, site_id=site, cameras=[camera("walk", str(vtest_avi))]

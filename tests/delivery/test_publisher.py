@@ -18,7 +18,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher, PublisherState
 from agent.delivery.signing import AlertSigner
 from tests.brokers import MosquittoBroker
-from tests.delivery.sample_alerts import drain, make_alert
+from tests.delivery.sample_alerts import ReceiverFactory, drain, make_alert, number, numbers
 
 pytestmark = pytest.mark.broker
 HERE = Path(__file__).resolve().parent
@@ -29,7 +29,12 @@ def _retained_status(port: int, topic: str) -> str | None:
     got: list[bytes] = []
     done = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    client.on_message = lambda c, u, m: (got.append(m.payload), done.set())
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        got.append(bytes(msg.payload))
+        done.set()
+
+    client.on_message = on_message
     client.on_subscribe = lambda c, u, mid, rc, p: threading.Timer(0.3, done.set).start()
     client.connect("127.0.0.1", port)
     client.subscribe(topic, qos=1)
@@ -44,8 +49,9 @@ def test_delivers_in_order_then_status_online_and_stopped(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     signer: AlertSigner,
-    receiver_factory,
+    receiver_factory: ReceiverFactory,
 ) -> None:
+    assert mosquitto.port is not None
     receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-o/+/alerts/#")
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
         for n in range(200):
@@ -57,7 +63,7 @@ def test_delivers_in_order_then_status_online_and_stopped(
             assert pub.flush(15)
         stats = box.stats()
     got = drain(receiver, 200)
-    assert [r.verified.alert["n"] for r in got] == list(range(200))
+    assert numbers(got) == list(range(200))
     assert (stats.delivered, stats.depth) == (200, 0)
     assert _retained_status(mosquitto.port, "edge/site-o/status") == "stopped"
 
@@ -65,12 +71,13 @@ def test_delivers_in_order_then_status_online_and_stopped(
 def test_nothing_is_deleted_without_puback_and_an_outage_loses_nothing(
     tmp_path: Path,
     signer: AlertSigner,
-    receiver_factory,
+    receiver_factory: ReceiverFactory,
 ) -> None:
     with (
         MosquittoBroker(tmp_path / "b", persistent=True) as broker,
         Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
     ):
+        assert broker.port is not None
         receiver = receiver_factory(
             f"mqtt://127.0.0.1:{broker.port}", "edge/site-r/+/alerts/#", client_id="agency-r", session_expiry_s=300
         )
@@ -89,7 +96,7 @@ def test_nothing_is_deleted_without_puback_and_an_outage_loses_nothing(
             got = drain(receiver, 200)
             assert pub.flush(15)
         stats = box.stats()
-    assert [r.verified.alert["n"] for r in got] == list(range(100, 300))
+    assert numbers(got) == list(range(100, 300))
     assert stats.delivered == 300
 
 
@@ -97,8 +104,9 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     signing_key_file: Path,
-    receiver_factory,
+    receiver_factory: ReceiverFactory,
 ) -> None:
+    assert mosquitto.port is not None
     receiver = receiver_factory(f"mqtt://127.0.0.1:{mosquitto.port}", "edge/site-k/+/alerts/#")
     outbox_path = tmp_path / "o.sqlite"
     base = [
@@ -113,7 +121,7 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
     ]
     proc = subprocess.Popen([*base, "--count", "400", "--max-inflight", "1"], stdout=subprocess.PIPE, text=True)
     try:
-        before = {r.verified.alert["n"] for r in drain(receiver, 50, timeout_s=10)}
+        before = {number(r) for r in drain(receiver, 50, timeout_s=10)}
     finally:
         proc.kill()  # SIGKILL mid-stream: no clean shutdown, no 'stopped' status
         proc.wait()
@@ -126,7 +134,7 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
     assert 0 < left <= 350 + 1
     out = subprocess.run([*base, "--count", "0"], capture_output=True, text=True, timeout=60)
     assert "drained" in out.stdout, out.stderr
-    rest = [r.verified.alert["n"] for r in drain(receiver, 400, timeout_s=1.0)]
+    rest = numbers(drain(receiver, 400, timeout_s=1.0))
     assert before | set(rest) == set(range(400))  # every committed alert arrived...
     assert len(before) + len(rest) == 400  # ...and none was accepted twice
     assert receiver.rejected == 0
@@ -135,7 +143,7 @@ def test_a_killed_publisher_delivers_the_rest_after_restart(
 def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
     tmp_path: Path,
     signer: AlertSigner,
-    receiver_factory,
+    receiver_factory: ReceiverFactory,
 ) -> None:
     with MosquittoBroker(tmp_path / "agency") as agency:
         bridge = (
@@ -147,6 +155,7 @@ def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
             MosquittoBroker(tmp_path / "site", extra_conf=bridge) as local,
             Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
         ):
+            assert local.port is not None
             receiver = receiver_factory(f"mqtt://127.0.0.1:{agency.port}", "edge/site-b/+/alerts/#")
             time.sleep(0.5)  # the bridge connects on its own schedule
             with MqttPublisher(MqttConfig(port=local.port), "site-b", box) as pub:
@@ -155,12 +164,13 @@ def test_bridge_carries_alerts_from_site_broker_to_agency_broker(
                 pub.wait_connected(5)
                 assert pub.flush(10)
                 got = drain(receiver, 20, timeout_s=5)
-    assert [r.verified.alert["n"] for r in got] == list(range(20))
+    assert numbers(got) == list(range(20))
 
 
 def test_delivery_times_are_measured_from_the_outbox_to_the_puback(
     tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner
 ) -> None:
+    assert mosquitto.port is not None
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
         # Twenty alerts that waited about a second in the outbox before the publisher started.
         for n in range(20):
@@ -215,7 +225,7 @@ def _source_line(frame) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_losing_pahos_loop_stop_race_does_not_end_the_connection_thread(
-    tmp_path: Path, signer: AlertSigner, receiver_factory
+    tmp_path: Path, signer: AlertSigner, receiver_factory: ReceiverFactory
 ) -> None:
     # paho's loop_stop checks its thread handle, then joins it; the network thread clears the
     # handle as it returns. Ending between the two raises AttributeError in the caller, which
@@ -228,6 +238,7 @@ def test_losing_pahos_loop_stop_race_does_not_end_the_connection_thread(
         # Threads started from now on (the publisher's, paho's) are traced; a thread reads the hook
         # after `start` returns, so it stays set until the test ends.
         threading.settrace(_race_losing_tracer(races))
+        assert broker.port is not None
         pub = MqttPublisher(MqttConfig(port=broker.port), "site-z", box, reconnect_max_s=0.5).__enter__()
         try:
             pub.wait_connected(5)
@@ -240,7 +251,7 @@ def test_losing_pahos_loop_stop_race_does_not_end_the_connection_thread(
             assert pub.threads_alive
             receiver = receiver_factory(f"mqtt://127.0.0.1:{broker.port}", "edge/site-z/+/alerts/#")
             box.put(make_alert(signer, "edge/site-z/cam/alerts/yard", 1))
-            assert [r.verified.alert["n"] for r in drain(receiver, 1)] == [1]
+            assert numbers(drain(receiver, 1)) == [1]
         finally:
-            threading.settrace(None)  # type: ignore[arg-type]  # typeshed wants a function; None removes it
+            threading.settrace(None)  # removes the hook
             pub.close()

@@ -1,28 +1,29 @@
-"""Refusals: wrong certificate, wrong password, publishing outside the ACL, tampered and replayed alerts."""
+"""Refusals: wrong certificate, wrong password, unusable TLS files, publishing and reading outside the ACL.
+
+Tampered and replayed alerts, at the receiver and through `edge-agent subscribe`, are in tests/agency/.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
-from agent.cli import subscribe_command as subscribe_cli
+from agent.agency.alert_verifier import AlertVerifier
+from agent.agency.broker_connection import ConnectionOptions, parse_broker_url
+from agent.agency.subscriber import AlertReceiver, ReceiverOptions
+from agent.agency.trust_registry import TrustRegistry
 from agent.config import MqttConfig, MqttTlsConfig, OutboxConfig
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher, PublisherState
-from agent.delivery.signing import AlertSigner, TrustStore
+from agent.delivery.signing import AlertSigner
 from agent.delivery.tls import client_tls_context
 from agent.errors import AgentError, PublishRejected
 from tests.brokers import MosquittoBroker, Pki, make_pki
-from tests.delivery.sample_alerts import drain, make_alert
+from tests.delivery.sample_alerts import RECIPIENT, ReceiverFactory, drain, make_alert, numbers
 
 pytestmark = pytest.mark.broker
 
@@ -31,7 +32,7 @@ ACL = (Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl").rea
 
 
 @pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki):
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[MosquittoBroker]:
     with MosquittoBroker(
         tmp_path_factory.mktemp("tls"), anonymous=False, tls=pki, acl=ACL, users={"site-a": "right-password"}
     ) as broker:
@@ -48,8 +49,9 @@ def test_tls_site_publishes_and_agency_receives_its_own_alerts(
     tls_broker: MosquittoBroker,
     pki: Pki,
     signer: AlertSigner,
-    receiver_factory,
+    receiver_factory: ReceiverFactory,
 ) -> None:
+    assert tls_broker.tls_port is not None
     cert, key = pki.clients["agency-police"]
     receiver = receiver_factory(
         f"mqtts://127.0.0.1:{tls_broker.tls_port}",
@@ -65,12 +67,14 @@ def test_tls_site_publishes_and_agency_receives_its_own_alerts(
         pub.wait_connected(5)
         assert pub.flush(5)
     got = drain(receiver, 2, timeout_s=1.5)
-    assert [r.verified.alert["n"] for r in got] == [1]
+    assert numbers(got) == [1]
+    assert receiver.counts.snapshot() == {}, "another agency's view reached the receiver"
 
 
 def test_publish_outside_own_prefix_is_refused_and_kept_aside(
     tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki, signer: AlertSigner
 ) -> None:
+    assert tls_broker.tls_port is not None
     config = MqttConfig(port=tls_broker.tls_port, tls=_tls(pki, "site-a"))
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
         box.put(make_alert(signer, "edge/site-b/cam/alerts/yard/agency-police", 1))
@@ -85,6 +89,7 @@ def test_publish_outside_own_prefix_is_refused_and_kept_aside(
 
 
 def test_certificate_from_another_ca_is_refused(tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki) -> None:
+    assert tls_broker.tls_port is not None
     rogue = make_pki(tmp_path / "rogue", clients=["site-a"], ca_name="rogue-ca")
     cert, key = rogue.clients["site-a"]
     tls = MqttTlsConfig(enabled=True, ca_file=pki.ca, cert_file=cert, key_file=key)
@@ -99,6 +104,7 @@ def test_certificate_from_another_ca_is_refused(tmp_path: Path, tls_broker: Mosq
 
 
 def test_broker_with_an_unknown_ca_is_refused(tmp_path: Path, tls_broker: MosquittoBroker, pki: Pki) -> None:
+    assert tls_broker.tls_port is not None
     rogue = make_pki(tmp_path / "rogue", ca_name="rogue-ca")
     cert, key = pki.clients["site-a"]
     config = MqttConfig(
@@ -142,27 +148,24 @@ def test_site_and_agency_name_the_unusable_tls_file(tmp_path: Path, pki: Pki, ca
     config = MqttConfig(port=8883, tls=tls)
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, pytest.raises(AgentError, match=message):
         MqttPublisher(config, "site-a", box).__enter__()
-    options = ReceiverOptions(
-        parse_broker_url("mqtts://127.0.0.1:8883"),
-        "edge/#",
-        ca_file=tls.ca_file,
-        cert_file=tls.cert_file,
-        key_file=tls.key_file,
+    connection = ConnectionOptions(
+        parse_broker_url("mqtts://127.0.0.1:8883"), ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file
     )
     with pytest.raises(AgentError, match=message):
-        AlertReceiver(options, TrustStore({}))
+        AlertReceiver(ReceiverOptions(connection, ("edge/#",)), AlertVerifier(TrustRegistry([]), RECIPIENT))
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_wrong_password_is_refused_and_never_reported_connected(
     tmp_path: Path, tls_broker: MosquittoBroker, protocol: str
 ) -> None:
+    assert tls_broker.password_port is not None
     config = MqttConfig(
         port=tls_broker.password_port,
         username="site-a",
         password="wrong",  # type: ignore[arg-type]
-        protocol=protocol,
-    )  # type: ignore[arg-type]
+        protocol=protocol,  # type: ignore[arg-type]
+    )
     with (
         Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
         MqttPublisher(config, "site-a", box, reconnect_max_s=0.5) as pub,
@@ -174,84 +177,9 @@ def test_wrong_password_is_refused_and_never_reported_connected(
 
 
 def test_password_file_is_accepted(tmp_path: Path, tls_broker: MosquittoBroker) -> None:
+    assert tls_broker.password_port is not None
     (tmp_path / "pw").write_text("right-password\n")
     config = MqttConfig(port=tls_broker.password_port, username="site-a", password_file=tmp_path / "pw")
     with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box, MqttPublisher(config, "site-a", box) as pub:
         pub.wait_connected(3)
         assert pub.state is PublisherState.CONNECTED
-
-
-def _publish_raw(port: int, items: list[tuple[str, bytes]]) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for topic, payload in items:
-        client.publish(topic, payload, qos=1).wait_for_publish(3)
-    client.disconnect()
-    client.loop_stop()
-
-
-def test_subscribe_command_rejects_tampered_and_drops_replayed_alerts(
-    tmp_path: Path,
-    mosquitto: MosquittoBroker,
-    signer: AlertSigner,
-    trust_dir: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    topic = "edge/site-t/cam/alerts/yard"
-    # A persistent session holds what is published before the command starts: no timing games.
-    session = paho.Client(CallbackAPIVersion.VERSION2, client_id="agency-t", protocol=paho.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 60
-    session.connect("127.0.0.1", mosquitto.port, clean_start=True, properties=props)
-    session.subscribe("edge/site-t/+/alerts/#", qos=1)
-    session.loop(1.0)
-    session.disconnect()
-    first, second = (make_alert(signer, topic, n).payload for n in (1, 2))
-    tampered = json.loads(first)
-    tampered["alert"]["info"][0]["severity"] = "Extreme"
-    _publish_raw(
-        mosquitto.port, [(topic, first), (topic, json.dumps(tampered).encode()), (topic, first), (topic, second)]
-    )
-    parser = subscribe_cli.__dict__["argparse"].ArgumentParser()
-    subscribe_cli.register(parser.add_subparsers())
-    out = tmp_path / "alerts.jsonl"
-    args = parser.parse_args(
-        [
-            "subscribe",
-            "--broker",
-            f"mqtt://127.0.0.1:{mosquitto.port}",
-            "--topic",
-            "edge/site-t/+/alerts/#",
-            "--trust",
-            str(trust_dir),
-            "--out",
-            str(out),
-            "--count",
-            "2",
-            "--timeout",
-            "10",
-            "--client-id",
-            "agency-t",
-            "--session-expiry",
-            "60",
-        ]
-    )
-    assert args.handler(args) == 0
-    captured = capsys.readouterr()
-    assert [json.loads(line)["n"] for line in out.read_text().splitlines()] == [1, 2]
-    assert captured.err.count("rejected: ") == 1 and "does not verify" in captured.err
-    assert "accepted=2 rejected=1 duplicates=1" in captured.err
-    assert len(captured.out.strip().splitlines()) == 2 and "alert-00001" in captured.out
-
-
-def test_cap_output_renders_verified_alerts_and_refuses_views_cap_cannot_carry() -> None:
-    from agent.alerts.builder import AlertBuilder
-    from agent.alerts.ids import Uuid7Factory
-    from tests.alerts.test_alerts import SITE, event
-
-    alert = AlertBuilder(SITE, "cam-1", status="Actual", ids=Uuid7Factory()).build(event("start", 1, 0))
-    xml = subscribe_cli._render_cap(alert.model_dump(mode="json", exclude_none=True))
-    assert "urn:oasis:names:tc:emergency:cap:1.2" in xml and f"<identifier>{alert.identifier}</identifier>" in xml
-    with pytest.raises(AgentError, match="lacks fields CAP requires"):
-        subscribe_cli._render_cap({"identifier": "x", "n": 1})

@@ -1,7 +1,7 @@
 """The delivery sink: order kept, snapshots shed (never alerts), one failure contained, close drains.
 
 Real parts throughout: alerts from the `AlertBuilder`, a `SharingPolicy` with a
-pseudonym key on disk, Ed25519 signing, the CenterFace model for redaction, the
+pseudonym key on disk, JWS signing with an Ed25519 key, the CenterFace model for redaction, the
 SQLite outbox and the audit chain. A sink that has not been started yet holds
 what is submitted, which is how these tests fill its queue without racing it.
 """
@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from agent.alerts.builder import AlertBuilder
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.config import OutboxConfig, PoliciesConfig, RecipientPolicy, SiteInfo, SnapshotPolicy
+from agent.delivery import jws
 from agent.delivery.outbox import Outbox
-from agent.delivery.routing import AlertDispatcher, recipient_topics
+from agent.delivery.routing import AlertDispatcher, Signer, recipient_topics
 from agent.delivery.signing import AlertSigner
 from agent.delivery.sink import DeliverySink, JsonlStore, OutboxStore
 from agent.privacy.audit import AuditLog, read_records, verify_log
@@ -35,7 +36,6 @@ from agent.values.rule_events import RuleEvent
 
 SITE = SiteInfo.model_validate({"id": "sink-site", "name": "Sink test", "location": {"lat": 51.0, "lon": 0.0}})
 T0 = datetime(2026, 1, 1, 22, 0, tzinfo=UTC)
-Signer = Callable[[dict[str, Any], Alert], bytes]
 
 
 def make_alerts(count: int, camera_id: str = "gate") -> list[Alert]:
@@ -66,11 +66,16 @@ def policies_of(tmp_path: Path) -> Callable[..., PoliciesConfig]:
 
 @pytest.fixture()
 def signing(signer: AlertSigner) -> Signer:
-    return lambda view, alert: signer.sign(view, alert.identifier, alert.sent)
+    return signer.sign
 
 
 def dispatcher_for(policies: PoliciesConfig, sign: Signer) -> AlertDispatcher:
-    return AlertDispatcher(policies, recipient_topics("edge", SITE.id), sign, site_id=SITE.id)
+    return AlertDispatcher(policies, recipient_topics("edge", SITE.id), sign, default_expiry_s=3600, site_id=SITE.id)
+
+
+def view_in(payload: bytes) -> dict[str, Any]:
+    """The recipient's view an envelope carries."""
+    return dict(json.loads(jws.open_envelope(payload).payload))
 
 
 @pytest.fixture()
@@ -99,7 +104,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
 
 def stored_alerts(outbox: Outbox) -> list[dict[str, Any]]:
     """The views in the outbox, in the order they will be sent."""
-    return [dict(json.loads(m.message.payload)["alert"]) for m in outbox.pending(limit=1000)]
+    return [view_in(m.message.payload) for m in outbox.pending(limit=1000)]
 
 
 def test_messages_are_stored_and_audited_in_the_order_the_alerts_came(
@@ -177,10 +182,10 @@ def test_a_recipient_whose_signing_fails_does_not_stop_the_others(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def sign(view: dict[str, Any], alert: Alert) -> bytes:
-        if view["privacy"]["recipient"] == "broken":
+    def sign(view: Mapping[str, Any]) -> bytes:
+        if view["recipient"] == "broken":
             raise ValueError("HSM unplugged")
-        return signing(view, alert)
+        return signing(view)
 
     monkeypatch.setattr(logging.getLogger("agent"), "propagate", True)
     policies = policies_of(RecipientPolicy(name="police"), RecipientPolicy(name="broken"), RecipientPolicy(name="ctl"))
@@ -189,7 +194,7 @@ def test_a_recipient_whose_signing_fails_does_not_stop_the_others(
         DeliverySink(dispatcher_for(policies, sign), OutboxStore(outbox, default_expiry_s=None)) as sink,
     ):
         sink.submit(tuple(make_alerts(4)))
-    recipients = [v["privacy"]["recipient"] for v in stored_alerts(outbox)]
+    recipients = [v["recipient"] for v in stored_alerts(outbox)]
     assert recipients == ["police", "ctl"] * 4
     counts = sink.counters()
     assert counts.failures == 4 and counts.messages_delivered == 8
@@ -246,7 +251,7 @@ def test_close_drains_the_queue_and_later_alerts_are_refused_out_loud(
         with caplog.at_level(logging.ERROR, logger="agent.delivery.sink"):
             sink.submit((alerts[0],))
     lines = out_path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["alert"]["identifier"] for line in lines] == [a.identifier for a in alerts]
+    assert [view_in(line.encode())["identifier"] for line in lines] == [a.identifier for a in alerts]
     counts = sink.counters()
     assert counts.messages_delivered == 12 and counts.queue_depth == 0 and counts.failures == 1
     assert any("event=delivery_failed stage=submit" in r.getMessage() for r in caplog.records)
@@ -264,7 +269,7 @@ def test_flush_waits_for_what_was_submitted_and_a_new_dispatcher_applies_to_late
         sink.submit((alerts[1],))
         assert sink.flush(30)
         assert sink.counters().messages_delivered == 3
-    recipients = [(v["identifier"], v["privacy"]["recipient"]) for v in stored_alerts(outbox)]
+    recipients = [(v["identifier"], v["recipient"]) for v in stored_alerts(outbox)]
     assert recipients == [
         (alerts[0].identifier, "police"),
         (alerts[1].identifier, "police"),

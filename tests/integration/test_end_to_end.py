@@ -8,14 +8,18 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.alerts.schema import Alert
-from agent.delivery.signing import TrustStore, key_id_for, load_signing_key, verify_envelope
+from agent.alerts.schema import PublishedAlert
+from agent.delivery.jws import TYP_ALERT, key_id_for, open_envelope, verify_envelope
+from agent.delivery.signing import load_signing_key
+from tests.brokers import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
@@ -25,6 +29,11 @@ def edge_agent(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
+
+
+def payload_of(line: str) -> Any:
+    """The JSON of the alert a written (or published) JWS carries, its signature not checked."""
+    return json.loads(open_envelope(line.encode()).payload)
 
 
 def private_state(tmp_path: Path) -> list[str]:
@@ -47,8 +56,8 @@ class Collector:
     def __init__(self, port: int, topic_filter: str) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self._client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = lambda c, u, m: self.messages.append((m.topic, bytes(m.payload)))
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._client.connect("127.0.0.1", port)
         self._client.subscribe(topic_filter, qos=1)
@@ -63,7 +72,8 @@ class Collector:
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_replay_publishes_every_alert_it_writes(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:
+def test_replay_publishes_every_alert_it_writes(mosquitto: MosquittoBroker, vtest_avi: Path, tmp_path: Path) -> None:
+    assert mosquitto.port is not None
     site = "e2e-site"
     collector = Collector(mosquitto.port, f"edge/{site}/+/alerts/#")
     out = tmp_path / "alerts.jsonl"
@@ -94,15 +104,16 @@ def test_replay_publishes_every_alert_it_writes(mosquitto, vtest_avi: Path, tmp_
     assert "replay summary" in result.stdout
 
     key = load_signing_key(tmp_path / "key.pem").public_key()
-    trust = TrustStore({key_id_for(key): key})
     received = [payload for topic, payload in collector.messages]
     assert len(received) == len(written)
     assert sorted(p.decode() for p in received) == sorted(written)
     phases = []
     for payload in received:
-        alert = Alert.model_validate(verify_envelope(payload, trust).alert)
+        opened = open_envelope(payload)
+        assert (opened.kid, opened.typ) == (key_id_for(key), TYP_ALERT)
+        alert = PublishedAlert.model_validate_json(verify_envelope(opened, key))
         phases.append(alert.detection.phase)
-        assert alert.detection.site_id == site
+        assert alert.site_id == alert.detection.site_id == site
     assert phases.count("start") == phases.count("end") >= 1
 
 
@@ -131,7 +142,7 @@ def test_replay_is_deterministic(assets_dir: Path, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         outputs.append(out.read_text())
     assert outputs[0] == outputs[1]
-    alerts = [json.loads(line)["alert"] for line in outputs[0].splitlines()]
+    alerts = [payload_of(line) for line in outputs[0].splitlines()]
     assert alerts, "people walk through the lower half of TUD-Stadtmitte"
     assert alerts[0]["sent"].startswith("2026-01-01T22:00")
     assert alerts[0]["status"] == "Test"
@@ -187,12 +198,12 @@ def test_replay_sends_face_filled_snapshots_only_to_the_recipient_allowed_them(
         *private_state(tmp_path),
     )
     assert result.returncode == 0, result.stderr
-    envelopes = [json.loads(line) for line in out.read_text().splitlines()]
-    by_recipient: dict[str, list[dict]] = {"police-dispatch": [], "firm-soc": []}
-    for envelope in envelopes:
-        alert = envelope["alert"]
-        by_recipient["firm-soc" if "snapshot" in alert else "police-dispatch"].append(alert)
+    by_recipient: dict[str, list[dict[str, Any]]] = {"police-dispatch": [], "firm-soc": []}
+    for line in out.read_text().splitlines():
+        alert = payload_of(line)
+        by_recipient[alert["recipient"]].append(alert)
     assert by_recipient["police-dispatch"] and by_recipient["firm-soc"]
+    assert not any("snapshot" in a for a in by_recipient["police-dispatch"]), "a picture went to police-dispatch"
     pictured = [a["snapshot"] for a in by_recipient["firm-soc"] if a["detection"]["phase"] != "end"]
     assert pictured and all(s["redaction"] == "faces-filled" and s["data_base64"] for s in pictured)
     image = cv2.imdecode(np.frombuffer(base64.b64decode(pictured[0]["data_base64"]), np.uint8), cv2.IMREAD_COLOR)

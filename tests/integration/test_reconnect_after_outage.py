@@ -14,26 +14,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
-from agent.agency.subscriber import AlertReceiver, ReceiverOptions, parse_broker_url
+from agent.agency.subscriber import AlertReceiver
 from agent.config import MqttConfig, OutboxConfig
-from agent.delivery.outbox import OutboundMessage, Outbox
+from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher, PublisherState
-from agent.delivery.signing import AlertSigner, TrustStore, key_id_for, load_or_create_signing_key
+from agent.delivery.signing import AlertSigner, load_or_create_signing_key
+from tests.agency.receiving import receiving
 from tests.brokers import MosquittoBroker
+from tests.delivery.sample_alerts import make_alert, number, registry_for
 
 pytestmark = pytest.mark.broker
-TOPIC = "edge/site-back/cam/alerts/yard"
+SITE = "site-back"
+TOPIC = f"edge/{SITE}/cam/alerts/yard"
 
 
 @pytest.fixture()
-def signer_and_trust(tmp_path: Path) -> tuple[AlertSigner, TrustStore]:
-    key = load_or_create_signing_key(tmp_path / "key.pem")
-    return AlertSigner(key), TrustStore({key_id_for(key.public_key()): key.public_key()})
+def signer(tmp_path: Path) -> AlertSigner:
+    return AlertSigner(load_or_create_signing_key(tmp_path / "key.pem"))
 
 
 @pytest.fixture()
@@ -43,10 +45,13 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield running
 
 
-def _alert(signer: AlertSigner, n: int) -> OutboundMessage:
-    sent = datetime.now(UTC)
-    payload = signer.sign({"identifier": f"back-{n}", "n": n}, f"back-{n}", sent)
-    return OutboundMessage.for_payload(TOPIC, payload, 1)
+def _received(receiver: AlertReceiver, timeout_s: float) -> int | None:
+    """The number of the next alert accepted within `timeout_s` (used, so acknowledged), or None."""
+    item = receiver.get(timeout_s)
+    if item is None:
+        return None
+    receiver.done(item)
+    return number(item)
 
 
 def _outage_then_first_delivery_s(
@@ -62,40 +67,40 @@ def _outage_then_first_delivery_s(
     deadline = time.monotonic() + 10
     while publisher.state is PublisherState.CONNECTED and time.monotonic() < deadline:
         time.sleep(0.05)
-    box.put(_alert(signer, 1))
+    box.put(make_alert(signer, TOPIC, 1))
     time.sleep(outage_s)
     broker.start()
     back = time.monotonic()
-    got = receiver.get(60)
-    return time.monotonic() - back if got is not None and got.verified.alert["n"] == 1 else None
+    got = _received(receiver, 60)
+    return time.monotonic() - back if got == 1 else None
 
 
-def _receiver(broker: MosquittoBroker, trust: TrustStore) -> AlertReceiver:
-    options = ReceiverOptions(
-        parse_broker_url(f"mqtt://127.0.0.1:{broker.port}"),
-        "edge/site-back/+/alerts/#",
+def _receiver(tmp_path: Path, broker: MosquittoBroker, signer: AlertSigner) -> AbstractContextManager[AlertReceiver]:
+    """A started, subscribed receiver that trusts the signer for the site, in a session the broker keeps."""
+    return receiving(
+        broker,
+        registry_for(signer, SITE),
+        tmp_path / "seen.sqlite",
+        topic_filters=(f"edge/{SITE}/+/alerts/#",),
         client_id="agency-back",
         session_expiry_s=600,
     )
-    return AlertReceiver(options, trust)
 
 
 def test_reconnects_when_the_broker_answers_without_waiting_out_a_long_backoff(
-    tmp_path: Path, broker: MosquittoBroker, signer_and_trust: tuple[AlertSigner, TrustStore]
+    tmp_path: Path, broker: MosquittoBroker, signer: AlertSigner
 ) -> None:
-    signer, trust = signer_and_trust
+    assert broker.port is not None
     with (
         Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
-        _receiver(broker, trust) as receiver,
+        _receiver(tmp_path, broker, signer) as receiver,
         MqttPublisher(
             MqttConfig(port=broker.port), "site-back", box, reconnect_min_s=120, reconnect_max_s=120
         ) as publisher,
     ):
-        receiver.wait_subscribed(10)
         publisher.wait_connected(5)
-        box.put(_alert(signer, 0))
-        first = receiver.get(15)
-        assert first is not None and first.verified.alert["n"] == 0
+        box.put(make_alert(signer, TOPIC, 0))
+        assert _received(receiver, 15) == 0
         seconds = _outage_then_first_delivery_s(broker, box, publisher, receiver, signer, outage_s=3.0)
     print(f"broker back to first delivery: {seconds} s (reconnect backoff 60-120 s)")
     assert seconds is not None, "the alert waiting in the outbox did not arrive within 60 s of the broker's return"
@@ -124,15 +129,14 @@ def box_depth(path: Path) -> int:
 
 @pytest.mark.slow
 def test_seconds_from_broker_back_to_first_delivery_after_a_long_outage(
-    tmp_path: Path, broker: MosquittoBroker, signer_and_trust: tuple[AlertSigner, TrustStore]
+    tmp_path: Path, broker: MosquittoBroker, signer: AlertSigner
 ) -> None:
-    signer, trust = signer_and_trust
+    assert broker.port is not None
     with (
         Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box,
-        _receiver(broker, trust) as receiver,
+        _receiver(tmp_path, broker, signer) as receiver,
         MqttPublisher(MqttConfig(port=broker.port), "site-back", box) as publisher,  # the default backoff
     ):
-        receiver.wait_subscribed(10)
         publisher.wait_connected(5)
         seconds = _outage_then_first_delivery_s(broker, box, publisher, receiver, signer, outage_s=45.0)
     print(f"broker back to first delivery after a 45 s outage: {seconds} s (default backoff 0.5-30 s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from agent.cli.main import main
+from agent.delivery.jws import open_envelope
 
 FRAMES = 40  # the walkway's first intrusion starts at frame 13 (1.3 s at 10 fps)
 
@@ -67,8 +69,9 @@ def test_annotated_video_has_every_processed_frame_at_the_clip_size(
 
 
 def test_zone_turns_red_and_a_banner_shows_when_its_incident_starts(annotated: tuple[Path, str]) -> None:
-    video, alerts = annotated
-    assert '"phase":"start"' in alerts and '"rule":"centre-intrusion"' in alerts
+    video, lines = annotated
+    alerts = [json.loads(open_envelope(line.encode()).payload) for line in lines.splitlines()]
+    assert any(a["detection"]["phase"] == "start" and a["detection"]["rule"] == "centre-intrusion" for a in alerts)
     frames = _frames(video)
     # The zone's top edge (y = 0.33 * 576), median over a stretch so a passing box does not decide.
     edge = lambda f: np.median(f[190, 330:440], axis=0)  # noqa: E731

@@ -11,6 +11,7 @@ import pytest
 
 from agent.cli.main import main
 from agent.config import load_config
+from agent.delivery.jws import open_envelope
 from agent.delivery.routing import OutgoingAlert
 from agent.integrator.tune import DetectionCache, TuneGrid, cache_detections, scaled_durations, sweep
 from agent.runtime.assembly import dispatcher_from_config
@@ -39,7 +40,7 @@ def _replay_counts(config_path: Path, vtest_avi: Path, overrides: list[str]) -> 
         on_message=messages.append,
         max_frames=FRAMES,
     )
-    details = [json.loads(m.payload)["alert"]["detection"] for m in messages]
+    details = [json.loads(open_envelope(m.payload).payload)["detection"] for m in messages]
     return Counter(d["rule"] for d in details), Counter(
         d["rule"] for d in {d["incident_id"]: d for d in details}.values()
     )

@@ -94,4 +94,4 @@ def full_alert() -> Alert:
             ],
         }
     )
-    return alert.model_copy(update={"detection": detection, "info": info})
+    return alert.model_copy(update={"site_id": "depot-7", "detection": detection, "info": info})

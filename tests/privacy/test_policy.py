@@ -1,10 +1,12 @@
-"""Sharing policies: allow-lists, default metadata-only view, pseudonyms, location, versions."""
+"""Sharing policies: allow-lists, default metadata-only view, pseudonyms, location, versions, per-recipient stamps."""
 
 from __future__ import annotations
 
 import json
 import logging
 import stat
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.alerts.fields import ALWAYS_KEPT, DEFAULT_FIELDS, alert_leaf_paths
-from agent.alerts.schema import Alert
+from agent.alerts.schema import Alert, PublishedAlert
 from agent.config import PoliciesConfig, RecipientPolicy
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, recipient_topics
 from agent.errors import ModelError
@@ -23,10 +25,14 @@ from agent.privacy.snapshots import SnapshotMaker
 from agent.values.alert_moment import AlertMoment
 
 KEY = PseudonymKey.from_secret(b"k" * 32)
+DEFAULT_EXPIRY_S = 3600
+# Stamped by the policy on every view, whatever the allow-list says.
+STAMPED = {"recipient", "agreement", "expires", "privacy.policy_version", "privacy.pseudonym_key_id"}
 
 
-def sign_as_json(view: dict[str, Any], alert: Alert) -> bytes:
-    return json.dumps({"alert": view, "alert_id": alert.identifier}, sort_keys=True).encode()
+def sign_as_json(view: Mapping[str, Any]) -> bytes:
+    """A stand-in signer that keeps the view readable (the real one is tested in tests/delivery)."""
+    return json.dumps({"alert": view}).encode()
 
 
 def no_face_detector() -> Any:
@@ -35,8 +41,16 @@ def no_face_detector() -> Any:
 
 def dispatcher(*recipients: RecipientPolicy) -> AlertDispatcher:
     policies = PoliciesConfig(recipients=list(recipients))
-    sharing = SharingPolicy(policies, site_id="depot-7", key=KEY, snapshots=SnapshotMaker(no_face_detector))
-    return AlertDispatcher(policies, recipient_topics("edge", "depot-7"), sign_as_json, sharing=sharing)
+    sharing = SharingPolicy(
+        policies,
+        site_id="depot-7",
+        key=KEY,
+        default_expiry_s=DEFAULT_EXPIRY_S,
+        snapshots=SnapshotMaker(no_face_detector),
+    )
+    return AlertDispatcher(
+        policies, recipient_topics("edge", "depot-7"), sign_as_json, default_expiry_s=DEFAULT_EXPIRY_S, sharing=sharing
+    )
 
 
 def view_of(msg: OutgoingAlert) -> dict[str, Any]:
@@ -80,14 +94,13 @@ def test_default_recipient_gets_metadata_only(full_alert: Alert) -> None:
     image = np.full((120, 160, 3), 200, np.uint8)
     moment = AlertMoment(image, np.array([[10, 10, 50, 100]], np.float32), np.zeros((0, 4), np.float32))
     policies = PoliciesConfig()
-    sharing = SharingPolicy(policies, site_id="depot-7", key=KEY)
-    [msg] = AlertDispatcher(policies, recipient_topics("edge", "depot-7"), sign_as_json, sharing=sharing).route(
+    sharing = SharingPolicy(policies, site_id="depot-7", key=KEY, default_expiry_s=DEFAULT_EXPIRY_S)
+    topics = recipient_topics("edge", "depot-7")
+    [msg] = AlertDispatcher(policies, topics, sign_as_json, default_expiry_s=DEFAULT_EXPIRY_S, sharing=sharing).route(
         full_alert, moment
     )
     view = view_of(msg)
-    assert leaves(view) - {"privacy.recipient", "privacy.policy_version", "privacy.pseudonym_key_id"} <= (
-        set(DEFAULT_FIELDS) | set(ALWAYS_KEPT)
-    )
+    assert leaves(view) - STAMPED <= set(DEFAULT_FIELDS) | set(ALWAYS_KEPT)
     assert "snapshot" not in view and msg.snapshot == "none" and not msg.personal_data
     assert view["detection"]["incident_id"] == full_alert.detection.incident_id
 
@@ -147,7 +160,7 @@ def test_rules_severity_retention_and_policy_version(full_alert: Alert) -> None:
     assert msg.recipient == "police-dispatch" and msg.expiry_s == 600
     assert view_of(msg)["privacy"]["policy_version"] == msg.policy_version
     changed = PoliciesConfig(recipients=[RecipientPolicy(name="police-dispatch", rules=["yard"], retention_s=600)])
-    assert SharingPolicy(changed, site_id="depot-7", key=KEY).version != msg.policy_version
+    assert SharingPolicy(changed, site_id="depot-7", key=KEY, default_expiry_s=60).version != msg.policy_version
 
 
 def test_config_rejects_unknown_fields_and_shared_topics() -> None:
@@ -202,8 +215,47 @@ def test_every_view_validates_against_the_published_schema(full_alert: Alert) ->
     """The default view keeps every required field, so subscribers can validate it as an `Alert`."""
     assert full_alert.snapshot is not None  # set on the input: the policy must not pass it on
     [msg] = dispatcher(RecipientPolicy(name="default")).route(full_alert)
-    parsed = Alert.model_validate(view_of(msg))
-    assert parsed.privacy is not None and parsed.privacy.recipient == "default"
+    parsed = PublishedAlert.model_validate(view_of(msg))
+    assert parsed.recipient == "default" and parsed.privacy is not None
     assert parsed.snapshot is None and parsed.detection.camera_id.startswith("cam-")
     [everything] = dispatcher(RecipientPolicy(name="all", fields=["*"])).route(full_alert)
     assert "snapshot" not in view_of(everything)
+
+
+def test_every_view_carries_the_site_recipient_agreement_and_absolute_expiry(full_alert: Alert) -> None:
+    """What a receiver checks is in every copy, even one whose allow-list names a single field."""
+    d = dispatcher(
+        RecipientPolicy(name="police-dispatch", agreement="dsa-2026-07", retention_s=600, fields=["info.headline"]),
+        RecipientPolicy(name="firm-soc"),
+    )
+    narrow, full = (view_of(m) for m in d.route(full_alert))
+    assert (narrow["site_id"], narrow["recipient"], narrow["agreement"]) == (
+        "depot-7",
+        "police-dispatch",
+        "dsa-2026-07",
+    )
+    assert narrow["expires"] == "2026-03-01T23:10:00.000Z", "sent plus the recipient's retention_s, UTC"
+    soc = PublishedAlert.model_validate(full)
+    assert (soc.site_id, soc.recipient, soc.agreement) == ("depot-7", "firm-soc", "firm-soc")  # agreement: its name
+    assert soc.expires - full_alert.sent == timedelta(seconds=DEFAULT_EXPIRY_S), "else the site's message expiry"
+    # Never copied from the alert: the policy alone says who a copy is for.
+    for msg in d.route(full_alert):
+        assert "value-of-recipient" not in msg.payload.decode() and "value-of-agreement" not in msg.payload.decode()
+    assert list(narrow)[:8] == [
+        "schema_version",
+        "identifier",
+        "sender",
+        "sent",
+        "expires",
+        "site_id",
+        "recipient",
+        "agreement",
+    ], "the envelope first, in schema order"
+
+
+def test_a_view_without_the_per_recipient_fields_is_not_a_published_alert(full_alert: Alert) -> None:
+    [msg] = dispatcher(RecipientPolicy(name="default")).route(full_alert)
+    for field in ("recipient", "agreement", "expires", "site_id"):
+        view = {k: v for k, v in view_of(msg).items() if k != field}
+        with pytest.raises(ValidationError, match=f"{field}\n  Field required"):
+            PublishedAlert.model_validate(view)

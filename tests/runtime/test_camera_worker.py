@@ -21,6 +21,7 @@ import pytest
 
 from agent.backoff import Backoff
 from agent.config import CameraConfig, SiteConfig, load_config
+from agent.delivery.jws import open_envelope
 from agent.delivery.outbox import Outbox
 from agent.delivery.sink import DeliverySink, OutboxStore
 from agent.runtime.assembly import dispatcher_from_config
@@ -74,7 +75,9 @@ class Rig:
     def details(self) -> list[dict[str, Any]]:
         """`detection` of every alert in the outbox, in delivery order (the sink flushed first)."""
         assert self.sink.flush(60)
-        return [json.loads(m.message.payload)["alert"]["detection"] for m in self.outbox.pending(limit=10_000)]
+        return [
+            json.loads(open_envelope(m.message.payload).payload)["detection"] for m in self.outbox.pending(limit=10_000)
+        ]
 
     def _stop_workers(self) -> None:
         self.stop.set()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
+from agent.delivery.jws import open_envelope
 from agent.runtime.service import AgentService
 from agent.runtime.stats import SiteStats
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, write_site_config
@@ -84,7 +85,7 @@ def test_a_camera_that_changes_resolution_keeps_alerting(mosquitto, vtest_avi: P
             seen_after: list[dict[str, object]] = []
             while not seen_after and time.monotonic() < deadline:
                 time.sleep(0.2)
-                details = [json.loads(p)["alert"]["detection"] for _t, p, _r in sub.matching(alerts)]
+                details = [json.loads(open_envelope(p).payload)["detection"] for _t, p, _r in sub.matching(alerts)]
                 seen_after = [
                     d for d in details if d["phase"] != "end" and datetime.fromisoformat(d["last_seen"]) > switched
                 ]

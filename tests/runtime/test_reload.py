@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from agent.delivery.jws import open_envelope
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, edge_agent, write_site_config
 
 SITE = "reload-site"
@@ -57,7 +59,7 @@ def test_invalid_reload_keeps_the_running_config_and_a_valid_one_applies(
         sub.close()
     # The old rule's open incident was ended when its rule went away.
     before = [p for _t, p, _r in sub.matching(r"/alerts/before/")]
-    assert any(b'"end"' in p for p in before)
+    assert any(json.loads(open_envelope(p).payload)["detection"]["phase"] == "end" for p in before)
 
 
 def test_reload_that_needs_a_restart_is_refused(mosquitto, vtest_avi: Path, tmp_path: Path) -> None:

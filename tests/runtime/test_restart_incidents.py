@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from agent.delivery.signing import TrustStore, key_id_for, load_signing_key, verify_envelope
+from agent.delivery.jws import open_envelope, verify_envelope
+from agent.delivery.signing import load_signing_key
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, write_site_config
 
 SITE = "restart-site"
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.broker
 
 
 def _alerts(sub: Subscriber) -> list[dict[str, Any]]:
-    return [dict(json.loads(payload)["alert"]) for _topic, payload, _r in sub.matching(r"/alerts/")]
+    return [dict(json.loads(open_envelope(payload).payload)) for _topic, payload, _r in sub.matching(r"/alerts/")]
 
 
 def _open_incidents(sub: Subscriber) -> dict[str, dict[str, Any]]:
@@ -91,6 +92,5 @@ def test_an_incident_open_at_kill_9_is_ended_at_the_next_start_with_the_reason(
         assert end["detection"]["sequence"] == last["detection"]["sequence"] + 1
         assert end["identifier"] != last["identifier"]
     key = load_signing_key(tmp_path / "key.pem").public_key()
-    trust = TrustStore({key_id_for(key): key})
-    verified = [verify_envelope(p, trust).alert for p in payloads]
+    verified = [json.loads(verify_envelope(open_envelope(p), key)) for p in payloads]
     assert {a["identifier"] for a in ended_at_start.values()} <= {a["identifier"] for a in verified}

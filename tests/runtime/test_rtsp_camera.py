@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agent.delivery.jws import open_envelope
 from tests.brokers import free_port
 from tests.runtime.agent_process import AgentProcess, Subscriber, camera, write_site_config
 from tests.sources.rtsp_server import RtspServer, write_frames
@@ -52,7 +53,7 @@ class Running:
 
     def alerts_sent_after(self, moment: datetime) -> list[dict[str, Any]]:
         # Only `street` has frames, so every alert is its own (topics carry a pseudonym of the camera id).
-        alerts = [json.loads(p)["alert"] for _t, p, _r in self.sub.matching(ALERTS)]
+        alerts = [json.loads(open_envelope(p).payload) for _t, p, _r in self.sub.matching(ALERTS)]
         return [a for a in alerts if datetime.fromisoformat(a["sent"]) > moment]
 
 

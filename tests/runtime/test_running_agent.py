@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import OutboxConfig
+from agent.delivery.jws import open_envelope
 from agent.delivery.outbox import Outbox
 from tests.brokers import free_port
 from tests.ops.prometheus_files import PROMETHEUS_OWN, dashboard_queries, metric_names, promtool, rule_queries
@@ -160,7 +161,10 @@ def test_sigterm_ends_incidents_flushes_and_publishes_stopped(running: Running, 
     log = running.agent.log
     assert "event=agent_stopped flushed=True" in log
     # Open incidents were ended and their end alerts delivered before the agent left.
-    assert any(b'"end"' in p for _t, p, _r in running.sub.matching(r"/alerts/"))
+    phases = [
+        json.loads(open_envelope(p).payload)["detection"]["phase"] for _t, p, _r in running.sub.matching(r"/alerts/")
+    ]
+    assert "end" in phases
     status = running.sub.wait_for(rf"^edge/{SITE}/status$", 10)
     assert status[-1][1] == b"stopped"
     with Outbox(OutboxConfig(path=running.config.parent / "outbox.sqlite")) as outbox:
