@@ -52,8 +52,8 @@ from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.publisher")
 
-ENVELOPE_SCHEMA_VERSION = "1"
-CONTENT_TYPE = "application/json"
+ENVELOPE_SCHEMA_VERSION = "2"
+CONTENT_TYPE = "application/jose+json"  # RFC 7515: a JWS in the JSON serialization
 # Pauses after failed drain steps: soon at first, never spinning on a full disk, and at most
 # 10 s of delay once space is back.
 _RETRY = Backoff(initial_s=0.5, max_s=10.0, jitter=0.5)

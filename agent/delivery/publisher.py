@@ -37,7 +37,7 @@ broker. `on_delivered` hears each message's PUBACK time (`site_client`).
 
 Each alert publish (MQTT 5) carries a message expiry (what is left of the
 message's `expiry_s`, or `message_expiry_s` from the config), content type
-`application/json`, and user properties `schema-version`, `content-type`
+`application/jose+json` (RFC 7515), and user properties `schema-version` (2), `content-type`
 and `message-id`.
 """
 

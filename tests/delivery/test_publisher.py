@@ -45,6 +45,37 @@ def _retained_status(port: int, topic: str) -> str | None:
     return got[0].decode() if got else None
 
 
+def test_each_alert_says_it_is_a_schema_2_jws(tmp_path: Path, mosquitto: MosquittoBroker, signer: AlertSigner) -> None:
+    """A receiver can tell what a message is before parsing it: MQTT 5 content type and user properties."""
+    assert mosquitto.port is not None
+    got: list[paho.MQTTMessage] = []
+    arrived = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        got.append(msg)
+        arrived.set()
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", mosquitto.port)
+    client.subscribe("edge/site-p/+/alerts/#", qos=1)
+    client.loop_start()
+    try:
+        time.sleep(0.3)
+        with Outbox(OutboxConfig(path=tmp_path / "o.sqlite")) as box:
+            box.put(make_alert(signer, "edge/site-p/cam/alerts/yard", 1))
+            with MqttPublisher(MqttConfig(port=mosquitto.port), "site-p", box) as pub:
+                pub.wait_connected(5)
+                assert pub.flush(10)
+        assert arrived.wait(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    props = got[0].properties
+    assert props is not None and props.ContentType == "application/jose+json"
+    assert dict(props.UserProperty)["schema-version"] == "2"
+
+
 def test_delivers_in_order_then_status_online_and_stopped(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
