@@ -51,6 +51,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("redaction", "benchmarks.bench_redaction", "Face redaction: agent vs deface"),
     ("delivery", "benchmarks.bench_delivery", "Delivery: outbox and MQTT publisher"),
     ("verify", "benchmarks.bench_verify", "Receiving side: verification throughput"),
+    ("feedback", "benchmarks.bench_feedback", "Feedback: frame -> received status, live agent"),
     ("soak", "benchmarks.bench_soak", "Soak: memory and descriptors of the live agent"),
 )
 CAPACITY = ("capacity", "benchmarks.bench_capacity", "Capacity: cameras vs CPU")

@@ -50,6 +50,7 @@ from agent.agency.rejections import Rejected, RejectionCounts
 from agent.agency.seen_store import SeenStoreError
 from agent.agency.status_sender import StatusSigner
 from agent.backoff import Backoff
+from agent.delivery.site_client import send_without_delay
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
 
@@ -286,6 +287,7 @@ class AlertReceiver:
             self._refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
             client.disconnect()
             return
+        send_without_delay(client)
         with self._lock:
             self._connection += 1
         self._connected_since_loss = True

@@ -66,7 +66,14 @@ from agent.delivery.credentials import mqtt_password
 from agent.delivery.outbox import Outbox
 from agent.delivery.outbox_drain import MqttSession, OutboxDrain, PublisherCounters
 from agent.delivery.reconnect import ReconnectPolicy, session_end
-from agent.delivery.site_client import SESSION_EXPIRY_S, PublishTimes, TimedClient, connect_options, new_site_client
+from agent.delivery.site_client import (
+    SESSION_EXPIRY_S,
+    PublishTimes,
+    TimedClient,
+    connect_options,
+    new_site_client,
+    send_without_delay,
+)
 from agent.delivery.subscriptions import Subscription, SubscriptionSet
 from agent.delivery.tls import client_tls_context
 from agent.delivery.topics import status_topic
@@ -341,6 +348,7 @@ class MqttPublisher:
 
     def _on_connect(self, session: MqttSession, reason: ReasonCode) -> None:
         session.connack.set()
+        send_without_delay(session.client)
         if reason.is_failure:
             refusal = PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value)
             with self._cond:

@@ -13,12 +13,27 @@ notes its packet id and the message id of its payload
 `clean_start`), or, when the site subscribes to something (the statuses
 recipients send back), a session the broker keeps for `SESSION_EXPIRY_S`
 after a connection ends, so what arrives meanwhile waits for the site.
+
+`send_without_delay` turns Nagle's algorithm off on a connected client's
+socket (paho leaves it on): an alert or a status is one small packet, and
+written right after an acknowledgement the kernel would otherwise hold it
+until the broker's delayed ACK, about 40 ms. The site's publisher and the
+receiving side's clients call it on every connect.
 """
 
 from __future__ import annotations
 
-__all__ = ["SESSION_EXPIRY_S", "PublishTimes", "TimedClient", "connect_options", "new_site_client"]
+__all__ = [
+    "SESSION_EXPIRY_S",
+    "PublishTimes",
+    "TimedClient",
+    "connect_options",
+    "new_site_client",
+    "send_without_delay",
+]
 
+import contextlib
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -144,3 +159,12 @@ def new_site_client(
     if tls is not None:
         use_tls(client, tls)
     return client
+
+
+def send_without_delay(client: paho.Client) -> None:
+    """Set TCP_NODELAY on the client's socket once it is connected (a no-op when it has none)."""
+    sock = client.socket()
+    # paho types it as a minimal protocol; a TCP or TLS connection is a real socket.
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # not a TCP socket: nothing to turn off
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
