@@ -10,9 +10,13 @@ dashboard's own queries:
    about 80 s) with the metrics endpoint on;
 3. a Prometheus scraping it every 2 s and evaluating
    config/prometheus/edge-agent-rules.yml;
-4. a broker outage in the middle (`--outage-at`, `--outage-s`), so the
+4. a recipient, `edge-agent subscribe --status-key`, trusting the site by a
+   registry file with its public JWK and answering each alert with a signed
+   `received`; the agent knows the recipient's public key as its
+   `feedback_keys`, so the Recipients row shows the statuses coming back;
+5. a broker outage in the middle (`--outage-at`, `--outage-s`), so the
    broker, outbox and delivery-time panels show what they are for;
-5. every panel of config/grafana/edge-agent.json, its PromQL evaluated over
+6. every panel of config/grafana/edge-agent.json, its PromQL evaluated over
    the run by Prometheus' range API (`$site` and `$camera` as all,
    `$__rate_interval` as 10 s), drawn with matplotlib in the dashboard's order.
 
@@ -49,7 +53,12 @@ SCRAPE_S = 2
 RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 2 s scrape is 8 s; a round 10 s reads the same
 sys.path.insert(0, str(REPO))
 
+from agent.config import load_config  # noqa: E402
+from agent.delivery.jws import key_id_for, public_jwk  # noqa: E402
+from agent.delivery.signing import generate_key_file, write_public_key_files  # noqa: E402
 from tests.brokers import MosquittoBroker, free_port  # noqa: E402
+
+RECIPIENT = "default"  # config/demo.yaml's one recipient (the default policy)
 
 
 def _prometheus_config(directory: Path, metrics_port: int) -> Path:
@@ -93,7 +102,47 @@ def _start_prometheus(directory: Path, metrics_port: int) -> tuple[subprocess.Po
     raise SystemExit(f"error: prometheus did not start; see {directory / 'prometheus.log'}")
 
 
-def _agent(config: Path, broker_port: int, metrics_port: int, clip: Path, work: Path) -> subprocess.Popen[bytes]:
+def _env() -> dict[str, str]:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(REPO / ".cache" / "numba"))
+    env.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
+    return env
+
+
+def _recipient(config: Path, broker_port: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """`edge-agent subscribe` as the recipient, sending `received`; returns it and its public JWK file.
+
+    The site's signing key is made here (the agent loads the same file), so the
+    registry can name it before the agent starts.
+    """
+    site = load_config(config)
+    site_key = generate_key_file(work / "key.pem")
+    registry = work / "registry.yaml"
+    jwk = public_jwk(site_key.public_key(), key_id_for(site_key.public_key()))
+    registry.write_text(
+        f"sites:\n  - site_id: {site.site.id}\n    topic_prefix: {site.mqtt.topic_prefix}\n"
+        f"    keys:\n      - jwk: {json.dumps(jwk)}\n"
+    )
+    status_key = work / f"{RECIPIENT}-status.pem"
+    files = write_public_key_files(generate_key_file(status_key), work, f"{RECIPIENT}-status")
+    args = [
+        *(sys.executable, "-m", "agent", "--log-level", "warning", "subscribe"),
+        *("--broker", f"mqtt://127.0.0.1:{broker_port}", "--registry", str(registry)),
+        *("--recipient", RECIPIENT, "--status-key", str(status_key)),
+        *("--seen-db", str(work / "seen.sqlite"), "--out", str(work / "received.jsonl")),
+    ]
+    log = (work / "recipient.log").open("wb")
+    proc = subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 30
+    while b"ready" not in (work / "recipient.log").read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"error: the recipient did not start; see {work / 'recipient.log'}")
+        time.sleep(0.2)
+    return proc, files.jwk
+
+
+def _agent(
+    config: Path, broker_port: int, metrics_port: int, clip: Path, work: Path, feedback_keys: Path
+) -> subprocess.Popen[bytes]:
     sets = {
         "mqtt.port": broker_port,
         "runtime.metrics.enabled": "true",
@@ -105,13 +154,12 @@ def _agent(config: Path, broker_port: int, metrics_port: int, clip: Path, work: 
         "policies.pseudonym_key_file": work / "pseudonym.key",
         "policies.audit_log": work / "audit.jsonl",
         "runtime.state_dir": work / "run",
+        "policies.recipients": json.dumps([{"name": RECIPIENT, "feedback_keys": str(feedback_keys)}]),
     }
     args = [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", str(config)]
     for key, value in sets.items():
         args += ["--set", f"{key}={value}"]
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(REPO / ".cache" / "numba"))
-    env.setdefault("EDGE_AGENT_MODEL_PATH", str(ASSETS / "models"))
-    return subprocess.Popen(args, cwd=REPO, env=env, stderr=(work / "agent.log").open("wb"))
+    return subprocess.Popen(args, cwd=REPO, env=_env(), stderr=(work / "agent.log").open("wb"))
 
 
 def _query_range(port: int, expr: str, start: float, end: float) -> list[dict[str, Any]]:
@@ -201,6 +249,10 @@ def _alerts_seen(port: int, start: float, end: float) -> list[str]:
     return sorted(seen)
 
 
+def _lines(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO / "config" / "demo.yaml")
@@ -215,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         metrics_port = free_port()
         with MosquittoBroker(work / "broker") as broker:
             prometheus, prom_port = _start_prometheus(work, metrics_port)
+            recipient, feedback_keys = _recipient(args.config, broker.port, work)
             try:
                 start = time.time()
-                agent = _agent(args.config, broker.port, metrics_port, args.clip, work)
+                agent = _agent(args.config, broker.port, metrics_port, args.clip, work, feedback_keys)
                 outage_done = args.outage_s <= 0
                 while agent.poll() is None and time.time() - start < args.timeout_s:
                     elapsed = time.time() - start
@@ -234,13 +287,16 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(2 * SCRAPE_S)  # the last scrape and rule evaluation
                 end = time.time()
                 print(f"dashboard: agent ran {end - start:.0f} s, exit {agent.returncode}", flush=True)
-                note = f"config/demo.yaml, {end - start:.0f} s"
+                note = f"config/demo.yaml, {end - start:.0f} s, its recipient answering received"
                 if args.outage_s > 0:
                     note += f", broker down {args.outage_at:g}-{args.outage_at + args.outage_s:g} s"
                 empty = plot_dashboard(prom_port, start, end, args.out, note)
                 print(f"dashboard: wrote {args.out} ({len(empty)} panels without data: {', '.join(empty) or 'none'})")
                 print("dashboard: alert rules seen: " + (", ".join(_alerts_seen(prom_port, start, end)) or "none"))
+                print(f"dashboard: the recipient accepted {_lines(work / 'received.jsonl')} alerts", flush=True)
             finally:
+                recipient.terminate()
+                recipient.wait(30)
                 prometheus.terminate()
                 prometheus.wait(30)
     return 0

@@ -165,6 +165,7 @@ class MosquittoBroker:
             f"log_dest file {self.log_file}",
             "log_type all",
             "allow_zero_length_clientid true",
+            "set_tcp_nodelay true",  # as the shipped configs
         ]
         if self._persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
