@@ -1,4 +1,4 @@
-"""`edge-agent models`: list, verify and download detector models."""
+"""`edge-agent models`: list, verify, download and quantize detector models."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ __all__ = ["register"]
 import argparse
 from pathlib import Path
 
-from agent.detection.manifest import ModelSpec, load_manifest
-from agent.detection.model_store import pull, resolve_model
+from agent.detection.manifest import ModelSpec
+from agent.detection.model_store import known_specs, pull, resolve_model
 from agent.errors import ModelError
 
 
@@ -28,7 +28,7 @@ def _found_at(name: str) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "FILE", "INPUT", "LAYOUT", "LICENCE", "FOUND AT")]
-    for name, spec in load_manifest().items():
+    for name, spec in known_specs().items():
         rows.append((name, spec.file_name, _input_text(spec), spec.layout, spec.licence, _found_at(name)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -51,7 +51,7 @@ def _verify_one(name: str) -> str | None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    names = args.names or list(load_manifest())
+    names = args.names or list(known_specs())
     failures = 0
     for name in names:
         problem = _verify_one(name)
@@ -71,10 +71,29 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from agent.detection.quantize import quantize_model
+
+    if args.frames < 1:
+        raise ModelError(f"--frames must be at least 1, got {args.frames}")
+    result = quantize_model(args.name, Path(args.calibration), frames=args.frames, out_name=args.out_name)
+    print(f"installed {result.name} at {result.path}")
+    print(
+        f"INT8 QDQ copy of {result.base}, calibrated on {result.frames} frames; sha256 {result.sha256} "
+        f"recorded in the user store's index; set detector.model: {result.name}"
+    )
+    share = result.matched_boxes / result.float_boxes if result.float_boxes else 1.0
+    print(
+        f"on the calibration frames it finds {result.matched_boxes} of the float model's {result.float_boxes} "
+        f"boxes (IoU 0.5, same class){'' if share >= 0.8 else '; that is low: check AP before using it'}"
+    )
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list, verify and download detector models",
+        help="list, verify, download and quantize detector models",
         description="Detector models from the manifest, looked up on EDGE_AGENT_MODEL_PATH "
         "then in the user cache ($XDG_CACHE_HOME/edge-agent/models).",
     )
@@ -88,3 +107,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p_pull.add_argument("name", metavar="NAME")
     p_pull.add_argument("--dest", metavar="DIR", help="install directory (default: the user cache)")
     p_pull.set_defaults(handler=_cmd_pull)
+    p_quant = sub.add_parser(
+        "quantize",
+        help="write an INT8 (static QDQ) copy of a manifest model, calibrated on a site clip",
+        description="Calibrate on frames of CLIP, preprocessed as the detector does, and register the "
+        "INT8 copy in the user cache as NAME-int8 (or --out-name) with its own sha256.",
+    )
+    p_quant.add_argument("name", metavar="NAME", help="manifest model to quantize")
+    p_quant.add_argument("--calibration", required=True, metavar="CLIP", help="video file of the site")
+    p_quant.add_argument("--frames", type=int, default=32, metavar="N", help="calibration frames (default: 32)")
+    p_quant.add_argument("--out-name", metavar="NAME", help="name of the copy (default: NAME-int8)")
+    p_quant.set_defaults(handler=_cmd_quantize)

@@ -31,11 +31,12 @@ def _is_model_path(model: str) -> bool:
 
 def _manifest() -> dict[str, ModelSpec]:
     # Imported on use: the stages import this package for their bounds, and importing it
-    # must not load the detector runtime (the detection package brings ONNX Runtime).
-    from agent.detection.manifest import load_manifest
+    # must not load the detector runtime (the model store brings ONNX Runtime). The names a
+    # config may use are the manifest's and the user's derived (quantized) copies of them.
+    from agent.detection.model_store import known_specs
 
     try:
-        return load_manifest()
+        return known_specs()
     except ModelError:
         return {}  # a broken manifest is reported when the detector loads; the config itself may be fine
 

@@ -14,22 +14,35 @@ beside a model (written by `pull` for an entry that pins no hash) stands in
 only for such an entry, and only for its own file name: it never adds a
 hash to an entry that pins one, so whoever can write the model folder
 cannot make another file pass for a pinned model.
+
+Derived models (INT8 copies written by `agent.detection.quantize`) are
+recorded in the user cache's index `derived-models.json` (name, base entry,
+file, its sha256, the base file's sha256). One has its base entry's contract,
+is looked up only beside the index, loads only with the recorded hash, never
+shadows a manifest name or file, and stops loading when the manifest pins
+another base file.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DERIVED_INDEX",
     "MODEL_PATH_ENV",
     "RECORDED_HASH_SUFFIX",
     "cache_dir",
+    "derived_index_path",
+    "derived_specs",
     "file_sha256",
+    "known_specs",
     "model_search_dirs",
     "pull",
+    "read_derived_index",
     "resolve_model",
     "spec_for_user_file",
 ]
 
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -46,6 +59,8 @@ from agent.errors import ModelError
 MODEL_PATH_ENV = "EDGE_AGENT_MODEL_PATH"
 # Written beside a downloaded file whose hash the manifest could not pin.
 RECORDED_HASH_SUFFIX = ".sha256"
+# The user cache's index of derived models (made here from a manifest entry, hashed when made).
+DERIVED_INDEX = "derived-models.json"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -114,11 +129,15 @@ def resolve_model(name_or_path: str, *, layout: str | None = None) -> tuple[Mode
         ModelError: unknown name, file not found, or hash mismatch.
     """
     manifest = load_manifest()
-    if _is_path_like(name_or_path) and name_or_path not in manifest:
+    derived = derived_specs(manifest)
+    if _is_path_like(name_or_path) and name_or_path not in manifest and name_or_path not in derived:
         return _resolve_path(Path(name_or_path).expanduser(), manifest, layout)
+    if name_or_path in derived:
+        return _resolve_derived(derived[name_or_path], manifest)
     spec = manifest.get(name_or_path)
     if spec is None:
-        raise ModelError(f"unknown model {name_or_path!r}; known models: {', '.join(sorted(manifest))}")
+        known = ", ".join(sorted([*manifest, *derived]))
+        raise ModelError(f"unknown model {name_or_path!r}; known models: {known}")
     searched = model_search_dirs()
     for directory in searched:
         candidate = directory / spec.file_name
@@ -157,6 +176,9 @@ def _resolve_path(path: Path, manifest: dict[str, ModelSpec], layout: str | None
             return spec, path
     # No entry knows this hash. An entry of the same file name that has no hash at all can still
     # be it (its output contract is checked when it loads); one that pins another hash cannot.
+    derived = [s for s in derived_specs(manifest).values() if s.sha256 == actual]
+    if derived:
+        return derived[0], path
     by_name = [s for s in manifest.values() if s.file_name == path.name]
     unhashed = [s for s in by_name if not _accepted_hashes(s, path)]
     if len(unhashed) == 1:
@@ -176,6 +198,83 @@ def _resolve_path(path: Path, manifest: dict[str, ModelSpec], layout: str | None
             f"give its output layout ({', '.join(LAYOUTS)})"
         )
     return spec_for_user_file(path, layout), path
+
+
+def derived_index_path() -> Path:
+    """The user cache's index of derived models."""
+    return cache_dir() / DERIVED_INDEX
+
+
+def read_derived_index() -> dict[str, dict[str, Any]]:
+    path = derived_index_path()
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        models = doc["models"]
+        if not isinstance(models, dict) or not all(isinstance(r, dict) for r in models.values()):
+            raise TypeError("models is not a mapping of records")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelError(
+            f"derived model index {path} is unreadable ({err}); remove it and make the models again"
+        ) from err
+    return models
+
+
+def derived_specs(manifest: dict[str, ModelSpec] | None = None) -> dict[str, ModelSpec]:
+    """Every derived model recorded in the user cache's index, as a spec (contract of its base entry).
+
+    Raises:
+        ModelError: the index is unreadable or a record is malformed.
+    """
+    manifest = manifest if manifest is not None else load_manifest()
+    specs = {}
+    for name, record in read_derived_index().items():
+        base = manifest.get(str(record.get("base")))
+        sha = str(record.get("sha256", ""))
+        file_name = str(record.get("file", ""))
+        taken = name in manifest or file_name in {s.file_name for s in manifest.values()}
+        if (
+            base is None
+            or taken
+            or not _SHA256_HEX.fullmatch(sha)
+            or Path(file_name).name != file_name
+            or not file_name.endswith(".onnx")
+        ):
+            raise ModelError(
+                f"derived model index {derived_index_path()}: record {name!r} is malformed or its base is gone"
+            )
+        specs[name] = replace(
+            base,
+            name=name,
+            file_name=file_name,
+            sha256=sha,
+            source=f"{record.get('kind', 'derived')} copy of {base.name} ({record.get('note', '')})".replace(" ()", ""),
+            download_url=None,
+            download_sha256=None,
+        )
+    return specs
+
+
+def known_specs() -> dict[str, ModelSpec]:
+    """Manifest entries, then the user's derived models."""
+    manifest = load_manifest()
+    return {**manifest, **derived_specs(manifest)}
+
+
+def _resolve_derived(spec: ModelSpec, manifest: dict[str, ModelSpec]) -> tuple[ModelSpec, Path]:
+    record = read_derived_index()[spec.name]
+    base = manifest[str(record["base"])]
+    if base.sha256 and record.get("base_sha256") != base.sha256:
+        raise ModelError(
+            f"model {spec.name!r} was made from a {base.name} file of sha256 {record.get('base_sha256')}, "
+            f"the manifest now pins {base.sha256}; make it again"
+        )
+    path = cache_dir() / spec.file_name
+    if not path.is_file():
+        raise ModelError(f"model {spec.name!r} file {spec.file_name} not found in {cache_dir()}; make it again")
+    _verify_hash(spec, path)
+    return spec, path
 
 
 def spec_for_user_file(path: Path, layout: str) -> ModelSpec:
