@@ -30,10 +30,10 @@ __all__ = ["KeyEntry", "RegistryFile", "SiteEntry", "load_registry"]
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from agent.agency.trust_registry import RegisteredKey, RegisteredSite, TrustRegistry
-from agent.config.loader import _issues_from, _MarkedData, _parse_file
+from agent.config.loader import MarkedData, validate_yaml_file
 from agent.config.model import ID_PATTERN, ConfigModel
 from agent.delivery.jws import EnvelopeInvalid, key_id_for, load_json_bounded, public_key_from_jwk
 from agent.delivery.topics import build_topic
@@ -111,24 +111,14 @@ def load_registry(path: str | Path) -> TrustRegistry:
     Raises:
         ConfigError: every problem found, each with file, line and field.
     """
-    file = str(path)
-    marked = _MarkedData(file)
-    data = _parse_file(Path(path), marked)
-    try:
-        parsed = RegistryFile.model_validate(data)
-    except ValidationError as err:
-        reported = {i.field for i in marked.issues}
-        issues = marked.issues + [i for i in _issues_from(err, marked) if i.field not in reported]
-        raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.field))) from None
-    if marked.issues:
-        raise ConfigError(marked.issues)
+    parsed, marked = validate_yaml_file(path, RegistryFile)
     return _Builder(marked, Path(path).resolve().parent).build(parsed)
 
 
 class _Builder:
     """From the validated file to a `TrustRegistry`: reads key files, checks what spans entries."""
 
-    def __init__(self, marked: _MarkedData, base: Path) -> None:
+    def __init__(self, marked: MarkedData, base: Path) -> None:
         self._marked = marked
         self._base = base
         self._issues: list[ConfigIssue] = []

@@ -14,24 +14,25 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.config.rule_configs import RULE_KINDS
 from agent.config.site_config import SiteConfig
 from agent.config.yaml_bounds import check_yaml_bounds, read_bounded
 from agent.errors import ConfigError, ConfigIssue
 
-__all__ = ["apply_overrides", "load_config", "parse_override"]
+__all__ = ["MarkedData", "apply_overrides", "load_config", "parse_override", "validate_yaml_file"]
 
 FieldPath = tuple[str | int, ...]
+_Model = TypeVar("_Model", bound=BaseModel)
 # ${NAME} or ${NAME:-default}; `$${` escapes a literal `${`.
 _ENV_PATTERN = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class _MarkedData:
+class MarkedData:
     """Plain Python data from a YAML file plus the line of every value."""
 
     def __init__(self, file: str) -> None:
@@ -159,14 +160,32 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SiteConfig:
     Raises:
         ConfigError: with every problem found, each naming file, line and field.
     """
-    file = str(path)
-    marked = _MarkedData(file)
+    # The folder lets a validator read a file the config names relative to it (feedback_keys).
+    folder = Path(path).resolve().parent
+    config, _ = validate_yaml_file(path, SiteConfig, overrides=overrides, context={"config_dir": folder})
+    return _resolve_relative_paths(config, folder)
+
+
+def validate_yaml_file(
+    path: str | Path,
+    model: type[_Model],
+    *,
+    overrides: Sequence[str] = (),
+    context: dict[str, Any] | None = None,
+) -> tuple[_Model, MarkedData]:
+    """Read a YAML file within the bounds of untrusted input and validate it as `model`.
+
+    Returns the model and the file's value lines (for checks that span entries).
+
+    Raises:
+        ConfigError: with every problem found, each naming file, line and field.
+    """
+    marked = MarkedData(str(path))
     data = _parse_file(Path(path), marked)
     if overrides:
         data = apply_overrides(data, overrides)
     try:
-        # The folder lets a validator read a file the config names relative to it (feedback_keys).
-        config = SiteConfig.model_validate(data, context={"config_dir": Path(path).resolve().parent})
+        parsed = model.model_validate(data, context=context)
     except ValidationError as err:
         # A field already reported (an unset ${ENV}) is not reported twice.
         reported = {i.field for i in marked.issues}
@@ -174,10 +193,10 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SiteConfig:
         raise ConfigError(sorted(issues, key=lambda i: (i.line or 0, i.field))) from None
     if marked.issues:
         raise ConfigError(marked.issues)
-    return _resolve_relative_paths(config, Path(path).resolve().parent)
+    return parsed, marked
 
 
-def _parse_file(path: Path, marked: _MarkedData) -> dict[str, Any]:
+def _parse_file(path: Path, marked: MarkedData) -> dict[str, Any]:
     file = str(path)
     try:
         text = read_bounded(path).decode("utf-8")
@@ -202,7 +221,7 @@ def _parse_file(path: Path, marked: _MarkedData) -> dict[str, Any]:
     return data
 
 
-def _issues_from(err: ValidationError, marked: _MarkedData) -> list[ConfigIssue]:
+def _issues_from(err: ValidationError, marked: MarkedData) -> list[ConfigIssue]:
     issues = []
     for item in err.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in RULE_KINDS))
