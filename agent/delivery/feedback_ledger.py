@@ -34,15 +34,13 @@ __all__ = [
 ]
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from agent.alerts.status import AlertStatus
-from agent.errors import AgentError
+from agent.delivery.outbox_tables import OutboxTables
 
 # Statuses that say a person at the recipient has seen the alert (`received` is sent by software).
 ACKNOWLEDGING = frozenset({"acknowledged", "verified", "dismissed", "dispatched", "on_scene", "closed"})
@@ -129,43 +127,28 @@ def _utc(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class FeedbackLedger:
+class FeedbackLedger(OutboxTables):
     """The feedback tables of one outbox file (see the module docstring). Use as a context manager.
 
     Args:
         path: the outbox file (opened, and checked, by the outbox first).
     """
 
+    _SCHEMA = _SCHEMA
+    _SYNCHRONOUS = "NORMAL"  # WAL: a power cut may lose the last rows, never corrupt
+    _WHAT = "feedback tables"
+
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        super().__init__(path)
         self._has_settled = False
 
+    def _opened(self, db: sqlite3.Connection) -> None:
+        self._has_settled = _has_table(db, "settled")
+
     def __enter__(self) -> Self:
-        try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose the last rows, never corrupt
-            db.executescript(_SCHEMA)
-            self._has_settled = _has_table(db, "settled")
-        except sqlite3.Error as err:
-            raise AgentError(f"cannot open the feedback tables of outbox {self.path}: {err}") from None
-        self._db = db
+        super().__enter__()
         self.prune(datetime.now(UTC))
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise AgentError("the feedback tables are not open")
-        return self._db
 
     # -- sent alerts ----------------------------------------------------------------------
 

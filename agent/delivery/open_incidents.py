@@ -22,20 +22,15 @@ from __future__ import annotations
 __all__ = ["END_REASON", "OpenIncidents", "end_incidents_left_open", "ended_at_start"]
 
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from pydantic import ValidationError
 
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.alerts.times import cap_time
-from agent.errors import AgentError
+from agent.delivery.outbox_tables import OutboxTables
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.open_incidents")
@@ -53,40 +48,15 @@ CREATE TABLE IF NOT EXISTS open_incidents (
 """
 
 
-class OpenIncidents:
+class OpenIncidents(OutboxTables):
     """The `open_incidents` table of one outbox file. Use as a context manager.
 
     Args:
         path: the outbox file (opened, and checked, by the outbox first).
     """
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def __enter__(self) -> Self:
-        try:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10)
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute(_SCHEMA)
-        except sqlite3.Error as err:
-            raise AgentError(f"cannot open the open-incident table of outbox {self._path}: {err}") from None
-        self._db = db
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise AgentError("the open-incident table is not open")
-        return self._db
+    _SCHEMA = _SCHEMA
+    _WHAT = "open-incident table"
 
     def record(self, alert: Alert) -> None:
         """Note where `alert`'s incident stands now that the outbox accepted it: open, or ended.
