@@ -14,7 +14,8 @@
 6. The recipient: `recipient` must be this receiver.
 7. Freshness: not past `expires`; `sent` within the window (default 24 h)
    and not more than the allowed skew (5 min) ahead.
-8. Not seen before: (site id, identifier) not in the durable `SeenStore`.
+8. Not seen before: (site id, identifier) not in the durable ledger (a `SeenStore`,
+   or the receiving store's alerts table for the ingest service).
 
 `check` raises `Rejected` at the first failure and otherwise returns the
 `AcceptedAlert`; `remember` records it as seen once the caller has used it.
@@ -32,7 +33,7 @@ from typing import Any
 
 from agent.agency.alert_view import AlertView, parse_alert_view
 from agent.agency.rejections import REASONS, Rejected
-from agent.agency.seen_store import SeenStore
+from agent.agency.seen_store import SeenLedger
 from agent.agency.trust_registry import RegisteredSite, TrustRegistry
 from agent.delivery.jws import (
     MAX_ENVELOPE_BYTES,
@@ -99,14 +100,14 @@ class AlertVerifier:
     Args:
         registry: the trusted sites and keys.
         recipient: who this receiver is; alerts naming another recipient are refused.
-        seen: the durable store of accepted alerts; None checks no duplicates (tests, tools).
+        seen: the durable ledger of accepted alerts; None checks no duplicates (tests, tools).
     """
 
     def __init__(
         self,
         registry: TrustRegistry,
         recipient: str,
-        seen: SeenStore | None = None,
+        seen: SeenLedger | None = None,
         freshness: Freshness | None = None,
         *,
         max_bytes: int = MAX_ENVELOPE_BYTES,

@@ -8,13 +8,15 @@ counts them per reason, safely across the network and caller threads.
 
 from __future__ import annotations
 
-__all__ = ["REASONS", "Rejected", "RejectionCounts"]
+__all__ = ["REASONS", "Rejected", "RejectionCounts", "log_rejection"]
 
+import logging
 import threading
 from collections import Counter
 from typing import Final
 
 from agent.errors import AgentError
+from agent.logs import log_event
 
 # reason -> what it means, for the help text and the README.
 REASONS: Final[dict[str, str]] = {
@@ -86,3 +88,20 @@ class RejectionCounts:
         """All rejections; duplicates only when asked (they are not an attack, just at-least-once)."""
         with self._lock:
             return sum(n for reason, n in self._counts.items() if duplicates or reason != "duplicate")
+
+
+def log_rejection(logger: logging.Logger, topic: str, why: Rejected) -> None:
+    """One log line per refused message: a forgery at error level, a duplicate not at all (only counted)."""
+    if why.reason == "forged":
+        log_event(logger, "alert_forged", logging.ERROR, topic=topic, site=why.site_id, kid=why.kid, detail=why.detail)
+    elif why.reason != "duplicate":
+        log_event(
+            logger,
+            "alert_rejected",
+            logging.WARNING,
+            reason=why.reason,
+            topic=topic,
+            site=why.site_id or "-",
+            kid=why.kid or "-",
+            detail=why.detail,
+        )

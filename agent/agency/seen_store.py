@@ -14,7 +14,7 @@ would pass.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MARGIN_S", "SeenStore", "SeenStoreError"]
+__all__ = ["DEFAULT_MARGIN_S", "SeenLedger", "SeenStore", "SeenStoreError"]
 
 import contextlib
 import logging
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from agent.errors import AgentError
 from agent.logs import log_event
@@ -43,6 +43,14 @@ CREATE TABLE IF NOT EXISTS seen (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_by_sent ON seen (sent_s);
 """
+
+
+class SeenLedger(Protocol):
+    """What the verifier asks of a durable record of accepted alerts."""
+
+    def contains(self, site_id: str, alert_id: str) -> bool: ...
+
+    def remember(self, site_id: str, alert_id: str, sent: datetime) -> bool: ...
 
 
 class SeenStoreError(AgentError):

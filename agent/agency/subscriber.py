@@ -46,9 +46,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.agency.alert_verifier import AcceptedAlert, AlertVerifier
 from agent.agency.broker_connection import ConnectionOptions, connect, new_client, parse_broker_url
-from agent.agency.rejections import Rejected, RejectionCounts
+from agent.agency.rejections import Rejected, RejectionCounts, log_rejection
 from agent.agency.seen_store import SeenStoreError
 from agent.agency.status_sender import StatusSigner
+from agent.alerts.status import AlertStatus
 from agent.backoff import Backoff
 from agent.delivery.site_client import send_without_delay
 from agent.errors import AgentError, PublishRejected
@@ -65,10 +66,16 @@ STATUS_FLUSH_S = 5.0
 
 @dataclass(frozen=True, slots=True)
 class ReceiverOptions:
-    """The broker connection and the topic filters to subscribe to (QoS 1)."""
+    """The broker connection and the topic filters to subscribe to (QoS 1).
+
+    `plain_filters` are subscribed too, but their messages (a site's retained
+    status, its stats) are not alerts: they skip verification and go to the
+    receiver's `on_plain` hook as they are, untrusted.
+    """
 
     connection: ConnectionOptions
     topic_filters: tuple[str, ...]
+    plain_filters: tuple[str, ...] = ()
 
 
 @dataclass(eq=False, slots=True)
@@ -78,10 +85,12 @@ class ReceivedAlert:
     Attributes:
         accepted: the verified alert (`accepted.alert` its view, `accepted.data` its JSON data).
         rendered: what the receiver's `render` hook made of it (CAP XML), if it has one.
+        message: the message exactly as it arrived (the JWS).
     """
 
     accepted: AcceptedAlert
     rendered: str | None = None
+    message: bytes = b""
     _acks: list[tuple[int, int, int]] = field(default_factory=list)  # (connection, mid, qos)
 
     @property
@@ -92,6 +101,8 @@ class ReceivedAlert:
 RejectHook = Callable[[str, Rejected], None]  # (topic, why)
 # Prepares an accepted alert's output on the network thread; raising Rejected refuses the alert.
 RenderHook = Callable[[AcceptedAlert], str | None]
+# A message on a plain filter, (topic, payload), on the network thread: it must return quickly.
+PlainHook = Callable[[str, bytes], None]
 
 
 def _join_network_thread(client: paho.Client) -> None:
@@ -116,6 +127,7 @@ class AlertReceiver:
         on_reject: RejectHook | None = None,
         status_signer: StatusSigner | None = None,
         render: RenderHook | None = None,
+        on_plain: PlainHook | None = None,
     ) -> None:
         if not options.topic_filters:
             raise AgentError("no topic filter to subscribe to")
@@ -124,6 +136,7 @@ class AlertReceiver:
         self._on_reject = on_reject
         self._status = status_signer
         self._render = render
+        self._on_plain = on_plain
         self._rng = random.Random()
         self._accepted: queue.Queue[ReceivedAlert] = queue.Queue()
         self._pending: dict[tuple[str, str], ReceivedAlert] = {}
@@ -141,6 +154,7 @@ class AlertReceiver:
         self.accepted = 0
         self.statuses_sent = 0
         self._status_infos: list[paho.MQTTMessageInfo] = []
+        self._filters = options.topic_filters + options.plain_filters
         self._client = new_client(options.connection, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda c, u, flags, reason, p: self._lost.set()
@@ -244,8 +258,11 @@ class AlertReceiver:
                 raise self._fatal from None
             return None
 
-    def done(self, item: ReceivedAlert) -> None:
+    def done(self, item: ReceivedAlert, *, send_received: bool = True) -> AlertStatus | None:
         """The caller has used `item`: remember it (durably), acknowledge it, send `received`.
+
+        Returns the `received` status sent, if one was (`send_received` False: the
+        caller found it handled before, e.g. by another replica, which sent it).
 
         Raises:
             SeenStoreError: it could not be remembered (it stays unacknowledged, so it comes again).
@@ -258,10 +275,11 @@ class AlertReceiver:
             self.accepted += 1
         for mid, qos in acks:
             self._client.ack(mid, qos)
-        if self._status is not None:
-            self._send_received(self._status, accepted)
+        if self._status is not None and send_received:
+            return self._send_received(self._status, accepted)
+        return None
 
-    def _send_received(self, signer: StatusSigner, accepted: AcceptedAlert) -> None:
+    def _send_received(self, signer: StatusSigner, accepted: AcceptedAlert) -> AlertStatus | None:
         alert = accepted.alert
         try:
             status = signer.make(
@@ -272,13 +290,14 @@ class AlertReceiver:
             )
         except AgentError as err:
             log_event(_log, "status_not_sent", logging.WARNING, alert_id=alert.identifier, error=str(err))
-            return
+            return None
         topic = StatusSigner.topic(accepted.site.topic_prefix, status)
         info = self._client.publish(topic, signer.sign(status), qos=1)
         with self._lock:
             self.statuses_sent += 1
             self._status_infos = [i for i in self._status_infos if not i.is_published()] + [info]
         log_event(_log, "status_sent", status="received", alert_id=alert.identifier, topic=topic)
+        return status
 
     def _on_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
@@ -291,12 +310,12 @@ class AlertReceiver:
         with self._lock:
             self._connection += 1
         self._connected_since_loss = True
-        client.subscribe([(f, 1) for f in self._opts.topic_filters])
+        client.subscribe([(f, 1) for f in self._filters])
 
     def _on_subscribe(
         self, client: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], properties: object
     ) -> None:
-        refused = [f for f, code in zip(self._opts.topic_filters, codes, strict=False) if code.is_failure]
+        refused = [f for f, code in zip(self._filters, codes, strict=False) if code.is_failure]
         if refused:
             self._subscribe_error = AgentError(f"the broker refused the subscription to {', '.join(refused)}")
         self._subscribed.set()
@@ -312,6 +331,10 @@ class AlertReceiver:
         except UnicodeDecodeError:
             topic = repr(bytes(msg._topic))  # paho keeps the raw bytes only there
         try:
+            if self._is_plain(topic):
+                self._plain(topic, bytes(msg.payload))
+                self._ack(msg.mid, msg.qos)
+                return
             self._handle(topic, bytes(msg.payload), msg.mid, msg.qos)
         except SeenStoreError as err:
             # Not acknowledged: the broker keeps the message for when the store works again.
@@ -321,6 +344,17 @@ class AlertReceiver:
             _log.exception("event=receiver_failed topic=%r", topic)
             self._reject(topic, Rejected("internal_error", "the receiver failed on this message"))
             self._ack(msg.mid, msg.qos)
+
+    def _is_plain(self, topic: str) -> bool:
+        return any(paho.topic_matches_sub(f, topic) for f in self._opts.plain_filters)
+
+    def _plain(self, topic: str, payload: bytes) -> None:
+        if self._on_plain is None:
+            return
+        try:
+            self._on_plain(topic, payload)
+        except Exception:  # noqa: BLE001 - a failing hook must not stop the receiver
+            _log.exception("event=plain_hook_failed topic=%r", topic)
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         try:
@@ -336,7 +370,7 @@ class AlertReceiver:
             if waiting is not None:  # a copy of one not yet used: acknowledged with it
                 waiting._acks.append((self._connection, mid, qos))
             else:
-                item = ReceivedAlert(accepted, rendered, [(self._connection, mid, qos)])
+                item = ReceivedAlert(accepted, rendered, payload, [(self._connection, mid, qos)])
                 self._pending[key] = item
         if waiting is not None:
             self._reject(topic, Rejected("duplicate", f"alert {key[1]} of site {key[0]} is already being handled"))
@@ -349,21 +383,7 @@ class AlertReceiver:
 
     def _reject(self, topic: str, why: Rejected) -> None:
         self.counts.add(why.reason)
-        if why.reason == "forged":
-            log_event(
-                _log, "alert_forged", logging.ERROR, topic=topic, site=why.site_id, kid=why.kid, detail=why.detail
-            )
-        elif why.reason != "duplicate":
-            log_event(
-                _log,
-                "alert_rejected",
-                logging.WARNING,
-                reason=why.reason,
-                topic=topic,
-                site=why.site_id or "-",
-                kid=why.kid or "-",
-                detail=why.detail,
-            )
+        log_rejection(_log, topic, why)
         if self._on_reject is not None:
             try:
                 self._on_reject(topic, why)
