@@ -25,7 +25,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 LOCK_ARGS ?=
 LINT_PATHS := agent tests benchmarks
 
-.PHONY: demo test lint lock check-aarch64 bench venv system-deps clip clean node-deps
+.PHONY: demo test lint lock check-aarch64 bench venv system-deps clip clean node-deps console-assets
 
 venv: $(STAMP)
 
@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	touch $@
 
 # Mosquitto for the demo and the broker tests, promtool (Debian's prometheus) for the metrics
-# and alert-rule tests, gst-rtsp-server with x264 for the system Python (the RTSP camera of the
+# and alert-rule tests, Chromium for the console's browser tests, gst-rtsp-server with x264 for the system Python (the RTSP camera of the
 # RTSP tests); apt lists for `apt-get download`.
 system-deps:
 	@if [ -z "$$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
@@ -56,6 +56,9 @@ system-deps:
 	@if ! command -v promtool >/dev/null; then \
 		echo "installing prometheus (promtool checks the metrics, alert rules and their tests) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) prometheus; fi
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium (the console's browser tests drive it through Playwright) with apt-get"; \
+		apt-get update -qq && $(APT_INSTALL) chromium; fi
 	@if ! /usr/bin/python3 tests/sources/gst_rtsp_serve.py --check 2>/dev/null; then \
 		echo "installing gst-rtsp-server (a real RTSP camera for the RTSP tests) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
@@ -69,8 +72,11 @@ clip: system-deps
 
 DEMO_CLIP = $(abspath $(firstword $(wildcard $(ASSETS)/videos/vtest.avi) $(OPENCV_DOC_DATA)/vtest.avi))
 
-demo: venv clip
-	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.cli.demo --config config/demo.yaml --clip $(DEMO_CLIP)
+# The console stays up after the clip until Ctrl-C; DEMO_EXIT=1 ends the demo with the clip.
+DEMO_EXIT ?=
+demo: venv clip node-deps
+	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m agent.cli.demo --config config/demo.yaml --clip $(DEMO_CLIP) \
+		$(if $(DEMO_EXIT),--exit-after-clip)
 
 lock: venv
 	$(UV_COMPILE) $(LOCK_ARGS) -o $(RUNTIME_LOCK)
@@ -98,11 +104,16 @@ check-aarch64: venv
 		print('aarch64/cp311: a wheel for each of the', len(r['install']), 'runtime packages in $(RUNTIME_LOCK)')"
 
 # Node's `jose` (a JOSE implementation that shares nothing with ours) for the test that verifies
-# the agent's alerts with only the exported JWK Set. An exact version, into .cache/node with
-# --no-save: nothing in the repository changes. Without node the test is skipped and says why.
+# the agent's alerts with only the exported JWK Set, and Leaflet, the console's map, which the
+# console serves from .cache/node when the package does not bundle it (agent/agency/console/
+# static/vendor/leaflet, filled by `make console-assets` for a wheel). Exact versions, into
+# .cache/node with --no-save: nothing in the repository changes. Without node the jose test is
+# skipped and says why, and the map page lists sites and incidents without a map.
 JOSE_VERSION := 6.2.18
+LEAFLET_VERSION := 1.9.4
 NODE_DIR := $(CACHE)/node
-NODE_STAMP := $(NODE_DIR)/.jose-$(JOSE_VERSION)
+NODE_STAMP := $(NODE_DIR)/.jose-$(JOSE_VERSION)-leaflet-$(LEAFLET_VERSION)
+LEAFLET_VENDOR := agent/agency/console/static/vendor/leaflet
 
 node-deps: $(NODE_STAMP)
 
@@ -112,8 +123,15 @@ $(NODE_STAMP):
 	elif ! command -v npm >/dev/null; then \
 		echo "node is installed but npm is not: cannot install jose@$(JOSE_VERSION)" >&2; exit 1; \
 	else \
-		npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --silent jose@$(JOSE_VERSION) && touch $@; \
+		npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --silent \
+			jose@$(JOSE_VERSION) leaflet@$(LEAFLET_VERSION) && touch $@; \
 	fi
+
+# Leaflet's built files copied into the package, for a wheel that carries its own map library.
+console-assets: node-deps
+	mkdir -p $(LEAFLET_VENDOR)
+	cp -r $(NODE_DIR)/node_modules/leaflet/dist/. $(LEAFLET_VENDOR)/
+	cp $(NODE_DIR)/node_modules/leaflet/LICENSE $(LEAFLET_VENDOR)/LICENSE
 
 test: lint check-aarch64 system-deps node-deps
 	EDGE_AGENT_MODEL_PATH=$(MODEL_PATH) $(PY) -m pytest -q

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from types import TracebackType
+from typing import Self
 
 from sqlalchemy import Engine
 
@@ -45,12 +47,14 @@ from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOption
 from agent.agency.trust_registry import TrustRegistry
 from agent.agency.trust_registry_file import load_registry
 from agent.backoff import Backoff
+from agent.errors import AgentError
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.agency.ingest")
 # A database that fails is retried soon, then every few seconds.
 DB_RETRY = Backoff(initial_s=0.2, max_s=5.0)
 POLL_S = 0.2
+START_TIMEOUT_S = 15.0
 _Write = Callable[[], object]
 _STOPPED = object()
 
@@ -85,6 +89,8 @@ class IngestService:
         self._health: queue.Queue[SiteHealth] = queue.Queue()
         self._stopping = threading.Event()
         self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: AgentError | None = None
         self._rng = random.Random()
         signer = (
             StatusSigner.from_file(config.status_key, config.recipient, config.status_kid)
@@ -103,6 +109,34 @@ class IngestService:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def __enter__(self) -> Self:
+        """Run on a thread of its own (`ingest`) until the block ends; subscribed when this returns.
+
+        Raises:
+            AgentError: the service could not start (broker refused, subscription refused).
+        """
+        self._thread = threading.Thread(target=self._run_thread, name="ingest", daemon=True)
+        self._thread.start()
+        self.ready.wait(START_TIMEOUT_S)
+        if self._failure is not None:
+            raise self._failure
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(START_TIMEOUT_S)
+
+    def _run_thread(self) -> None:
+        try:
+            self.run()
+        except AgentError as err:
+            log_event(_log, "ingest_failed", logging.ERROR, error=str(err))
+            self._failure = err
+            self.ready.set()
 
     def run(self, *, timeout_s: float | None = None) -> IngestCounts:
         """Receive and store until `stop` (or `timeout_s`); the counts.

@@ -1,16 +1,19 @@
-"""`make demo`: a local broker, the agent over a real clip, alerts printed as they arrive.
+"""`make demo`: a local broker, the agent over a real clip, the receiving side with its web console.
 
-Starts Mosquitto on a free loopback port, runs `edge-agent run` over the
-clip with the demo config and receives its alerts the way a recipient does:
-a trust registry naming the demo site with its public key (as a JWK), and
-the receiver (`agent.agency.subscriber`), which checks each alert's
-signature, site, topic, recipient, freshness and novelty. The recipient
-answers each accepted alert with a signed `received` status, as `edge-agent
-subscribe --status-key` does: its key is made in the demo's working folder
-and its public JWK given to the agent as the recipient's `feedback_keys`.
-It prints one line per alert (and per refused message), one per status the
-site verified (read from the site's audit log), then stops what it started
-and prints a summary.
+Starts Mosquitto on a free loopback port, then the recipient's side the way
+an agency runs it (`agent.cli.demo_receiving`): the ingest service, which
+verifies each alert (signature, site, topic, recipient, freshness, novelty),
+stores it and answers it with a signed `received` status, and the web
+console (`edge-agent console`) at a printed URL with a printed demo login.
+Then it runs `edge-agent run` over the clip with the demo config. It prints
+one line per alert as it is stored, one per refused message and one per
+status the site verified (read from the site's audit log: the `received` of
+each alert, and whatever is sent from the console's buttons).
+
+By default the clip plays in a loop and everything stays up until Ctrl-C, so
+there is time to log in, watch alerts arrive and acknowledge one;
+`--exit-after-clip` (`make demo DEMO_EXIT=1`) plays it once and ends. Either
+way it stops what it started and prints a summary.
 """
 
 from __future__ import annotations
@@ -32,30 +35,29 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.agency.alert_verifier import AlertVerifier
-from agent.agency.broker_connection import BrokerUrl, ConnectionOptions
-from agent.agency.rejections import Rejected
-from agent.agency.seen_store import SeenStore
-from agent.agency.status_sender import StatusSigner
-from agent.agency.subscriber import AlertReceiver, ReceiverOptions
-from agent.agency.trust_registry import TrustRegistry
-from agent.agency.trust_registry_file import load_registry
+from agent.agency.ingest import IngestService
+from agent.agency.receiving_config import load_receiving_config
+from agent.agency.store import StoreReader
 from agent.alerts.ids import short_id
+from agent.cli.demo_receiving import (
+    ConsoleProcess,
+    add_demo_user,
+    demo_registry,
+    feedback_keys_override,
+    free_port,
+    recipient_status_key,
+    write_receiving_config,
+)
 from agent.config import SiteConfig, load_config
-from agent.delivery.jws import key_id_for, public_jwk
-from agent.delivery.signing import generate_key_file, load_or_create_signing_key, write_public_key_files
 
 
 class DemoBroker:
     """A throwaway Mosquitto on a free loopback port, anonymous, no persistence."""
 
     def __init__(self, workdir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self._conf = workdir / "mosquitto.conf"
         # set_tcp_nodelay as the shipped broker configs: a status would otherwise wait ~40 ms behind an ACK.
         conf = f"set_tcp_nodelay true\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -146,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent.cli.demo", description=__doc__)
     parser.add_argument("--config", default="config/demo.yaml", help="demo site config")
     parser.add_argument("--clip", required=True, help="video file to play as the camera")
+    parser.add_argument("--exit-after-clip", action="store_true", help="play the clip once, then stop everything")
     args = parser.parse_args(argv)
     clip = str(Path(args.clip).resolve())
-    overrides = [f"cameras.0.source={clip}", "cameras.0.loop=false"]
+    loop = "false" if args.exit_after_clip else "true"
+    overrides = [f"cameras.0.source={clip}", f"cameras.0.loop={loop}"]
     config = load_config(args.config, overrides)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, DemoBroker(Path(tmp)) as broker:
         print(f"demo: mosquitto listening on 127.0.0.1:{broker.port}", flush=True)
@@ -157,39 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.alerts else 1
 
 
-def recipient_status_key(workdir: Path, recipient: str) -> tuple[StatusSigner, Path]:
-    """A new status-signing key for `recipient` in `workdir` and its public JWK file beside it.
-
-    What `edge-agent keys generate` and `keys export-public` write.
-    """
-    key = generate_key_file(workdir / f"{recipient}-status.pem")
-    files = write_public_key_files(key, workdir, f"{recipient}-status")
-    return StatusSigner(key, recipient, files.kid), files.jwk
-
-
-def feedback_keys_override(config_path: str | Path, recipient: str, jwk: Path) -> str:
-    """The `--set` naming `jwk` as the first recipient's `feedback_keys`.
-
-    A config without a recipients list has the one default recipient
-    (`recipient`), which an index cannot reach: the list is given whole then.
-    """
-    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-    if (data.get("policies") or {}).get("recipients"):
-        return f"policies.recipients.0.feedback_keys={jwk}"
-    return "policies.recipients=" + json.dumps([{"name": recipient, "feedback_keys": str(jwk)}], separators=(",", ":"))
-
-
-def _run_agent_and_listen(
-    config_path: str, overrides: list[str], config: SiteConfig, port: int, workdir: Path
-) -> DemoResult:
-    result = DemoResult()
-    registry = _demo_registry(config, workdir)
-    recipient = config.policies.recipients[0].name
-    signer, jwk = recipient_status_key(workdir, recipient)
-    overrides = [*overrides, feedback_keys_override(config_path, recipient, jwk)]
-    prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
-    audit = AuditTail(config.policies.audit_log)
-    # Status and stats are plain messages; alerts go through the receiver.
+def _site_health_printer(port: int, prefix: str) -> mqtt.Client:
+    """A plain client printing the site's retained status and its stats as they come."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
 
     def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
@@ -198,8 +171,34 @@ def _run_agent_and_listen(
         elif msg.topic.endswith("/stats"):
             print(f"demo: stats {_stats_line(msg.payload)}", flush=True)
 
-    def on_reject(topic: str, why: Rejected) -> None:
-        print(f"demo: REJECTED message on {topic}: {why.reason}: {why.detail}", flush=True)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe([(f"{prefix}/status", 1), (f"{prefix}/stats", 1)])
+    client.loop_start()
+    return client
+
+
+def _agent_command(config_path: str, port: int, overrides: list[str]) -> list[str]:
+    # The agent's own log lines go to stderr at warning level so the alerts stand out.
+    cmd = [sys.executable, "-m", "agent", "--log-level", "warning", "run", "--config", config_path]
+    for o in [f"mqtt.port={port}", *overrides]:
+        cmd += ["--set", o]
+    return cmd
+
+
+def _run_agent_and_listen(
+    config_path: str, overrides: list[str], config: SiteConfig, port: int, workdir: Path
+) -> DemoResult:
+    result = DemoResult()
+    demo_registry(config, workdir)
+    recipient = config.policies.recipients[0].name
+    _, jwk = recipient_status_key(workdir, recipient)
+    overrides = [*overrides, feedback_keys_override(config_path, recipient, jwk)]
+    console_port = free_port()
+    receiving_file = write_receiving_config(workdir, recipient, workdir / f"{recipient}-status.pem", port, console_port)
+    receiving = load_receiving_config(receiving_file)
+    audit = AuditTail(config.policies.audit_log)
+    health = _site_health_printer(port, f"{config.mqtt.topic_prefix}/{config.site.id}")
 
     def site_records() -> None:
         for record in audit.new_records():
@@ -212,79 +211,38 @@ def _run_agent_and_listen(
                     f"demo: the site REJECTED a status: {record.get('reason')}: {record.get('detail', '')}", flush=True
                 )
 
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.subscribe([(f"{prefix}/status", 1), (f"{prefix}/stats", 1)])
-    client.loop_start()
-    options = ReceiverOptions(
-        ConnectionOptions(BrokerUrl("127.0.0.1", port, tls=False)), tuple(registry.alert_filters())
-    )
-    with (
-        SeenStore(workdir / "seen.sqlite", window_s=86400) as seen,
-        AlertReceiver(
-            options, AlertVerifier(registry, recipient, seen), on_reject=on_reject, status_signer=signer
-        ) as receiver,
-    ):
-        receiver.wait_subscribed(10)
-        print(f"demo: receiving as {recipient!r} with the trust registry {workdir / 'registry.yaml'}", flush=True)
-        print(f"demo: {recipient!r} answers each alert with a signed 'received' (its public key: {jwk})", flush=True)
-        # The agent's own log lines go to stderr at warning level so the alerts stand out.
-        cmd = [
-            sys.executable,
-            "-m",
-            "agent",
-            "--log-level",
-            "warning",
-            "run",
-            "--config",
-            config_path,
-            "--set",
-            f"mqtt.port={port}",
-        ]
-        for o in overrides:
-            cmd += ["--set", o]
+    with IngestService(receiving) as ingest, ConsoleProcess(receiving_file, console_port) as console:
+        user, password = add_demo_user(ingest.engine)
+        reader = StoreReader(ingest.engine)
+        print(f"demo: receiving as {recipient!r} with {receiving_file} (ingest service: verify, store, 'received')")
+        print(f"demo: console at {console.url}  login: {user} / {password}", flush=True)
+        cmd = _agent_command(config_path, port, overrides)
         print("demo: " + " ".join(cmd[1:]), flush=True)
+        if not any(o.endswith("loop=false") for o in overrides):
+            print("demo: the clip plays in a loop; Ctrl-C stops everything (make demo DEMO_EXIT=1 plays it once)")
         agent = subprocess.Popen(cmd)
+        last_seq, last_rejected = 0, 0
         try:
             drain_until = None  # the agent has ended: what is still on its way gets a second
             while drain_until is None or time.monotonic() < drain_until:
                 if drain_until is None and agent.poll() is not None:
                     drain_until = time.monotonic() + 1.0
                 site_records()
-                item = receiver.get(0.2)
-                if item is None:
-                    continue
-                result.alerts.append(item.accepted.data)
-                print(alert_line(item.accepted.data, item.topic), flush=True)
-                receiver.done(item)
+                for row in reader.alerts_after(last_seq):
+                    last_seq = row.seq
+                    result.alerts.append(row.payload())
+                    print(alert_line(row.payload(), row.topic), flush=True)
+                if ingest.counts.rejected > last_rejected:
+                    print(f"demo: REJECTED {ingest.counts.rejected - last_rejected} message(s) (see the log)")
+                    last_rejected = ingest.counts.rejected
+                time.sleep(0.2)
         except KeyboardInterrupt:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=30)
         site_records()
-    client.loop_stop()
-    client.disconnect()
+    health.loop_stop()
+    health.disconnect()
     return result
-
-
-def _demo_registry(config: SiteConfig, workdir: Path) -> TrustRegistry:
-    """A trust registry file naming the demo site, its topic prefix and its public key as a JWK.
-
-    The key is created here when the demo runs for the first time (the agent
-    then loads the same file), so the registry can name it before the agent starts.
-    """
-    public = load_or_create_signing_key(config.signing.key_file).public_key()
-    jwk = public_jwk(public, config.signing.key_id or key_id_for(public))
-    path = workdir / "registry.yaml"
-    path.write_text(
-        "sites:\n"
-        f"  - site_id: {config.site.id}\n"
-        f"    name: {json.dumps(config.site.name)}\n"
-        f"    topic_prefix: {config.mqtt.topic_prefix}\n"
-        "    keys:\n"
-        f"      - jwk: {json.dumps(jwk)}\n",
-        encoding="utf-8",
-    )
-    return load_registry(path)
 
 
 def _stats_line(payload: bytes) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.keys_command",
     "agent.cli.subscribe_command",
     "agent.cli.status_send_command",
+    "agent.cli.console_command",
     "agent.cli.cap_command",
     "agent.cli.audit_command",
     "agent.cli.incidents_command",

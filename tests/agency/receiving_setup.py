@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from agent.agency.ingest import IngestService
@@ -42,26 +39,6 @@ def write_receiving_config(
     return path
 
 
-@contextmanager
-def running_ingest(config: ReceivingConfig | Path, timeout_s: float = 15.0) -> Iterator[IngestService]:
-    """An ingest service subscribed and running on its own thread until the block ends."""
-    service = IngestService(config if isinstance(config, ReceivingConfig) else load_receiving_config(config))
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run()
-        except BaseException as err:  # noqa: BLE001 - handed to the test
-            errors.append(err)
-            service.ready.set()
-
-    thread = threading.Thread(target=run, name="test-ingest", daemon=True)
-    thread.start()
-    service.ready.wait(timeout_s)
-    if errors:
-        raise errors[0]
-    try:
-        yield service
-    finally:
-        service.stop()
-        thread.join(timeout_s)
+def running_ingest(config: ReceivingConfig | Path) -> IngestService:
+    """An ingest service to run on its own thread for a `with` block (subscribed when the block starts)."""
+    return IngestService(config if isinstance(config, ReceivingConfig) else load_receiving_config(config))

@@ -5,14 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.cli.demo import (
-    AuditTail,
-    DemoResult,
-    feedback_keys_override,
-    recipient_status_key,
-    status_line,
-    summary_status_lines,
-)
+from agent.cli.demo import AuditTail, DemoResult, status_line, summary_status_lines
+from agent.cli.demo_receiving import feedback_keys_override, recipient_status_key
 from agent.config import load_config
 from agent.delivery.feedback_keys import read_feedback_keys
 

@@ -120,6 +120,22 @@ class StoreReader:
     def alerts_last_day(self) -> dict[str, int]:
         return self.alerts_per_site(time.time() - 86400)
 
+    def site_positions(self, limit: int = 10_000) -> dict[str, tuple[float, float]]:
+        """Each site's latitude and longitude: those of the last alert received from it that had a position.
+
+        A site's place is only ever what its alerts say (their CAP area circle), so the
+        newest one stands for where it is now.
+        """
+        with_position = (alerts.c.lat.is_not(None), alerts.c.lon.is_not(None))
+        latest = select(func.max(alerts.c.seq).label("seq")).where(*with_position).group_by(alerts.c.site_id).subquery()
+        statement = (
+            select(alerts.c.site_id, alerts.c.lat, alerts.c.lon)
+            .join(latest, alerts.c.seq == latest.c.seq)
+            .order_by(alerts.c.site_id)
+            .limit(limit)
+        )
+        return {site_id: (float(lat), float(lon)) for site_id, lat, lon in self._all(statement)}
+
     def last_change(self) -> int:
         """The newest change id (0: none yet); the live queue reads what comes after it."""
         rows = self._all(select(func.max(changes.c.id)))
@@ -132,3 +148,8 @@ class StoreReader:
 
     def count_alerts(self) -> int:
         return int(self._all(select(func.count()).select_from(alerts))[0][0])
+
+    def alerts_after(self, seq: int, limit: int = 200) -> list[AlertRow]:
+        """Alerts stored after storage number `seq`, in the order they were stored."""
+        statement = select(alerts).where(alerts.c.seq > seq).order_by(alerts.c.seq).limit(limit)
+        return [row_of(AlertRow, r) for r in self._all(statement)]
