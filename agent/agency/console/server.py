@@ -51,6 +51,10 @@ def serve(config: ReceivingConfig, *, engine: Engine | None = None) -> int:
             server_header=False,
             # Open event streams must not hold a shutdown for long.
             timeout_graceful_shutdown=5,
+            # uvicorn's own lines follow the command's --log-level; requests are not logged
+            # (the console's audit log records what users did).
+            log_level=logging.getLevelName(logging.getLogger("agent").getEffectiveLevel()).lower(),
+            access_log=False,
         )
     finally:
         if own:
