@@ -10,7 +10,7 @@ import pytest
 
 from agent.agency.console.exports import neutralise
 from tests.agency.v2_alerts import alert_data
-from tests.console.harness import ConsoleHarness
+from tests.console.harness import PASSWORD, ConsoleHarness
 
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -105,3 +105,25 @@ def test_the_atom_feed_links_each_alert_to_its_cap_xml(harness: ConsoleHarness) 
     with_drills = ET.fromstring(client.get("/feeds/cap.atom?exercise=true").content)
     assert len(with_drills.findall(f"{ATOM}entry")) == 3
     assert drill.alert_id in client.get("/feeds/cap.atom?exercise=true").text
+
+
+def test_a_cad_system_reads_the_feed_and_its_cap_documents_with_basic_credentials(harness: ConsoleHarness) -> None:
+    row = harness.alert(harness.north)
+    cad = harness.client()  # no session, as a CAD system polls
+    refused = cad.get("/feeds/cap.atom")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic ")
+    assert cad.get("/feeds/cap.atom", auth=("audrey", "wrong password")).status_code == 401
+    feed = cad.get("/feeds/cap.atom", auth=("audrey", PASSWORD))
+    assert feed.status_code == 200
+    link = ET.fromstring(feed.content).find(f"{ATOM}entry/{ATOM}link").get("href")  # type: ignore[union-attr]
+    document = cad.get(link, auth=("audrey", PASSWORD))
+    assert ET.fromstring(document.content).findtext(f"{CAP}identifier") == row.alert_id
+    failed = [r for r in harness.audit_records() if r["kind"] == "console_login_failed"]
+    assert [r["reason"] for r in failed] == ["feed_credentials"]
+
+
+def test_basic_credentials_are_rate_limited_like_the_login_form(harness: ConsoleHarness) -> None:
+    cad = harness.client()
+    codes = [cad.get("/feeds/cap.atom", auth=("audrey", f"wrong {n}")).status_code for n in range(8)]
+    assert codes[0] == 401 and codes[-1] == 429
+    assert cad.get("/feeds/cap.atom", auth=("audrey", PASSWORD)).status_code == 429

@@ -93,7 +93,7 @@ def test_programs_get_401_not_a_redirect(harness: ConsoleHarness) -> None:
     for path in ("/api/incidents", "/api/sites", "/api/openapi.json", "/events", "/feeds/cap.atom"):
         response = client.get(path)
         assert response.status_code == 401, path
-        assert response.json() == {"detail": "not logged in"}
+        assert response.json()["detail"].startswith("not logged in"), path
 
 
 def test_a_session_ends_after_its_maximum_age(harness: ConsoleHarness) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "Viewer",
     "check_csrf",
     "csrf_token",
+    "current_user",
     "end_session",
     "poster",
     "require",
@@ -102,7 +103,12 @@ def session_user_name(request: Request) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _current_user(request: Request, console: Console) -> ConsoleUser:
+def current_user(request: Request, console: Console) -> ConsoleUser:
+    """The session's user as the store has them now.
+
+    Raises:
+        NotLoggedIn: no session, an expired one, or a user since disabled or removed.
+    """
     name = session_user_name(request)
     login_at = request.session.get(_LOGIN_AT)
     if name is None or not isinstance(login_at, int | float):
@@ -122,7 +128,7 @@ def _current_user(request: Request, console: Console) -> ConsoleUser:
 def require(*roles: str) -> Callable[..., ConsoleUser]:
     """A dependency: the logged-in user, when their role is one of `roles` (else 403)."""
 
-    def dependency(user: Annotated[ConsoleUser, Depends(_current_user)]) -> ConsoleUser:
+    def dependency(user: Annotated[ConsoleUser, Depends(current_user)]) -> ConsoleUser:
         if user.role not in roles:
             raise HTTPException(403, f"the {user.role} role may not do this")
         return user

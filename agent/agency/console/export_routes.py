@@ -1,6 +1,7 @@
 """The export routes: `/export.csv` of a search, `/alerts/{site}/{alert}.cap.xml`, and `/feeds/cap.atom`.
 
-Any logged-in role may export. A CSV export and a CAP document fetched are
+Any logged-in role may export; the feed and the CAP documents also take a
+CAD system's HTTP Basic login (`agent.agency.console.feed_auth`). A CSV export and a CAP document fetched are
 in the console's audit log (`console_export`, with the filter or the alert);
 the Atom feed is polled by CAD systems every minute or so and is not, or it
 would bury the people's actions in polls (the web server's access log keeps
@@ -20,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from agent.agency.console.auth import Viewer
 from agent.agency.console.context import Console
 from agent.agency.console.exports import CapUnavailable, alerts_csv, atom_feed, cap_document
+from agent.agency.console.feed_auth import FeedReader
 from agent.agency.console.search_form import SearchError, read_form, search_filter
 from agent.agency.store import AlertFilter, AlertRow
 
@@ -45,7 +47,7 @@ def export_csv(request: Request, console: Console, user: Viewer) -> Response:
 
 
 @router.get("/alerts/{site_id}/{alert_id}.cap.xml")
-def alert_cap(console: Console, user: Viewer, site_id: str, alert_id: str) -> Response:
+def alert_cap(console: Console, user: FeedReader, site_id: str, alert_id: str) -> Response:
     row = console.reader.alert(site_id, alert_id)
     if row is None:
         raise HTTPException(404, f"no alert {alert_id} of site {site_id}")
@@ -58,7 +60,7 @@ def alert_cap(console: Console, user: Viewer, site_id: str, alert_id: str) -> Re
 
 
 @router.get("/feeds/cap.atom")
-def cap_feed(request: Request, console: Console, user: Viewer, exercise: bool = False) -> Response:
+def cap_feed(request: Request, console: Console, user: FeedReader, exercise: bool = False) -> Response:
     base = str(request.base_url).rstrip("/")
     rows = console.reader.search(AlertFilter(exercise=None if exercise else False), limit=FEED_LIMIT)
 
