@@ -53,6 +53,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("delivery", "benchmarks.bench_delivery", "Delivery: outbox and MQTT publisher"),
     ("verify", "benchmarks.bench_verify", "Receiving side: verification throughput"),
     ("feedback", "benchmarks.bench_feedback", "Feedback: frame -> received status, live agent"),
+    ("ingest", "benchmarks.bench_ingest", "Receiving side: ingest throughput, publish to row, console pages"),
     ("soak", "benchmarks.bench_soak", "Soak: memory and descriptors of the live agent"),
 )
 CAPACITY = ("capacity", "benchmarks.bench_capacity", "Capacity: cameras vs CPU")

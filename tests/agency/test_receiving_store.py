@@ -144,7 +144,7 @@ def test_retention_purges_alerts_past_their_expiry_with_their_incident(
 def test_the_schema_is_migrated_and_kept_on_reopen(tmp_path: Path, registry: TrustRegistry, north: Site) -> None:
     url = f"sqlite:///{tmp_path}/r.sqlite"
     first = open_database(url)
-    assert schema_revision(first) == "0001"
+    assert schema_revision(first) == "0002"
     StoreWriter(first).add_alert(*_accepted(registry, north, alert_data(north.site_id, 1)), received_at=1.0)
     assert StoreReader(open_database(url)).count_alerts() == 1
 

@@ -50,6 +50,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # CAP severities, most urgent highest; anything else (or none) ranks 0.
@@ -113,6 +114,15 @@ alerts = Table(
     Index("ix_alerts_incident", "site_id", "incident_id"),
     Index("ix_alerts_sent", "sent"),
     Index("ix_alerts_expires", "expires"),
+    # Migration 0002: alerts per site and day, site positions, search by site.
+    Index("ix_alerts_site_received", "site_id", "received_at"),
+    Index("ix_alerts_site_sent", "site_id", "sent"),
+    Index(
+        "ix_alerts_site_position",
+        "site_id",
+        sqlite_where=text("lat IS NOT NULL AND lon IS NOT NULL"),
+        postgresql_where=text("lat IS NOT NULL AND lon IS NOT NULL"),
+    ),
 )
 
 incidents = Table(
@@ -147,7 +157,17 @@ incidents = Table(
     Column("state", String(16), nullable=False),
     Column("acknowledged", Boolean, nullable=False),
     Column("change", Integer, nullable=False),
-    Index("ix_incidents_queue", "exercise", "acknowledged", "severity_rank", "updated"),
+    # The live queue's whole order (migration 0002), so its page reads the index alone.
+    Index(
+        "ix_incidents_queue",
+        "exercise",
+        "acknowledged",
+        text("severity_rank DESC"),
+        text("validation_level DESC"),
+        text("updated DESC"),
+        "state",
+    ),
+    Index("ix_incidents_state", "state"),
     Index("ix_incidents_change", "change"),
 )
 
