@@ -11,7 +11,7 @@ are subscribed to.
 
 from __future__ import annotations
 
-__all__ = ["SiteHealth", "parse_health", "plain_filters"]
+__all__ = ["SiteHealth", "parse_health", "plain_filters", "stats_number", "stats_text"]
 
 import math
 from dataclasses import dataclass
@@ -58,13 +58,15 @@ def parse_health(registry: TrustRegistry, topic: str, payload: bytes) -> SiteHea
     return None
 
 
-def _number(value: Any) -> float | None:
+def stats_number(value: Any) -> float | None:
+    """A finite, non-negative number from untrusted stats, else None (a bool is not a number here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def _text(value: Any, limit: int = 64) -> str | None:
+def stats_text(value: Any, limit: int = 64) -> str | None:
+    """A string from untrusted stats, cut to `limit` characters, else None."""
     return value[:limit] if isinstance(value, str) else None
 
 
@@ -75,14 +77,14 @@ def _reduce_stats(payload: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict):
         return None
-    reduced: dict[str, Any] = {k: _number(data.get(k)) for k in _SITE_NUMBERS}
-    reduced["broker_state"] = _text(data.get("broker_state"))
+    reduced: dict[str, Any] = {k: stats_number(data.get(k)) for k in _SITE_NUMBERS}
+    reduced["broker_state"] = stats_text(data.get("broker_state"))
     cameras = data.get("cameras")
     reduced["cameras"] = [
         {
-            "camera_id": _text(c.get("camera_id"), 200),
-            "state": _text(c.get("state")),
-            **{k: _number(c.get(k)) for k in _CAMERA_NUMBERS},
+            "camera_id": stats_text(c.get("camera_id"), 200),
+            "state": stats_text(c.get("state")),
+            **{k: stats_number(c.get(k)) for k in _CAMERA_NUMBERS},
         }
         for c in (cameras if isinstance(cameras, list) else [])[:MAX_CAMERAS]
         if isinstance(c, dict)

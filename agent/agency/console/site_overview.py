@@ -12,12 +12,12 @@ from __future__ import annotations
 __all__ = ["CameraRate", "KeyWindow", "SiteOverview", "key_windows", "site_overviews"]
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from agent.agency.site_health import stats_number, stats_text
 from agent.agency.store import SiteRow
 from agent.agency.trust_registry import RegisteredSite, TrustRegistry
 
@@ -66,16 +66,6 @@ class SiteOverview:
     lon: float | None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
-
-
-def _text(value: Any, limit: int = 200) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
-
-
 def _stats(row: SiteRow | None) -> dict[str, Any]:
     if row is None or not row.stats:
         return {}
@@ -92,10 +82,10 @@ def _cameras(stats: Mapping[str, Any]) -> tuple[CameraRate, ...]:
         return ()
     return tuple(
         CameraRate(
-            _text(c.get("camera_id")) or "?",
-            _text(c.get("state"), 64),
-            _number(c.get("achieved_fps")),
-            _number(c.get("target_fps")),
+            stats_text(c.get("camera_id"), 200) or "?",
+            stats_text(c.get("state")),
+            stats_number(c.get("achieved_fps")),
+            stats_number(c.get("target_fps")),
         )
         for c in cameras[:MAX_CAMERAS_SHOWN]
         if isinstance(c, dict)
@@ -142,7 +132,7 @@ def site_overviews(
                 state_since=row.state_since if row is not None else None,
                 stats_at=row.stats_at if row is not None else None,
                 cameras=_cameras(stats),
-                outbox_depth=_number(stats.get("outbox_depth")),
+                outbox_depth=stats_number(stats.get("outbox_depth")),
                 alerts_last_day=alerts_last_day.get(site_id, 0),
                 last_alert_at=row.last_alert_at if row is not None else None,
                 keys=key_windows(site, now) if site is not None else (),
