@@ -111,7 +111,7 @@ alerts = Table(
     Column("data", Text, nullable=False),
     Column("message", Text, nullable=False),
     UniqueConstraint("site_id", "alert_id", name="uq_alerts_site_alert"),
-    Index("ix_alerts_incident", "site_id", "incident_id"),
+    Index("ix_alerts_incident", "site_id", "incident_id", "sent"),
     Index("ix_alerts_sent", "sent"),
     Index("ix_alerts_expires", "expires"),
     # Migration 0002: alerts per site and day, site positions, search by site.
