@@ -66,7 +66,10 @@ class DemoBroker:
 
     def __enter__(self) -> DemoBroker:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self._proc = subprocess.Popen([binary, "-c", str(self._conf)], stderr=subprocess.DEVNULL)
+        # Its own session: Ctrl-C reaches the demo alone, which stops the agent before the broker.
+        self._proc = subprocess.Popen(
+            [binary, "-c", str(self._conf)], stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as sock:
@@ -220,29 +223,58 @@ def _run_agent_and_listen(
         print("demo: " + " ".join(cmd[1:]), flush=True)
         if not any(o.endswith("loop=false") for o in overrides):
             print("demo: the clip plays in a loop; Ctrl-C stops everything (make demo DEMO_EXIT=1 plays it once)")
-        agent = subprocess.Popen(cmd)
-        last_seq, last_rejected = 0, 0
+        agent = subprocess.Popen(cmd, start_new_session=True)  # Ctrl-C is the demo's to pass on, in order
+        seen = _StoredAlerts(reader, ingest, result)
         try:
             drain_until = None  # the agent has ended: what is still on its way gets a second
             while drain_until is None or time.monotonic() < drain_until:
                 if drain_until is None and agent.poll() is not None:
                     drain_until = time.monotonic() + 1.0
                 site_records()
-                for row in reader.alerts_after(last_seq):
-                    last_seq = row.seq
-                    result.alerts.append(row.payload())
-                    print(alert_line(row.payload(), row.topic), flush=True)
-                if ingest.counts.rejected > last_rejected:
-                    print(f"demo: REJECTED {ingest.counts.rejected - last_rejected} message(s) (see the log)")
-                    last_rejected = ingest.counts.rejected
+                seen.print_new()
                 time.sleep(0.2)
         except KeyboardInterrupt:
-            agent.send_signal(signal.SIGTERM)
-            agent.wait(timeout=30)
+            print("\ndemo: stopping the agent (it ends its open incidents and flushes its outbox)", flush=True)
+            _stop(agent)
+            for _ in range(5):  # its last messages (the ends of open incidents) on their way
+                time.sleep(0.2)
+                seen.print_new()
+                site_records()
+        _stop(agent)
         site_records()
     health.loop_stop()
     health.disconnect()
     return result
+
+
+class _StoredAlerts:
+    """Prints each alert the ingest service stored, once, and keeps it for the summary."""
+
+    def __init__(self, reader: StoreReader, ingest: IngestService, result: DemoResult) -> None:
+        self._reader, self._ingest, self._result = reader, ingest, result
+        self._last_seq = self._last_rejected = 0
+
+    def print_new(self) -> None:
+        for row in self._reader.alerts_after(self._last_seq):
+            self._last_seq = row.seq
+            self._result.alerts.append(row.payload())
+            print(alert_line(row.payload(), row.topic), flush=True)
+        rejected = self._ingest.counts.rejected
+        if rejected > self._last_rejected:
+            print(f"demo: REJECTED {rejected - self._last_rejected} message(s) (see the log)", flush=True)
+            self._last_rejected = rejected
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `timeout_s`."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _stats_line(payload: bytes) -> str:

@@ -140,7 +140,7 @@ class ConsoleProcess:
 
     def __enter__(self) -> ConsoleProcess:
         cmd = [sys.executable, "-m", "agent", "--log-level", "warning", "console", "--config", str(self.config_path)]
-        self._proc = subprocess.Popen(cmd)
+        self._proc = subprocess.Popen(cmd, start_new_session=True)  # stopped by the demo, after the agent
         if not wait_for_port(self.port, 30.0) or self._proc.poll() is not None:
             self._stop()
             raise SystemExit(f"demo: the console did not start on port {self.port}")
