@@ -13,12 +13,16 @@ from agent.config.limits import (
     ASPECT_RATIO,
     CONFIRM_FRAMES,
     DETECT_FPS,
+    IDLE_AFTER_S,
     MAX_AREA_FRACTION,
     MIN_AREA_FRACTION,
     MIN_REGION_FRACTION,
     MOTION_FRAME_HEIGHT_PX,
     MOTION_LEARNING_RATE,
     PIXEL_THRESHOLD,
+    REGIONS_MAX_AREA,
+    REGIONS_MAX_COUNT,
+    REGIONS_PAD_PX,
     SCORE,
     MotionMode,
 )
@@ -37,7 +41,9 @@ class MotionConfig(ConfigModel):
         default="on_motion",
         description=(
             "always: the gate is off, every frame goes to the detector; "
-            "on_motion: the detector runs only on frames with motion"
+            "on_motion: the detector runs only on frames with motion; "
+            "regions: as on_motion, but the detector looks only at crops around the motion "
+            "while it covers at most regions_max_area of the frame in at most regions_max_count crops"
         ),
     )
     frame_height_px: Annotated[int, MOTION_FRAME_HEIGHT_PX.interval()] = Field(
@@ -52,17 +58,32 @@ class MotionConfig(ConfigModel):
     min_region_fraction: Annotated[float, MIN_REGION_FRACTION.interval()] = Field(
         default=0.0005, description="smallest moving area that counts, as a fraction of the frame"
     )
+    regions_max_area: Annotated[float, REGIONS_MAX_AREA.interval()] = Field(
+        default=0.4, description="regions mode: share of the frame motion may cover before the whole frame is detected"
+    )
+    regions_max_count: Annotated[int, REGIONS_MAX_COUNT.interval()] = Field(
+        default=4, description="regions mode: most crops per frame (one inference each) before the whole frame is"
+    )
+    regions_pad_px: Annotated[int, REGIONS_PAD_PX.interval()] = Field(
+        default=32, description="regions mode: frame pixels kept around each motion box"
+    )
+    idle_after_s: Annotated[float, IDLE_AFTER_S.interval()] | None = Field(
+        default=None,
+        description=(
+            "after this long with no motion and no tracked object the camera looks at idle_fps until "
+            "the next motion; unset keeps detect_fps at all times"
+        ),
+    )
+    idle_fps: Annotated[float, DETECT_FPS.interval()] = Field(
+        default=1.0, description="frames per second looked at while idle (below the camera's detect_fps)"
+    )
 
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode_available(cls, value: object) -> object:
-        # `regions` was once accepted and ran exactly as on_motion: say so rather than "unknown value".
-        if value == "regions":
-            raise ValueError(
-                "mode 'regions' is not available: detection on motion crops is not built, and the mode "
-                "behaved as on_motion; use on_motion"
-            )
-        return value
+    @model_validator(mode="after")
+    def _idle_needs_the_gate(self) -> MotionConfig:
+        # With the gate off every frame counts as moving, so the camera would never fall idle.
+        if self.idle_after_s is not None and self.mode == "always":
+            raise ValueError("idle_after_s needs mode on_motion or regions: in mode always nothing is ever idle")
+        return self
 
 
 class ObjectFilterConfig(ConfigModel):
@@ -131,6 +152,16 @@ class CameraConfig(ConfigModel):
         if "://" in value and not re.match(r"^(rtsp|rtsps|http|https)://", value):
             raise ValueError("URL sources must be rtsp://, rtsps://, http:// or https://")
         return value
+
+    @model_validator(mode="after")
+    def _idle_rate_below_detect_rate(self) -> CameraConfig:
+        m = self.motion
+        if m.idle_after_s is not None and m.idle_fps >= self.detect_fps:
+            raise ValueError(
+                f"motion.idle_fps {m.idle_fps:g} must be below detect_fps {self.detect_fps:g}, "
+                "or idling would not lower the rate"
+            )
+        return self
 
     @model_validator(mode="after")
     def _names_resolve(self) -> CameraConfig:

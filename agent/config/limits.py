@@ -18,6 +18,7 @@ __all__ = [
     "ASPECT_RATIO",
     "CONFIRM_FRAMES",
     "DETECT_FPS",
+    "IDLE_AFTER_S",
     "MAX_AREA_FRACTION",
     "MIN_AREA_FRACTION",
     "MIN_REGION_FRACTION",
@@ -27,6 +28,9 @@ __all__ = [
     "MOTION_MODES",
     "MQTT_CONNECT_TIMEOUT_S",
     "PIXEL_THRESHOLD",
+    "REGIONS_MAX_AREA",
+    "REGIONS_MAX_COUNT",
+    "REGIONS_PAD_PX",
     "SCORE",
     "TRACK_MAX_LOST_S",
     "Bound",
@@ -82,9 +86,10 @@ class Bound:
         return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
 
 
-# Motion gate. `always` runs the detector on every frame; `on_motion` only on frames with motion.
-MotionMode = Literal["always", "on_motion"]
-MOTION_MODES: tuple[str, ...] = ("always", "on_motion")
+# Motion gate. `always` runs the detector on every frame; `on_motion` only on frames with motion;
+# `regions` as on_motion, but on crops around the motion when little of the frame moves.
+MotionMode = Literal["always", "on_motion", "regions"]
+MOTION_MODES: tuple[str, ...] = ("always", "on_motion", "regions")
 # Below 60 px a person at a distance is a pixel or two; above 1080 costs more than it finds.
 MOTION_FRAME_HEIGHT_PX = Bound(60, 1080)
 # A luma difference is at most 255, so a threshold of 255 would never see motion.
@@ -92,6 +97,14 @@ PIXEL_THRESHOLD = Bound(1, 254)
 # 1 is plain frame differencing (the background is the last frame); 0 would never learn.
 MOTION_LEARNING_RATE = Bound(0, 1, low_open=True)
 MIN_REGION_FRACTION = Bound(0, 1)
+# Share of the frame motion may cover before `regions` looks at the whole frame instead; 0 would never crop.
+REGIONS_MAX_AREA = Bound(0, 1, low_open=True)
+# Crops per frame before the whole frame is cheaper: each crop is one inference at the model's input size.
+REGIONS_MAX_COUNT = Bound(1, 16)
+# Context kept around a motion box, in frame pixels (a walker's box from motion misses limbs and head).
+REGIONS_PAD_PX = Bound(0, 256)
+# A camera is idle after this long without motion or tracks; under a second it would flap with every pause.
+IDLE_AFTER_S = Bound(1, 3600)
 
 # Object filter.
 MIN_AREA_FRACTION = Bound(0, 1)

@@ -4,6 +4,15 @@ Owns the per-detector state: the checked ONNX session, the preallocated
 input tensor and candidate buffers, the options fixed at construction, and
 the stage timings of the last call. Construction compiles the Numba kernels
 and runs a warm-up frame so the first real frame is not slow.
+
+`detect_crops` looks at crops of a frame instead (`regions` motion mode):
+each crop is letterboxed to the input size and run on its own, because every
+shipped model declares a batch of exactly 1 (`[1, 3, H, W]`), so the crops
+cannot share one call. A box that touches a side of its crop lying inside
+the frame is dropped: the object runs on past that side and the box holds
+only a piece of it. The rest, moved back to frame pixels, go through the one
+NMS (`agent.detection.box_ops`) together, which also merges the duplicates
+of an object seen in two overlapping crops.
 """
 
 from __future__ import annotations
@@ -86,6 +95,31 @@ def _input_size(spec: ModelSpec, requested: tuple[int, int] | None) -> tuple[int
     return size
 
 
+# A box this close (crop pixels) to a side of its crop that is inside the frame is cut by it.
+_CUT_MARGIN_PX = 2.0
+
+
+def _not_cut(
+    box_crop: np.ndarray, crop_wh: tuple[int, int], crop_xyxy: tuple[int, int, int, int], frame_wh: tuple[int, int]
+) -> np.ndarray:
+    """Rows of boxes (crop pixels) not touching a crop side that lies inside the frame: an object
+    running past such a side is only partly in the crop, and its box there is a piece of it."""
+    cw, ch = crop_wh
+    x1, y1, x2, y2 = crop_xyxy
+    fw, fh = frame_wh
+    m = _CUT_MARGIN_PX
+    keep = np.ones(len(box_crop), np.bool_)
+    if x1 > 0:
+        keep &= box_crop[:, 0] > m
+    if y1 > 0:
+        keep &= box_crop[:, 1] > m
+    if x2 < fw:
+        keep &= box_crop[:, 2] < cw - m
+    if y2 < fh:
+        keep &= box_crop[:, 3] < ch - m
+    return keep
+
+
 def _check_options(options: DetectorOptions) -> None:
     if not 0.0 < options.score_threshold <= 1.0:
         raise ModelError(f"score_threshold must be in (0, 1], got {options.score_threshold}")
@@ -118,6 +152,8 @@ class ObjectDetector:
             providers=options.providers,
         )
         self._pre = Preprocessor(spec, self.input_size_hw)
+        # Crops have their own sizes: their own buffers keep the whole frame's prepared between frames.
+        self._crop_pre = Preprocessor(spec, self.input_size_hw)
         self._adapter = make_adapter(spec, self.input_size_hw, options.score_threshold, self._mask)
         self.last_timings = StageTimings(0.0, 0.0, 0.0)
         self._warm_up()
@@ -167,6 +203,51 @@ class ObjectDetector:
         dets = Detections(transform.to_frame(cand.box_xyxy_input[keep]), cand.score[keep], cand.class_id[keep])
         t3 = time.perf_counter()
         self.last_timings = StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return dets
+
+    def detect_crops(self, image_bgr: np.ndarray, crops_xyxy_px: np.ndarray) -> Detections:
+        """Detect on each crop (int (k, 4) `x1, y1, x2, y2` inside the frame) of a BGR frame.
+
+        Returns boxes in frame pixels, clipped to the frame, best score first;
+        `last_timings` adds up the crops' stages.
+
+        Raises:
+            SourceError: the image is not (H, W, 3) uint8.
+        """
+        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+            raise SourceError(f"detector needs a (H, W, 3) uint8 BGR image, got {image_bgr.shape} {image_bgr.dtype}")
+        boxes, scores, classes = [], [], []
+        pre_s = infer_s = post_s = 0.0
+        h, w = image_bgr.shape[:2]
+        for x1, y1, x2, y2 in np.asarray(crops_xyxy_px, np.int64).reshape(-1, 4):
+            t0 = time.perf_counter()
+            transform = self._crop_pre.update(image_bgr[y1:y2, x1:x2])
+            t1 = time.perf_counter()
+            outputs = self._session.run(self._crop_pre.tensor)
+            t2 = time.perf_counter()
+            cand = self._adapter.decode(outputs)
+            # The candidates are views of the adapter's buffers: the next crop overwrites them.
+            box = transform.to_frame(cand.box_xyxy_input)
+            whole = _not_cut(box, (x2 - x1, y2 - y1), (x1, y1, x2, y2), (w, h))
+            box = box[whole] + np.array([x1, y1, x1, y1], np.float32)
+            boxes.append(box)
+            scores.append(cand.score[whole])
+            classes.append(cand.class_id[whole])
+            pre_s += t1 - t0
+            infer_s += t2 - t1
+            post_s += time.perf_counter() - t2
+        t3 = time.perf_counter()
+        if not boxes:
+            self.last_timings = StageTimings(0.0, 0.0, 0.0)
+            return Detections.empty()
+        box_all, score_all, class_all = np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes)
+        keep = nms_class_aware(
+            box_all, score_all, class_all, self.options.nms_iou_threshold, self.options.max_detections
+        )
+        kept = np.clip(box_all[keep], 0.0, np.array([w, h, w, h], np.float32))
+        dets = Detections(kept, score_all[keep], class_all[keep])
+        post_s += time.perf_counter() - t3
+        self.last_timings = StageTimings(pre_s * 1e3, infer_s * 1e3, post_s * 1e3)
         return dets
 
     def close(self) -> None:

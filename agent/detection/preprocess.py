@@ -147,5 +147,9 @@ class Preprocessor:
         src = image_bgr
         if (rh, rw) != (h, w):
             src = cv2.resize(image_bgr, (rw, rh), dst=resized, interpolation=cv2.INTER_LINEAR)
+        elif not image_bgr.flags.c_contiguous:
+            # A crop of a frame at the input size: into the buffer, not a new contiguous copy.
+            np.copyto(resized, image_bgr)
+            src = resized
         _hwc_to_nchw(np.ascontiguousarray(src, np.uint8), self.tensor, self._channel_src, self._mean, self._inv_std)
         return transform

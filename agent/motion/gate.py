@@ -51,9 +51,11 @@ class MotionSettings:
     """How motion is found.
 
     Attributes:
-        mode: `always` runs the detector on every frame; `on_motion` only on
-            frames with motion. Either way the detector sees the whole frame;
-            the regions are reported in `MotionResult` for whoever draws them.
+        mode: `always` runs the detector on every frame; `on_motion` and
+            `regions` only on frames with motion. In `regions` mode the
+            pipeline detects on crops around the regions reported in
+            `MotionResult` (`agent.detection.crops`); otherwise they are for
+            whoever draws them.
         frame_height_px: height of the analysed image (at most the frame's own).
             180 px keeps a person at 20 m a few pixels tall while costing well
             under a millisecond.

@@ -14,6 +14,13 @@ camera config on the camera's own thread, keeping the source, detector and
 tracker (the open incidents of the old rules are ended first) and the
 camera's message sequence, so `detection.sequence` counts on across reloads
 and restarts for the agent's whole run.
+
+With `motion.idle_after_s` set, a live camera that has seen no motion and
+tracked nothing for that long is idle (`agent.motion.idle.IdleWatch`): it
+looks at `motion.idle_fps`, its reader only grabs the frames it will not
+look at, and the first frame with motion brings back `detect_fps`. A file
+played once (replays, tests) keeps its rate. The camera's CPU time (its
+pipeline thread and its reader) is in its stats as `cpu_ms_per_s`.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from agent.backoff import Backoff
 from agent.config import CameraConfig, SiteConfig
 from agent.errors import AgentError
 from agent.logs import log_event
+from agent.motion.idle import IdleWatch
 from agent.runtime.assembly import camera_pipeline, tracker_from_config
 from agent.runtime.detector_pool import DetectorHandle
 from agent.runtime.pipeline import CameraPipeline
@@ -97,6 +105,8 @@ class CameraWorker:
         self._sequence = MessageSequence()
         # Jitter-free: one box restarting its own camera has no fleet to fall out of step with.
         self._backoff = Backoff(initial_s=1.0, max_s=site.runtime.camera_restart_max_s, jitter=0.0)
+        self._idle = IdleWatch(camera.motion.idle_after_s)
+        self._was_idle = False
         self._thread = threading.Thread(target=self._main, name=f"cam-{camera.id}.pipeline")
 
     def start(self) -> None:
@@ -152,6 +162,9 @@ class CameraWorker:
 
     def _new_pipeline(self, camera: CameraConfig) -> CameraPipeline:
         self._camera = camera
+        self._idle = IdleWatch(camera.motion.idle_after_s)
+        self._was_idle = False
+        self.meter.set_idle(False)
         self.meter.set_target_fps(camera.detect_fps)
         return camera_pipeline(
             camera, self._site.site, self._detector, self._tracker, status="Actual", sequence=self._sequence
@@ -177,17 +190,28 @@ class CameraWorker:
         process_ms = (time.perf_counter() - t0) * 1e3
         after = pipeline.motion_counters
         detected = after.frames_detected > before.frames_detected
+        motion = after.frames_with_motion > before.frames_with_motion
+        tracks = len(result.tracks.track_id)
         self.meter.frame_done(
             detected=detected,
-            motion=after.frames_with_motion > before.frames_with_motion,
+            motion=motion,
             inference_ms=self._detector.last_timings.inference_ms,
             process_ms=process_ms,
-            tracks=len(result.tracks.track_id),
+            tracks=tracks,
         )
+        idle = self._idle.update(time.monotonic(), motion or tracks > 0)
+        if idle != self._was_idle:
+            self._was_idle = idle
+            self.meter.set_idle(idle)
+            log_event(_log, "camera_idle" if idle else "camera_active", camera=self.camera_id, fps=self._look_fps())
         if self._on_first_frame is not None:
             self._on_first_frame(self.camera_id)
             self._on_first_frame = None
         self._sink(result.alerts, result.moment)
+
+    def _look_fps(self) -> float:
+        """The rate the camera looks at now: `motion.idle_fps` while idle, else `detect_fps`."""
+        return self._camera.motion.idle_fps if self._idle.idle else self._camera.detect_fps
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -206,13 +230,16 @@ class CameraWorker:
         next_s = time.monotonic()
         while not self._stop.is_set():
             self.meter.beat()
+            self.meter.thread_cpu(time.thread_time())
             if self._stop.wait(max(0.0, next_s - time.monotonic())):
                 return
-            live.detect_fps = self._camera.detect_fps  # a reload may change it: frames skipped vs dropped
+            live.detect_fps = self._look_fps()  # a reload or idling may change it: frames skipped vs dropped
+            live.decode_all = not self._idle.idle
             frame = live.read(_READ_WAIT_S)
-            period_s = self._scheduler.period_s(self._camera.detect_fps)
             if frame is not None:
                 yield frame
+            # Taken after the frame: the first motion of an idle camera brings the full rate at once.
+            period_s = self._scheduler.period_s(self._look_fps())
             next_s += period_s
             late_s = time.monotonic() - next_s
             if late_s > 0:
@@ -229,6 +256,7 @@ class CameraWorker:
         self.meter.attach_source(lambda: _subsampled(replay.stats))
         for frame in replay:
             self.meter.beat()
+            self.meter.thread_cpu(time.thread_time())
             if self._stop.wait(max(0.0, started_mono + frame.ts_monotonic_s - time.monotonic())):
                 return
             yield frame

@@ -67,6 +67,10 @@ class DetectorHandle:
     def class_names(self) -> tuple[str, ...]:
         return self._detector.class_names
 
+    @property
+    def input_size_hw(self) -> tuple[int, int]:
+        return self._detector.input_size_hw
+
     def detect(self, image_bgr: np.ndarray) -> Detections:
         if self._turns is None:
             detections = self._detector.detect(image_bgr)
@@ -74,6 +78,17 @@ class DetectorHandle:
             return detections
         with self._turns:
             detections = self._detector.detect(image_bgr)
+            self.last_timings = self._detector.last_timings
+        return detections
+
+    def detect_crops(self, image_bgr: np.ndarray, crops_xyxy_px: np.ndarray) -> Detections:
+        """`ObjectDetector.detect_crops`, every crop of the frame in one turn."""
+        if self._turns is None:
+            detections = self._detector.detect_crops(image_bgr, crops_xyxy_px)
+            self.last_timings = self._detector.last_timings
+            return detections
+        with self._turns:
+            detections = self._detector.detect_crops(image_bgr, crops_xyxy_px)
             self.last_timings = self._detector.last_timings
         return detections
 

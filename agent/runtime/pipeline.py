@@ -7,18 +7,29 @@ in, so cameras may share one session.
 
 When the motion gate finds nothing moving, the detector is skipped and the
 previous frame's tracks stand: nothing moved, so the objects are where they
-were (a person standing still in a zone keeps counting).
+were (a person standing still in a zone keeps counting). In `regions` mode
+the detector looks at crops around the motion and the objects already
+tracked (`agent.detection.crops`) while they cover little of the frame, and
+at the whole frame otherwise.
 """
 
 from __future__ import annotations
 
-__all__ = ["CameraPipeline", "FrameResult", "FrameStamp", "ObjectDetecting", "ObjectTracking", "StagesForSize"]
+__all__ = [
+    "CameraPipeline",
+    "FrameResult",
+    "FrameStamp",
+    "ObjectDetecting",
+    "ObjectTracking",
+    "RegionDetecting",
+    "StagesForSize",
+]
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +37,7 @@ from agent.alerts.builder import AlertBuilder, MessageSequence
 from agent.alerts.ids import Uuid7Factory
 from agent.alerts.schema import Alert
 from agent.config import CameraConfig, SiteInfo
+from agent.detection.crops import CropPlanner, CropSettings
 from agent.logs import log_event
 from agent.motion.gate import MotionCounters, MotionGate, MotionResult
 from agent.rules.crossing import LineCrossingRule
@@ -47,6 +59,16 @@ class ObjectDetecting(Protocol):
     def class_names(self) -> tuple[str, ...]: ...
 
     def detect(self, image_bgr: np.ndarray) -> Detections: ...
+
+
+@runtime_checkable
+class RegionDetecting(ObjectDetecting, Protocol):
+    """A detector that can also look at crops of a frame (`regions` motion mode)."""
+
+    @property
+    def input_size_hw(self) -> tuple[int, int]: ...
+
+    def detect_crops(self, image_bgr: np.ndarray, crops_xyxy_px: np.ndarray) -> Detections: ...
 
 
 # Builds the motion gate and object filter for one frame size (their masks are pixel
@@ -145,6 +167,13 @@ class CameraPipeline:
         self._builder = AlertBuilder(site, camera.id, status=status, ids=ids or Uuid7Factory(), sequence=sequence)
         self._last_ts: tuple[float, datetime] | None = None
         self._last_motion: MotionResult | None = None
+        self._crops = _crop_planner(camera, detector)
+        self._frames_on_crops = 0
+
+    @property
+    def frames_on_crops(self) -> int:
+        """Frames the detector saw as crops rather than whole (regions mode) since the start."""
+        return self._frames_on_crops
 
     @property
     def motion_counters(self) -> MotionCounters:
@@ -176,7 +205,7 @@ class CameraPipeline:
     def process(self, frame: Frame) -> FrameResult:
         gate, _ = self._stages_for(frame.size_wh)
         motion = self._last_motion = gate.update(frame.image_bgr)
-        detections = self._detector.detect(frame.image_bgr) if gate.should_detect(motion) else None
+        detections = self._detect(frame, motion) if gate.should_detect(motion) else None
         appearance = None
         if detections is not None and self._tracker.uses_appearance:
             appearance = appearance_descriptors(frame.image_bgr, detections.box_xyxy_px)
@@ -186,6 +215,20 @@ class CameraPipeline:
         return FrameResult(
             result.frame_index, result.tracks, result.alerts, self._moment(frame, result.tracks, result.alerts)
         )
+
+    def _detect(self, frame: Frame, motion: MotionResult) -> Detections:
+        planner = self._crops
+        if planner is None:
+            return self._detector.detect(frame.image_bgr)
+        regions = motion.regions_xyxy_px
+        if len(self._tracks):
+            # The objects already tracked are looked at too: one who stops moving stays seen.
+            regions = np.concatenate([regions, self._tracks.box_xyxy_px])
+        crops = planner.plan(regions, frame.size_wh)
+        if crops is None:
+            return self._detector.detect(frame.image_bgr)
+        self._frames_on_crops += 1
+        return cast(RegionDetecting, self._detector).detect_crops(frame.image_bgr, crops)
 
     def process_detections(
         self, stamp: FrameStamp, detections: Detections | None, appearance: np.ndarray | None = None
@@ -266,6 +309,26 @@ class CameraPipeline:
 
     def _alerts(self, events: list[RuleEvent]) -> tuple[Alert, ...]:
         return tuple(self._builder.build(e) for e in events)
+
+
+def _crop_planner(camera: CameraConfig, detector: ObjectDetecting) -> CropPlanner | None:
+    """The camera's crop planner in regions mode (None otherwise).
+
+    Raises:
+        ValueError: regions mode with a detector that cannot look at crops.
+    """
+    m = camera.motion
+    if m.mode != "regions":
+        return None
+    if not isinstance(detector, RegionDetecting):
+        raise ValueError(f"camera {camera.id!r}: motion mode regions needs a detector with detect_crops")
+    settings = CropSettings(
+        min_side_px=max(detector.input_size_hw),
+        pad_px=m.regions_pad_px,
+        max_area_fraction=m.regions_max_area,
+        max_count=m.regions_max_count,
+    )
+    return CropPlanner(settings)
 
 
 def _clipped(tracks: Tracks, frame_wh: tuple[int, int]) -> Tracks:

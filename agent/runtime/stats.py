@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import psutil
 
@@ -60,6 +60,10 @@ class CameraStats:
         reconnects: times the source came back after an outage.
         inference_seconds: every detector call's ONNX Runtime time since start (histogram).
         process_seconds: every frame's wall time through the pipeline since start (histogram).
+        cpu_ms_per_s: CPU milliseconds per second (window) of the camera's own threads, its
+            pipeline thread and its source's reader (`time.thread_time`); ONNX Runtime's pool
+            threads, shared by the cameras, are not in it.
+        idle: the camera is looking at `motion.idle_fps` (no motion and no tracks for `idle_after_s`).
     """
 
     camera_id: str
@@ -84,6 +88,8 @@ class CameraStats:
     reconnects: int
     inference_seconds: HistogramSnapshot
     process_seconds: HistogramSnapshot
+    cpu_ms_per_s: float = 0.0
+    idle: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +165,7 @@ class _Totals:
     missed: int
     inference_ms: float
     process_ms: float
+    cpu_s: float
 
 
 def _add_sources(base: SourceStats, current: SourceStats) -> SourceStats:
@@ -170,6 +177,7 @@ def _add_sources(base: SourceStats, current: SourceStats) -> SourceStats:
         base.frames_damaged + current.frames_damaged,
         base.reconnects + current.reconnects,
         base.frames_rate_skipped + current.frames_rate_skipped,
+        base.reader_cpu_s + current.reader_cpu_s,
     )
 
 
@@ -198,6 +206,8 @@ class CameraMeter:
         self._samples: deque[_Totals] = deque()
         self._inference_hist = DurationHistogram(FRAME_BUCKETS_S)
         self._process_hist = DurationHistogram(FRAME_BUCKETS_S)
+        self._thread_cpu_s = 0.0
+        self._idle = False
 
     # -- camera thread -------------------------------------------------------------------
 
@@ -239,6 +249,13 @@ class CameraMeter:
             self._inference_hist.observe(inference_ms / 1e3)
         self._process_hist.observe(process_ms / 1e3)
 
+    def thread_cpu(self, cpu_s: float) -> None:
+        """The camera thread's own CPU time so far (`time.thread_time()` read on that thread)."""
+        self._thread_cpu_s = cpu_s
+
+    def set_idle(self, idle: bool) -> None:
+        self._idle = idle
+
     def ticks_missed(self, count: int) -> None:
         with self._lock:
             self._missed += count
@@ -257,6 +274,7 @@ class CameraMeter:
                 self._missed,
                 self._inference_ms,
                 self._process_ms,
+                0.0,
             )
             current = self._source() if self._source is not None else None
             source = self._source_base if current is None else _add_sources(self._source_base, current)
@@ -268,6 +286,7 @@ class CameraMeter:
                 self._last_error,
             )
             heartbeat = self._heartbeat
+        totals = replace(totals, cpu_s=self._thread_cpu_s + source.reader_cpu_s)
         self._samples.append(totals)
         while len(self._samples) > 2 and now - self._samples[1].ts_mono_s >= self._window_s:
             self._samples.popleft()
@@ -300,6 +319,8 @@ class CameraMeter:
             reconnects=source.reconnects,
             inference_seconds=self._inference_hist.snapshot(),
             process_seconds=self._process_hist.snapshot(),
+            cpu_ms_per_s=round((totals.cpu_s - first.cpu_s) * 1e3 / span_s, 3) if len(self._samples) > 1 else 0.0,
+            idle=self._idle,
         )
 
     def window_on_time(self) -> tuple[int, int]:

@@ -12,6 +12,15 @@ releases the capture and reconnects by the one retry policy
 once per change; when a stream does not open, the line says why
 (`agent.sources.open_failure`: refused, no such path, credentials wanted).
 
+While the consumer sets `decode_all` False (an idle camera looking at a low
+rate), a frame it will not take is only grabbed (`cap.grab()`, no
+`retrieve()`), counted as read and rate-skipped; a grab that fails means
+what a failed read means (end of a file, or a reconnect). On an MJPEG
+network stream (read as JPEG packets) a grabbed frame is not decoded at
+all; on H.264/H.265 and files FFmpeg still decodes it inside `grab()`, since
+later frames depend on it, and only the conversion to a BGR picture is
+saved. The reader's CPU time is in its stats.
+
 A camera may change its resolution (an installer picks another stream
 profile): frames of the new size are delivered as they come, and the
 change is logged once as `camera_resolution_changed` with the old and new
@@ -102,6 +111,9 @@ class LiveSource:
         self._counts = {"read": 0, "rate_skipped": 0, "dropped": 0, "damaged": 0, "reconnects": 0}
         self._taken_mono_s = time.monotonic()  # when the consumer last took a frame (or the source started)
         self._thread: threading.Thread | None = None
+        self._reader_cpu_s = 0.0
+        # Set by the consumer: False retrieves only the frames it will take at `detect_fps`.
+        self.decode_all = True
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -140,7 +152,13 @@ class LiveSource:
         with self._cond:
             c = self._counts
             return SourceStats(
-                self._available, c["read"], c["dropped"], c["damaged"], c["reconnects"], c["rate_skipped"]
+                self._available,
+                c["read"],
+                c["dropped"],
+                c["damaged"],
+                c["reconnects"],
+                c["rate_skipped"],
+                self._reader_cpu_s,
             )
 
     def read(self, timeout_s: float) -> Frame | None:
@@ -219,23 +237,50 @@ class LiveSource:
         jpeg_packets = read_jpeg_packets(self.spec, cap)
         read_any = False
         while not self._stop.is_set():
-            ok, data = cap.read()
-            if not ok or data is None:
+            self._reader_cpu_s = time.thread_time()
+            ok, data = self._next(cap)
+            if not ok:
                 return "looped" if self.spec.is_file and read_any else "read_failed"
             read_any = True
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if jpeg_packets else data
-            if image is None or image.dtype != np.uint8:
-                with self._cond:
-                    self._counts["damaged"] += 1
-                continue
-            self._note_size((int(image.shape[1]), int(image.shape[0])))
-            self._publish(image)
+            if data is not None:
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR) if jpeg_packets else data
+                if image is None or image.dtype != np.uint8:
+                    with self._cond:
+                        self._counts["damaged"] += 1
+                    continue
+                self._note_size((int(image.shape[1]), int(image.shape[0])))
+                self._publish(image)
             if period_s:
                 # Play files at their own rate, like a camera would send them.
                 next_s += period_s
                 if self._stop.wait(max(0.0, next_s - time.monotonic())):
                     break
         return "closed"
+
+    def _next(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None]:
+        """(False, None) when the stream failed or ended; (True, None) for a frame grabbed and left
+        out (counted); else (True, picture or packet), or (True, None) counted damaged."""
+        if self.decode_all:
+            ok, data = cap.read()
+            return (True, data) if ok and data is not None else (False, None)
+        if not cap.grab():
+            return False, None
+        if not self._wanted_soon():
+            with self._cond:
+                self._counts["read"] += 1
+                self._counts["rate_skipped"] += 1
+            return True, None
+        ok, data = cap.retrieve()
+        if not ok or data is None:
+            with self._cond:
+                self._counts["damaged"] += 1
+            return True, None
+        return True, data
+
+    def _wanted_soon(self) -> bool:
+        """Whether the consumer will take the next frame: it took the last one and is nearly due again."""
+        due_in_s = (1.0 - LATE_GRACE) / self.detect_fps - (time.monotonic() - self._taken_mono_s)
+        return self._latest_taken and due_in_s <= 0
 
     def _note_size(self, size_wh: tuple[int, int]) -> None:
         """Log a change of resolution once; frames of the new size go on to the consumer."""

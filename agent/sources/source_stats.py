@@ -23,6 +23,8 @@ class SourceStats:
         frames_rate_skipped: decoded frames left out by design because the
             consumer's detect rate is below the stream's rate (live: replaced
             by a newer frame before the consumer was due; replay: subsampled).
+        reader_cpu_s: CPU time of the reader thread (grabbing and decoding) so far
+            (live only; 0 where the consumer's own thread decodes).
     """
 
     available: bool
@@ -31,3 +33,4 @@ class SourceStats:
     frames_damaged: int
     reconnects: int
     frames_rate_skipped: int = 0
+    reader_cpu_s: float = 0.0

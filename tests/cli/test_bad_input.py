@@ -157,7 +157,11 @@ def test_every_command_has_help(command: str, tmp_path: Path) -> None:
         # The gate cannot run 255 (no luma difference exceeds it): before, validate passed it and the camera
         # restarted forever; now validate says so.
         ("    detect_fps: 5\n    motion: {pixel_threshold: 255}", "cameras.0.motion.pixel_threshold", "254"),
-        ("    detect_fps: 5\n    motion: {mode: regions}", "cameras.0.motion.mode", "use on_motion"),
+        (
+            "    detect_fps: 5\n    motion: {mode: regions, regions_max_area: 0}",
+            "cameras.0.motion.regions_max_area",
+            "greater than 0",
+        ),
         ("    detect_fps: 1e-300", "cameras.0.detect_fps", "0.1"),
     ],
 )

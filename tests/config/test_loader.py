@@ -138,10 +138,59 @@ def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -
     load_config(REPO / "config" / name)
 
 
-def test_motion_mode_regions_is_refused_with_the_mode_to_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nothing runs detection on motion crops: `regions` behaved as on_motion, so a file using it is told so.
+def _with_motion(motion_yaml: str, detect_fps: str = "5") -> str:
+    block = "".join(f"      {line}\n" for line in motion_yaml.splitlines())
+    return GOOD.replace("    detect_fps: 5\n", f"    detect_fps: {detect_fps}\n    motion:\n{block}")
+
+
+def test_motion_mode_regions_loads_with_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_MQTT_PASSWORD", "x")
-    text = GOOD.replace("    detect_fps: 5\n", "    detect_fps: 5\n    motion:\n      mode: regions\n")
-    [issue] = issues_of(write(tmp_path, text))
-    assert issue.startswith(f"{tmp_path / 'site.yaml'}:11: cameras.0.motion.mode: ")
-    assert "regions" in issue and "use on_motion" in issue
+    text = _with_motion("mode: regions\nregions_max_area: 0.25\nregions_max_count: 2\nregions_pad_px: 16")
+    motion = load_config(write(tmp_path, text)).cameras[0].motion
+    assert (motion.mode, motion.regions_max_area, motion.regions_max_count, motion.regions_pad_px) == (
+        "regions",
+        0.25,
+        2,
+        16,
+    )
+
+
+@pytest.mark.parametrize(
+    ("motion_yaml", "field", "says"),
+    [
+        ("mode: regions\nregions_max_area: 0", "regions_max_area", "greater than 0"),
+        ("mode: regions\nregions_max_area: 1.5", "regions_max_area", "less than or equal to 1"),
+        ("mode: regions\nregions_max_count: 0", "regions_max_count", "greater than or equal to 1"),
+        ("mode: regions\nregions_pad_px: -1", "regions_pad_px", "greater than or equal to 0"),
+        ("mode: nearby", "mode", "'always', 'on_motion' or 'regions'"),
+    ],
+)
+def test_motion_regions_settings_out_of_bounds_name_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, motion_yaml: str, field: str, says: str
+) -> None:
+    monkeypatch.setenv("TEST_MQTT_PASSWORD", "x")
+    [issue] = issues_of(write(tmp_path, _with_motion(motion_yaml)))
+    assert f"cameras.0.motion.{field}: " in issue and says in issue, issue
+
+
+def test_idle_rate_is_off_by_default_and_loads_when_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_MQTT_PASSWORD", "x")
+    assert load_config(write(tmp_path, GOOD)).cameras[0].motion.idle_after_s is None
+    motion = load_config(write(tmp_path, _with_motion("idle_after_s: 30\nidle_fps: 1"))).cameras[0].motion
+    assert (motion.idle_after_s, motion.idle_fps) == (30, 1)
+
+
+@pytest.mark.parametrize(
+    ("motion_yaml", "says"),
+    [
+        ("idle_after_s: 10\nidle_fps: 5", "idle_fps 5 must be below detect_fps 5"),
+        ("mode: always\nidle_after_s: 10", "idle_after_s needs mode on_motion or regions"),
+        ("idle_after_s: 0.5", "greater than or equal to 1"),
+    ],
+)
+def test_idle_settings_that_could_not_idle_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, motion_yaml: str, says: str
+) -> None:
+    monkeypatch.setenv("TEST_MQTT_PASSWORD", "x")
+    [issue] = issues_of(write(tmp_path, _with_motion(motion_yaml)))
+    assert issue.startswith(f"{tmp_path / 'site.yaml'}:") and says in issue, issue

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.detection.crops import CropPlanner, CropSettings
 from agent.motion.gate import MotionGate, MotionSettings, merge_boxes
 from agent.sources import FileReplay
 
@@ -110,3 +111,18 @@ def test_merge_joins_boxes_within_the_gap() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         MotionSettings(mode="sometimes")  # type: ignore[arg-type]
+
+
+def test_regions_mode_gates_like_on_motion_and_its_crops_hold_the_mover() -> None:
+    gate = MotionGate(MotionSettings(mode="regions"))
+    still = [gate.update(f) for f in _static_scene(0, 12)]
+    assert not any(gate.should_detect(r) for r in still[gate.settings.warmup_frames :])
+    gate = MotionGate(MotionSettings(mode="regions"))
+    frames = _moving_square(20, 40, 200)
+    results = [gate.update(f) for f in frames]
+    planner = CropPlanner(CropSettings(min_side_px=320))
+    for i, r in enumerate(results[8:], start=8):
+        assert gate.should_detect(r)
+        [crop] = planner.plan(r.regions_xyxy_px, (640, 480))
+        x = 40 + 8 * i
+        assert crop[0] <= x and crop[2] >= x + 40 and crop[1] <= 200 and crop[3] >= 260, (i, crop)

@@ -210,3 +210,38 @@ def test_a_new_frame_size_with_normalized_shapes_says_nothing(
         pipeline.process(walk[0])
         pipeline.process(_resized(walk[1], (384, 288)))
     assert "camera_pixel_geometry_mismatch" not in caplog.text
+
+
+def test_regions_mode_raises_the_incidents_of_whole_frame_detection(detector: ObjectDetector, vtest_avi: Path) -> None:
+    # The east half is masked, so the motion stays in the west half and regions mode looks at
+    # crops around it instead of the whole frame; the zone's incidents must be the same ones.
+    walk = list(islice(FileReplay("walkway", vtest_avi, detect_fps=5.0), 60))
+    east = {"name": "east", "points": [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]}
+    stories = {}
+    for mode in ("on_motion", "regions"):
+        pipeline = _pipeline(detector, _camera(WALKWAY_WEST, masks=[east], motion={"mode": mode}))
+        alerts = [a for f in walk for a in pipeline.process(f).alerts] + list(pipeline.finish())
+        stories[mode] = [(a.detection.phase, a.detection.first_seen) for a in alerts]
+        if mode == "regions":
+            assert pipeline.frames_on_crops >= len(walk) // 2, "most frames were detected on crops"
+    starts = {mode: [t for phase, t in story if phase == "start"] for mode, story in stories.items()}
+    assert len(starts["regions"]) == len(starts["on_motion"]) >= 2
+    for whole, cropped in zip(starts["on_motion"], starts["regions"], strict=True):
+        assert abs((cropped - whole).total_seconds()) <= 0.5
+    assert all(sum(p == "end" for p, _ in story) == len(starts[m]) for m, story in stories.items())
+
+
+def test_regions_mode_needs_a_detector_that_looks_at_crops(walk: list[Frame]) -> None:
+    class WholeFrameOnly:
+        class_names = ("person",)
+
+        def detect(self, image_bgr: np.ndarray) -> Any:
+            raise AssertionError("not reached")
+
+    with pytest.raises(ValueError, match="regions needs a detector with detect_crops"):
+        camera_pipeline(
+            _camera(WALKWAY_WEST, motion={"mode": "regions"}),
+            SITE,
+            WholeFrameOnly(),
+            tracker_from_config(TrackerConfig()),
+        )

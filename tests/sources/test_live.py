@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
 from agent.backoff import Backoff
@@ -64,6 +65,50 @@ def test_a_consumer_slower_than_its_detect_rate_drops_frames(vtest_avi: Path) ->
         stats = src.stats
     assert stats.frames_dropped >= 4
     assert stats.frames_read >= stats.frames_dropped + stats.frames_rate_skipped + 3
+
+
+@pytest.fixture(scope="module")
+def short_loop(vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 15 frames (1.5 s at 10 fps) of the walkway clip, to loop."""
+    path = tmp_path_factory.mktemp("clips") / "loop.avi"
+    cap = cv2.VideoCapture(str(vtest_avi))
+    _, image = cap.read()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (image.shape[1], image.shape[0]))
+    for _ in range(15):
+        writer.write(image)
+        _, image = cap.read()
+    writer.release()
+    cap.release()
+    return path
+
+
+def test_without_decode_all_the_frames_left_out_are_only_grabbed_and_a_file_still_loops(short_loop: Path) -> None:
+    # An idle camera's consumer: 2 fps of a 10 fps file, and it says so.
+    with LiveSource("idle", short_loop, detect_fps=2.0, timeouts=FAST) as src:
+        src.decode_all = False
+        frames = _take_slowly(src, 5, 0.5)
+        stats = src.stats
+    assert all(f.image_bgr.shape == (576, 768, 3) for f in frames)
+    assert [f.frame_index for f in frames] == sorted({f.frame_index for f in frames})
+    # 2.5 s of a 1.5 s file: it looped (a file's end is not an outage), and what was left out is counted.
+    assert stats.frames_read >= 15 and stats.reconnects == 0 and stats.available
+    assert stats.frames_rate_skipped >= 3 * len(frames) and stats.frames_dropped == 0
+    assert stats.reader_cpu_s > 0
+
+
+def test_reconnects_after_server_dies_while_only_grabbing(jpegs: list[bytes]) -> None:
+    server = MjpegServer(jpegs, free_port()).start()
+    with LiveSource("street", server.url, detect_fps=1.0, timeouts=FAST, backoff=QUICK_RETRY, seed=1) as src:
+        src.decode_all = False
+        assert src.read(timeout_s=5.0) is not None
+        server.stop()
+        assert _wait_for(lambda: not src.stats.available, 6.0), "a failed grab is an outage"
+        server = MjpegServer(jpegs, server.port).start()
+        try:
+            assert _wait_for(lambda: src.stats.available, 8.0), "source never came back"
+            assert src.read(timeout_s=5.0) is not None and src.stats.reconnects >= 1
+        finally:
+            server.stop()
 
 
 def test_reconnects_after_server_dies(jpegs: list[bytes], caplog: pytest.LogCaptureFixture) -> None:
