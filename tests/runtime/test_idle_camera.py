@@ -127,8 +127,9 @@ def test_an_idle_camera_looks_less_skips_decoding_and_wakes_for_the_walker(
     left_out = later.frames_rate_skipped - idle.frames_rate_skipped
     assert looked * 3 <= left_out, (looked, left_out)
 
-    awake = _wait_for(worker, lambda s: not s.idle)
-    _wait_for(worker, lambda s: s.frames_processed >= awake.frames_processed + 10)
+    _wait_for(worker, lambda s: not s.idle)
+    # The walker raises the alert (on this pass, or on a later one of the looping clip when the box is busy).
+    _wait_for(worker, lambda s: bool(alerts), timeout_s=90)
     assert [a.detection.phase for a in alerts][:1] == ["start"], "the walker still raises the alert"
     assert alerts[0].detection.class_name == "person"
     assert idle.cpu_ms_per_s > 0 and worker.meter.sample().cpu_ms_per_s > 0, "the camera's CPU time is reported"
