@@ -45,7 +45,9 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 
 # Mosquitto for the demo and the broker tests, promtool (Debian's prometheus) for the metrics
 # and alert-rule tests, Chromium for the console's browser tests, gst-rtsp-server with x264 for the system Python (the RTSP camera of the
-# RTSP tests); apt lists for `apt-get download`.
+# RTSP tests), PostgreSQL's server binaries for the tests of the receiving store on PostgreSQL (each test
+# session starts a throwaway cluster of its own, tests/pg.py; nothing is started as a service, and
+# without the package those tests are skipped and say why); apt lists for `apt-get download`.
 system-deps:
 	@if [ -z "$$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
 	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
@@ -59,6 +61,10 @@ system-deps:
 	@if ! command -v chromium >/dev/null; then \
 		echo "installing chromium (the console's browser tests drive it through Playwright) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) chromium; fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql (the receiving store's PostgreSQL tests start their own cluster) with apt-get"; \
+		apt-get update -qq && $(APT_INSTALL) postgresql || \
+		echo "could not install postgresql: the PostgreSQL tests will be skipped"; fi
 	@if ! /usr/bin/python3 tests/sources/gst_rtsp_serve.py --check 2>/dev/null; then \
 		echo "installing gst-rtsp-server (a real RTSP camera for the RTSP tests) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \

@@ -55,6 +55,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("verify", "benchmarks.bench_verify", "Receiving side: verification throughput"),
     ("feedback", "benchmarks.bench_feedback", "Feedback: frame -> received status, live agent"),
     ("ingest", "benchmarks.bench_ingest", "Receiving side: ingest throughput, publish to row, console pages"),
+    ("fleet", "benchmarks.bench_fleet", "Fleet: 1,000 sites into ingest replicas, SQLite and PostgreSQL"),
     ("soak", "benchmarks.bench_soak", "Soak: memory and descriptors of the live agent"),
 )
 CAPACITY = ("capacity", "benchmarks.bench_capacity", "Capacity: cameras vs CPU")

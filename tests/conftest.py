@@ -76,3 +76,49 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory):
 
     with MosquittoBroker(tmp_path_factory.mktemp("mosquitto")) as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the session (tests/pg.py); skips, saying why, when none can start."""
+    from tests.pg import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as err:
+        pytest.skip(f"PostgreSQL unavailable: {err}")
+    try:
+        server.start()
+    except PostgresUnavailable as err:
+        server.remove()
+        pytest.skip(f"PostgreSQL unavailable: {err}")
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def _postgres_store(postgres) -> str:
+    from agent.agency.store import open_database
+
+    url = postgres.create_database("receiving_store")
+    open_database(url).dispose()
+    return url
+
+
+@pytest.fixture()
+def postgres_url(postgres, _postgres_store: str) -> str:
+    """The URL of an empty receiving store on the session's PostgreSQL: migrated once, emptied for each test
+    (a new database costs half a second; `postgres.create_database()` makes one where a test needs it)."""
+    from sqlalchemy import create_engine, text
+
+    from agent.agency.store.tables import metadata
+
+    engine = create_engine(_postgres_store)
+    try:
+        with engine.begin() as c:
+            c.execute(text("SET LOCAL lock_timeout = '10s'"))  # a test still holding a table fails, not hangs
+            c.execute(text(f"TRUNCATE {', '.join(metadata.tables)} RESTART IDENTITY"))
+    finally:
+        engine.dispose()
+    return _postgres_store

@@ -12,17 +12,33 @@ message stored by another replica first is acknowledged without a second
 `received`. The process holds no state a second replica would need: the
 database is the state.
 
-A database write that fails is retried with the one backoff policy until it
-works or the service stops; the alert stays unacknowledged meanwhile, so a
-crash loses nothing (the broker delivers it again). Expired alerts (past the
-`expires` the agreement's retention set) are purged every
-`retention.purge_interval_s`.
+Replicas: with `broker.shared_group` set, the alert filters are subscribed
+as the MQTT 5 shared subscription `$share/<group>/<filter>`, so the broker
+hands each alert to one of the replicas in the group; `replica` names this
+one, and its client id (`<client_id>-<replica>`), a persistent session of
+its own. The sites' status and stats topics stay plain subscriptions, so
+every replica records site health. Whichever replica stores an alert first
+answers `received`; any other copy is acknowledged in silence. A broker
+keeps dealing alerts to a member whose session it keeps (Mosquitto does,
+while the member is away), so a replica that leaves for good ends its
+session with `leave_group`.
+
+A database that fails (a PostgreSQL restart, a lost network) makes the
+service wait, never stop: the schema check at start and every write are
+retried with the one backoff policy until they work or the service stops,
+and the duplicate check before a write answers "not seen" while the
+database cannot be read (`agent.agency.store.seen`). The alert stays
+unacknowledged meanwhile, so a crash loses nothing (the broker delivers it
+again), and the store's unique key keeps a redelivered copy from being
+stored twice. Expired alerts (past the `expires` the agreement's retention
+set) are purged every `retention.purge_interval_s`.
 """
 
 from __future__ import annotations
 
-__all__ = ["IngestCounts", "IngestService"]
+__all__ = ["IngestCounts", "IngestService", "leave_group"]
 
+import dataclasses
 import logging
 import queue
 import random
@@ -34,20 +50,23 @@ from functools import partial
 from types import TracebackType
 from typing import Self
 
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine
 
 from agent.agency.alert_verifier import AlertVerifier
+from agent.agency.broker_connection import connect, new_client
 from agent.agency.receiving_config import ReceivingConfig
 from agent.agency.rejections import Rejected
 from agent.agency.site_health import SiteHealth, parse_health, plain_filters
 from agent.agency.status_sender import StatusSigner
 from agent.agency.store import StoreError, StoreWriter, open_database
+from agent.agency.store.database import migrate_database
 from agent.agency.store.seen import StoredAlerts
 from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions
 from agent.agency.trust_registry import TrustRegistry
 from agent.agency.trust_registry_file import load_registry
 from agent.backoff import Backoff
-from agent.errors import AgentError
+from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
 
 _log = logging.getLogger("agent.agency.ingest")
@@ -71,6 +90,43 @@ class IngestCounts:
     purged: int = 0
 
 
+def leave_group(config: ReceivingConfig, replica: str | None, timeout_s: float = 10.0) -> str:
+    """End a replica's session at the broker for good (scaling down); its client id.
+
+    It connects once under the replica's client id with a clean start and no
+    session expiry: the broker drops the session, its shared subscription and
+    whatever is still queued in it, and deals no more alerts to it. Stop the
+    replica first, at a moment no alerts arrive, so nothing is queued for it.
+
+    Raises:
+        PublishRejected: the broker refused the connection.
+        AgentError: the broker cannot be reached, or did not answer within `timeout_s`.
+    """
+    options = dataclasses.replace(config.connection(role="ingest", replica=replica), session_expiry_s=0)
+    client = new_client(options)
+    answered = threading.Event()
+    refused: list[PublishRejected] = []
+
+    def on_connect(c: object, userdata: object, flags: object, reason: ReasonCode, p: object) -> None:
+        if reason.is_failure:
+            refused.append(PublishRejected(f"broker refused the connection: {reason}", reason_code=reason.value))
+        answered.set()
+
+    client.on_connect = on_connect
+    connect(client, options)
+    client.loop_start()
+    try:
+        if not answered.wait(timeout_s):
+            raise AgentError(f"no answer from the broker within {timeout_s:g} s")
+        if refused:
+            raise refused[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    log_event(_log, "ingest_left_group", client_id=options.client_id, shared_group=config.broker.shared_group or "-")
+    return options.client_id
+
+
 class IngestService:
     """One ingest process (see the module docstring); `run` until `stop`."""
 
@@ -80,9 +136,18 @@ class IngestService:
         *,
         engine: Engine | None = None,
         registry: TrustRegistry | None = None,
+        replica: str | None = None,
     ) -> None:
+        """A service for `config`; `replica` names this one of several sharing the alerts (see the module docstring).
+
+        Raises:
+            StoreError: a database URL that cannot be used.
+            AgentError: a replica name that cannot be part of a client id.
+        """
         self.config = config
-        self.engine = engine or open_database(config.database)
+        # Migrated in `run`, retried there: a database still starting is waited for, not fatal.
+        self._migrated = engine is not None
+        self.engine = engine or open_database(config.database, migrate=False)
         self.registry = registry or load_registry(config.registry)
         self.writer = StoreWriter(self.engine)
         self.counts = IngestCounts()
@@ -98,11 +163,14 @@ class IngestService:
             else None
         )
         verifier = AlertVerifier(self.registry, config.recipient, StoredAlerts(self.engine), config.freshness_policy)
+        group = config.broker.shared_group
+        alert_filters = tuple(self.registry.alert_filters())
         options = ReceiverOptions(
-            config.connection(role="ingest"),
-            tuple(self.registry.alert_filters()),
+            config.connection(role="ingest", replica=replica),
+            tuple(f"$share/{group}/{f}" for f in alert_filters) if group else alert_filters,
             plain_filters(self.registry),
         )
+        self.options = options
         self.receiver = AlertReceiver(
             options, verifier, on_reject=self._rejected, status_signer=signer, on_plain=self._on_plain
         )
@@ -147,9 +215,20 @@ class IngestService:
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         next_purge = 0.0
+        if not self._migrated:
+            if self._retrying("schema", partial(migrate_database, self.engine)) is _STOPPED:
+                return self.counts
+            self._migrated = True
         with self.receiver:
             self.receiver.wait_subscribed(10.0)
-            log_event(_log, "ingest_ready", recipient=self.config.recipient, database=self._database_name())
+            log_event(
+                _log,
+                "ingest_ready",
+                recipient=self.config.recipient,
+                database=self._database_name(),
+                client_id=self.options.connection.client_id,
+                shared_group=self.config.broker.shared_group or "-",
+            )
             self.ready.set()
             while not self._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
                 if time.monotonic() >= next_purge:
@@ -167,9 +246,11 @@ class IngestService:
 
     def _store(self, item: ReceivedAlert) -> None:
         accepted = item.accepted
+        # One time for every attempt: a retry then recognises its own row (see `StoreWriter.add_alert`).
+        received_at = time.time()
         stored = self._retrying(
             "alert",
-            lambda: self.writer.add_alert(accepted, item.message, time.time()),
+            lambda: self.writer.add_alert(accepted, item.message, received_at),
             alert_id=accepted.alert.identifier,
         )
         if stored is _STOPPED:

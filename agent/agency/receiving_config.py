@@ -6,16 +6,28 @@
     registry: registry.yaml             # the trust registry (sites, topics, keys)
     status_key: keys/police-rtcc-status.pem   # signs every status sent back to a site
     database: sqlite:///receiving.sqlite       # default: receiving.sqlite beside this file
+    # database: postgresql+psycopg://ingest@db.example/receiving   # several replicas or machines
     broker:
       url: mqtt://127.0.0.1:1883        # mqtts:// with ca_file (and cert_file/key_file)
       client_id: police-rtcc-ingest     # fixed: the broker keeps the session while away
       session_expiry_s: 86400
+      shared_group: null                # e.g. police-rtcc: replicas share the alerts ($share/<group>/...)
     freshness: {window_s: 86400, max_skew_s: 300}
     retention: {purge_interval_s: 3600}
     console:
       host: 127.0.0.1                   # beyond loopback: tls_cert_file + tls_key_file, or allow_plain_http
       port: 8080
       tile_url: null                    # e.g. https://tiles.example/{z}/{x}/{y}.png; none: plain background
+
+Several ingest replicas (`edge-agent console ingest --replica N`) share the
+alerts when `broker.shared_group` is set: each subscribes to the sites'
+alert filters as the MQTT 5 shared subscription `$share/<group>/<filter>`,
+so the broker hands each alert to one of them, and each connects as
+`<client_id>-<N>`, a session of its own that the broker keeps while it is
+away. A replica's name must stay the same across its restarts (a systemd
+instance number, a StatefulSet pod name), since what the broker holds for it
+waits in that session. Site status and stats stay plain subscriptions: every
+replica records them.
 
 Relative paths (and a relative SQLite path) are taken from the file's own
 folder. The file is read and validated like a site config, so every error
@@ -34,6 +46,7 @@ __all__ = [
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +61,8 @@ from agent.errors import AgentError, ConfigError, ConfigIssue
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+# A shared subscription's group and a replica's name: no MQTT wildcard or level separator.
+_GROUP = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class BrokerSection(ConfigModel):
@@ -62,6 +77,11 @@ class BrokerSection(ConfigModel):
     password_file: Path | None = Field(default=None, description=f"first line is the password; else ${PASSWORD_ENV}")
     client_id: str = Field(default="", max_length=128, description="default: <recipient>-ingest")
     session_expiry_s: int = Field(default=86400, ge=0, le=2**32 - 1)
+    shared_group: str | None = Field(
+        default=None,
+        pattern=_GROUP,
+        description="ingest replicas subscribe to alerts as $share/<group>/<filter>: each alert goes to one",
+    )
 
     @field_validator("url")
     @classmethod
@@ -144,11 +164,21 @@ class ReceivingConfig(ConfigModel):
     retention: RetentionSection = RetentionSection()
     console: ConsoleSection = ConsoleSection()
 
-    def connection(self, *, role: str) -> ConnectionOptions:
-        """Broker options for one process of this recipient (`role`: ingest, console)."""
+    def connection(self, *, role: str, replica: str | None = None) -> ConnectionOptions:
+        """Broker options for one process of this recipient (`role`: ingest, console).
+
+        An ingest `replica` connects as `<client_id>-<replica>`: its own session.
+
+        Raises:
+            AgentError: a replica name that cannot be part of a client id.
+        """
         b = self.broker
         password = read_password_file(b.password_file, "broker.password_file") if b.password_file else None
         client_id = (b.client_id or f"{self.recipient}-ingest") if role == "ingest" else ""
+        if replica is not None and role == "ingest":
+            if re.fullmatch(_GROUP, replica) is None:
+                raise AgentError(f"replica name {replica!r}: up to 64 letters, digits and _ . - (no / + # or spaces)")
+            client_id = f"{client_id}-{replica}"
         return ConnectionOptions(
             url=parse_broker_url(b.url),
             ca_file=b.ca_file,

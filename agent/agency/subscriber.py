@@ -155,6 +155,10 @@ class AlertReceiver:
         self.statuses_sent = 0
         self._status_infos: list[paho.MQTTMessageInfo] = []
         self._filters = options.topic_filters + options.plain_filters
+        # Every message is checked against the plain filters: exact topics (a site's status and
+        # stats, two per site) by a set look-up, not one match per filter per message.
+        self._plain_topics = frozenset(f for f in options.plain_filters if "+" not in f and "#" not in f)
+        self._plain_patterns = tuple(f for f in options.plain_filters if f not in self._plain_topics)
         self._client = new_client(options.connection, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda c, u, flags, reason, p: self._lost.set()
@@ -346,7 +350,7 @@ class AlertReceiver:
             self._ack(msg.mid, msg.qos)
 
     def _is_plain(self, topic: str) -> bool:
-        return any(paho.topic_matches_sub(f, topic) for f in self._opts.plain_filters)
+        return topic in self._plain_topics or any(paho.topic_matches_sub(f, topic) for f in self._plain_patterns)
 
     def _plain(self, topic: str, payload: bytes) -> None:
         if self._on_plain is None:

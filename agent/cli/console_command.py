@@ -1,7 +1,7 @@
 """`edge-agent console`: the receiving side's web console, its ingest service and its users.
 
     edge-agent console --config receiving.yaml [--with-ingest]
-    edge-agent console ingest --config receiving.yaml
+    edge-agent console ingest --config receiving.yaml [--replica N] [--leave]
     edge-agent console add-user NAME --role ROLE --config receiving.yaml [--password-file FILE]
 
 `console` serves the web console (loopback by default; beyond it only with
@@ -9,9 +9,17 @@ TLS settings or `console.allow_plain_http`); `--with-ingest` runs the ingest
 service in the same process, the simple way for one machine. `console
 ingest` runs the ingest service alone: it subscribes with a persistent
 session, verifies, stores and answers `received`; several can share one
-database. `add-user` reads the password from `--password-file` (its first
-line) or a prompt. Imports of the web stack happen only here, not when the
-site agent starts.
+database. With `broker.shared_group` in the config, replicas share the
+alerts (an MQTT 5 shared subscription): start each with its own `--replica
+N` (a number or a stable name such as a StatefulSet pod's $HOSTNAME), which
+makes its client id `<client_id>-<N>`; keep N the same across restarts, since
+the broker holds that replica's undelivered alerts in that session.
+`--leave` ends a replica's session for good when the group shrinks (the
+broker would go on queueing its share): stop the replica first, while no
+alerts arrive.
+`add-user` reads the password from `--password-file` (its first line) or a
+prompt. Imports of the web stack happen only here, not when the site agent
+starts.
 """
 
 from __future__ import annotations
@@ -49,6 +57,17 @@ def register(subparsers: Any) -> None:
     ingest = actions.add_parser("ingest", help="run the ingest service alone (no web console)")
     _config_option(ingest, _SUB)
     ingest.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    ingest.add_argument(
+        "--replica",
+        default=None,
+        metavar="N",
+        help="this replica's name (client id <client_id>-N); the same on every restart",
+    )
+    ingest.add_argument(
+        "--leave",
+        action="store_true",
+        help="end this replica's broker session for good (scaling down) and exit",
+    )
     ingest.set_defaults(handler=run_ingest)
     add = actions.add_parser("add-user", help="add a console user")
     _config_option(add, _SUB)
@@ -75,9 +94,12 @@ def _stop_on_signals(stop: Any) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from agent.agency.ingest import IngestService
+    from agent.agency.ingest import IngestService, leave_group
 
-    service = IngestService(_config(args))
+    if args.leave:
+        print(f"session {leave_group(_config(args), args.replica)} ended", file=sys.stderr)
+        return 0
+    service = IngestService(_config(args), replica=args.replica)
     _stop_on_signals(service.stop)
     counts = service.run(timeout_s=args.timeout)
     print(

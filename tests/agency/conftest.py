@@ -1,4 +1,5 @@
-"""Fixtures of the receiving side's tests: two sites, a registry naming both, a real Mosquitto."""
+"""Fixtures of the receiving side's tests: two sites, a registry naming both, a store on each backend, a real
+Mosquitto."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from agent.agency.trust_registry import TrustRegistry
 from agent.agency.trust_registry_file import load_registry
 from tests.agency.v2_alerts import Site, write_registry
 from tests.brokers import MosquittoBroker
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty receiving store: a new SQLite file, or a database on the session's PostgreSQL (tests/pg.py)."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path}/store/receiving.sqlite"
 
 
 @pytest.fixture(scope="module")

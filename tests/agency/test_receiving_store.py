@@ -1,4 +1,5 @@
-"""The receiving store on a real SQLite file: incidents from their alerts, the queue's order, statuses, retention."""
+"""The receiving store on a real SQLite file and a real PostgreSQL database: incidents from their alerts, the
+queue's order, statuses, retention."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from tests.agency.v2_alerts import RECIPIENT, Site, alert_data, sign
 
 
 @pytest.fixture()
-def engine(tmp_path: Path) -> Engine:
-    return open_database(f"sqlite:///{tmp_path}/store/receiving.sqlite")
+def engine(store_url: str) -> Engine:
+    return open_database(store_url)
 
 
 def _accepted(registry: TrustRegistry, site: Site, data: dict[str, Any]) -> tuple[AcceptedAlert, bytes]:
@@ -141,8 +142,8 @@ def test_retention_purges_alerts_past_their_expiry_with_their_incident(
     assert [i.incident_id for i in reader.queue()] == [long.incident_id]
 
 
-def test_the_schema_is_migrated_and_kept_on_reopen(tmp_path: Path, registry: TrustRegistry, north: Site) -> None:
-    url = f"sqlite:///{tmp_path}/r.sqlite"
+def test_the_schema_is_migrated_and_kept_on_reopen(store_url: str, registry: TrustRegistry, north: Site) -> None:
+    url = store_url
     first = open_database(url)
     assert schema_revision(first) == "0002"
     StoreWriter(first).add_alert(*_accepted(registry, north, alert_data(north.site_id, 1)), received_at=1.0)

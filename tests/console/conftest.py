@@ -1,4 +1,9 @@
-"""Fixtures of the console's request-level tests: a console over a real store, with cheap password hashing."""
+"""Fixtures of the console's request-level tests: a console over a real store, with cheap password hashing.
+
+The modules whose tests read and write the store through the pages (`ON_BOTH_STORES`) run each test on
+SQLite and on PostgreSQL (the session's throwaway server, tests/pg.py); the rest, about logins, roles and
+forms, run on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,26 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+ON_BOTH_STORES = frozenset({"test_api", "test_exports", "test_live", "test_pages", "test_status", "test_xss"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in ON_BOTH_STORES:
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"])
+
+
 @pytest.fixture()
-def harness(tmp_path: Path) -> ConsoleHarness:
-    return ConsoleHarness(tmp_path)
+def store_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture()
+def store_url(store_backend: str, request: pytest.FixtureRequest) -> str:
+    if store_backend == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return "sqlite:///r.sqlite"
+
+
+@pytest.fixture()
+def harness(tmp_path: Path, store_url: str) -> ConsoleHarness:
+    return ConsoleHarness(tmp_path, database=store_url)

@@ -1,4 +1,5 @@
-"""A console over a real SQLite store filled with real signed, verified alerts, and clients that log in.
+"""A console over a real store (SQLite, or PostgreSQL by URL) filled with real signed, verified alerts, and
+clients that log in.
 
 `ConsoleHarness` writes a receiving config and a trust registry in the
 test's folder, opens the store, builds the app with a fake `send_status`
@@ -66,11 +67,13 @@ def write_registry(path: Path, sites: dict[Site, str]) -> Path:
     return path
 
 
-def write_config(folder: Path, *, status_key: bool = True, console_extra: str = "") -> Path:
+def write_config(
+    folder: Path, *, status_key: bool = True, console_extra: str = "", database: str = "sqlite:///r.sqlite"
+) -> Path:
     lines = [
         f"recipient: {RECIPIENT}",
         "registry: registry.yaml",
-        "database: sqlite:///r.sqlite",
+        f"database: {json.dumps(database)}",
         "console:",
         "  session_secret_file: session.key",
         "  audit_log: console-audit.jsonl",
@@ -96,15 +99,16 @@ class ConsoleHarness:
         status_key: bool = True,
         console_extra: str = "",
         leaflet_dir: Path | None = None,
+        database: str = "sqlite:///r.sqlite",
     ) -> None:
         self.folder = folder
         self.north = Site("depot-north")
         self.hostile = Site("hostile-site")
         write_registry(folder / "registry.yaml", {self.north: "Depot North", self.hostile: HOSTILE})
         self.config: ReceivingConfig = load_receiving_config(
-            write_config(folder, status_key=status_key, console_extra=console_extra)
+            write_config(folder, status_key=status_key, console_extra=console_extra, database=database)
         )
-        self.engine: Engine = open_database(f"sqlite:///{folder}/r.sqlite")
+        self.engine: Engine = open_database(self.config.database)
         self.writer = StoreWriter(self.engine)
         self.verifier = AlertVerifier(load_registry(self.config.registry), RECIPIENT)
         users = UserStore(self.engine)

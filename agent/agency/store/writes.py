@@ -8,22 +8,49 @@ created by its first alert and updated by each one after (highest severity,
 phase, end time), and a row in `changes` marks it for the console's live
 queue. Incident state only moves forward through what this recipient sent
 (`add_status`).
+
+The same statements run on SQLite and PostgreSQL; the few that differ are
+in `agent.agency.store.backends`. Every row is fitted to its columns first
+(`fit_row`), so a signed alert that verified is storable on both (the exact
+signed bytes, `data` and `message`, are never cut). On PostgreSQL, where
+writers run side by side, each takes its change id as late in its
+transaction as it can and under a lock held to the commit
+(`hold_change_order`), so the console, which reads changes in id order,
+never steps over one that commits late.
 """
 
 from __future__ import annotations
 
-__all__ = ["DETECTION_LEVEL", "VERIFIED_LEVEL", "PurgeCounts", "StoreWriter", "alert_columns", "insert_or_ignore"]
+__all__ = [
+    "DETECTION_LEVEL",
+    "VERIFIED_LEVEL",
+    "PurgeCounts",
+    "StoreWriter",
+    "alert_columns",
+    "fit_row",
+    "insert_or_ignore",
+]
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
 
 from agent.agency.alert_verifier import AcceptedAlert
+from agent.agency.store.backends import (
+    dialect_insert,
+    fit_row,
+    greatest,
+    hold_change_order,
+    insert_new,
+    insert_or_ignore,
+    least,
+)
 from agent.agency.store.database import StoreError
 from agent.agency.store.rows import AlertRow, row_of
 from agent.agency.store.tables import SEVERITY_RANK, alerts, changes, incidents, sites, statuses
@@ -77,7 +104,7 @@ def alert_columns(accepted: AcceptedAlert, message: bytes, received_at: float) -
     lat, lon, area_desc = _circle(data)
     snapshot = data.get("snapshot") or {}
     severity = view.severity
-    return {
+    columns = {
         "site_id": accepted.site.site_id,
         "alert_id": view.identifier,
         "incident_id": view.incident_id or view.identifier,
@@ -113,25 +140,7 @@ def alert_columns(accepted: AcceptedAlert, message: bytes, received_at: float) -
         "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
         "message": message.decode("ascii", errors="replace"),
     }
-
-
-def insert_or_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> int:
-    """Insert one row unless its unique key is taken; the rows inserted (0 or 1)."""
-    name = connection.dialect.name
-    if name == "sqlite":
-        return connection.execute(sqlite.insert(table).values(values).on_conflict_do_nothing()).rowcount
-    if name == "postgresql":
-        return connection.execute(postgresql.insert(table).values(values).on_conflict_do_nothing()).rowcount
-    raise StoreError(f"the receiving store does not support {name} databases")
-
-
-def _least(c: Connection, a: Any, b: Any) -> Any:
-    # SQLite's two-argument min/max are PostgreSQL's least/greatest.
-    return func.least(a, b) if c.dialect.name == "postgresql" else func.min(a, b)
-
-
-def _greatest(c: Connection, a: Any, b: Any) -> Any:
-    return func.greatest(a, b) if c.dialect.name == "postgresql" else func.max(a, b)
+    return fit_row(alerts, columns)
 
 
 class StoreWriter:
@@ -143,26 +152,35 @@ class StoreWriter:
     def add_alert(self, accepted: AcceptedAlert, message: bytes, received_at: float) -> AlertRow | None:
         """Store an accepted alert and update its incident; None when it was stored before.
 
+        A call repeated with the same `received_at` after a failure finds its own row when the
+        failed attempt's commit did go through (the connection broke after the commit): that
+        row is returned, not None, so the caller still answers `received` for it once.
+
         Raises:
             StoreError: the database failed (nothing was stored).
         """
         row = alert_columns(accepted, message, received_at)
+        key = (alerts.c.site_id == row["site_id"], alerts.c.alert_id == row["alert_id"])
         try:
             with self.engine.begin() as c:
-                if not insert_or_ignore(c, alerts, row):
-                    return None
+                stored = insert_new(c, alerts, row)
+                if stored is None:
+                    earlier = c.execute(select(alerts).where(*key, alerts.c.received_at == received_at)).first()
+                    return row_of(AlertRow, earlier) if earlier is not None else None
+                c.execute(
+                    _site_heard(c.dialect.name),
+                    {"site_id": row["site_id"], "name": row["sender_name"], "at": received_at},
+                )
                 change = self._change(c, row["site_id"], row["incident_id"], "alert", received_at)
                 self._touch_incident(c, row, change)
-                self._touch_site(c, row["site_id"], row["sender_name"], received_at)
-                stored = c.execute(
-                    select(alerts).where(alerts.c.site_id == row["site_id"], alerts.c.alert_id == row["alert_id"])
-                ).one()
         except SQLAlchemyError as err:
             raise StoreError(f"alert {row['alert_id']} of site {row['site_id']} not stored: {err}") from None
         return row_of(AlertRow, stored)
 
     @staticmethod
     def _change(c: Connection, site_id: str, incident_id: str | None, kind: str, at: float) -> int:
+        """A new change id; on PostgreSQL the ids commit in order (see the module docstring)."""
+        hold_change_order(c)
         result = c.execute(changes.insert().values(at=at, site_id=site_id, incident_id=incident_id, kind=kind))
         key = result.inserted_primary_key
         return int(key[0]) if key is not None else 0
@@ -191,11 +209,11 @@ class StoreWriter:
         values: dict[str, Any] = {
             "alert_count": incidents.c.alert_count + 1,
             "change": change,
-            "opened": _least(c, incidents.c.opened, row["sent"]),
-            "updated": _greatest(c, incidents.c.updated, row["sent"]),
-            "expires": _greatest(c, incidents.c.expires, row["expires"]),
+            "opened": least(c, incidents.c.opened, row["sent"]),
+            "updated": greatest(c, incidents.c.updated, row["sent"]),
+            "expires": greatest(c, incidents.c.expires, row["expires"]),
             "has_snapshot": incidents.c.has_snapshot | row["has_snapshot"],
-            "severity_rank": _greatest(c, incidents.c.severity_rank, row["severity_rank"]),
+            "severity_rank": greatest(c, incidents.c.severity_rank, row["severity_rank"]),
             "severity": case(
                 (incidents.c.severity_rank < row["severity_rank"], row["severity"]), else_=incidents.c.severity
             ),
@@ -207,16 +225,6 @@ class StoreWriter:
             values[name] = case((newer, row[source]), else_=incidents.c[name])
         c.execute(update(incidents).where(*key).values(values))
 
-    @staticmethod
-    def _touch_site(c: Connection, site_id: str, name: str | None, at: float) -> None:
-        if insert_or_ignore(c, sites, {"site_id": site_id, "name": name, "first_alert_at": at, "last_alert_at": at}):
-            return
-        c.execute(
-            update(sites)
-            .where(sites.c.site_id == site_id)
-            .values(last_alert_at=at, name=func.coalesce(sites.c.name, name))
-        )
-
     def add_status(self, status: AlertStatus, *, published: bool, error: str | None = None) -> None:
         """Record a status sent to a site and move its incident's state.
 
@@ -227,19 +235,22 @@ class StoreWriter:
         key = (incidents.c.site_id == status.site_id, incidents.c.incident_id == status.incident_id)
         try:
             with self.engine.begin() as c:
-                row = {
-                    "status_id": status.status_id,
-                    "site_id": status.site_id,
-                    "incident_id": status.incident_id,
-                    "alert_id": status.alert_id,
-                    "status": status.status,
-                    "disposition": status.disposition,
-                    "operator": status.operator,
-                    "note": status.note,
-                    "sent": sent,
-                    "published": published,
-                    "error": error,
-                }
+                row = fit_row(
+                    statuses,
+                    {
+                        "status_id": status.status_id,
+                        "site_id": status.site_id,
+                        "incident_id": status.incident_id,
+                        "alert_id": status.alert_id,
+                        "status": status.status,
+                        "disposition": status.disposition,
+                        "operator": status.operator,
+                        "note": status.note,
+                        "sent": sent,
+                        "published": published,
+                        "error": error,
+                    },
+                )
                 if not insert_or_ignore(c, statuses, row) or not published or status.status == "received":
                     return
                 change = self._change(c, status.site_id, status.incident_id, "status", sent)
@@ -297,6 +308,24 @@ class StoreWriter:
         except SQLAlchemyError as err:
             raise StoreError(f"retention purge failed: {err}") from None
         return PurgeCounts(gone, incidents_gone, status_gone)
+
+
+@functools.cache
+def _site_heard(dialect: str) -> Insert:
+    """A site's row on each alert: made by its first, `last_alert_at` moved by each (one statement, built once)."""
+    insert = dialect_insert(dialect, sites).values(
+        site_id=bindparam("site_id"),
+        name=bindparam("name"),
+        first_alert_at=bindparam("at"),
+        last_alert_at=bindparam("at"),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[sites.c.site_id],
+        set_={
+            "last_alert_at": insert.excluded.last_alert_at,
+            "name": func.coalesce(sites.c.name, insert.excluded.name),
+        },
+    )
 
 
 # Incident fields the newest alert sets, and the alert column each comes from.
