@@ -256,7 +256,7 @@ def measure(sizes: Sizes) -> IngestRun:
                 with running_ingest(config) as service:
                     burst_s = _burst(broker.port, service, feedback, burst)
                     row_s, received_s = _paced(broker.port, service, feedback, paced, sizes.rate_hz)
-                    rejected = service.counts.rejected + service.counts.duplicates
+                    rejected = service.rejected + service.counts.duplicates
             finally:
                 feedback.close()
         steps = _steps(work, registry_file, burst)

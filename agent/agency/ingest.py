@@ -56,7 +56,6 @@ from sqlalchemy import Engine
 from agent.agency.alert_verifier import AlertVerifier
 from agent.agency.broker_connection import connect, new_client
 from agent.agency.receiving_config import ReceivingConfig
-from agent.agency.rejections import Rejected
 from agent.agency.site_health import SiteHealth, parse_health, plain_filters
 from agent.agency.status_sender import StatusSigner
 from agent.agency.store import StoreError, StoreWriter, open_database
@@ -80,12 +79,11 @@ _STOPPED = object()
 
 @dataclass(slots=True)
 class IngestCounts:
-    """Since start: alerts stored, duplicates found in the store, statuses recorded, rejected messages."""
+    """Since start: alerts stored, copies found in the store, statuses recorded (refusals: `IngestService.rejected`)."""
 
     stored: int = 0
     duplicates: int = 0
     statuses: int = 0
-    rejected: int = 0
     health: int = 0
     purged: int = 0
 
@@ -171,9 +169,12 @@ class IngestService:
             plain_filters(self.registry),
         )
         self.options = options
-        self.receiver = AlertReceiver(
-            options, verifier, on_reject=self._rejected, status_signer=signer, on_plain=self._on_plain
-        )
+        self.receiver = AlertReceiver(options, verifier, status_signer=signer, on_plain=self._on_plain)
+
+    @property
+    def rejected(self) -> int:
+        """Messages refused since start, for any reason but being a copy (the receiver counts them by reason)."""
+        return self.receiver.rejected
 
     def stop(self) -> None:
         self._stopping.set()
@@ -308,7 +309,3 @@ class IngestService:
         if purged.alerts:
             self.counts.purged += purged.alerts
             log_event(_log, "purged", alerts=purged.alerts, incidents=purged.incidents, statuses=purged.statuses)
-
-    def _rejected(self, topic: str, why: Rejected) -> None:
-        if why.reason != "duplicate":
-            self.counts.rejected += 1

@@ -104,7 +104,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     counts = service.run(timeout_s=args.timeout)
     print(
         f"stored={counts.stored} duplicates={counts.duplicates} statuses={counts.statuses} "
-        f"rejected={counts.rejected} health={counts.health} purged={counts.purged}",
+        f"rejected={service.rejected} health={counts.health} purged={counts.purged}",
         file=sys.stderr,
     )
     return 0

@@ -259,7 +259,7 @@ class _StoredAlerts:
             self._last_seq = row.seq
             self._result.alerts.append(row.payload())
             print(alert_line(row.payload(), row.topic), flush=True)
-        rejected = self._ingest.counts.rejected
+        rejected = self._ingest.rejected
         if rejected > self._last_rejected:
             print(f"demo: REJECTED {rejected - self._last_rejected} message(s) (see the log)", flush=True)
             self._last_rejected = rejected

@@ -81,7 +81,7 @@ def test_forged_and_expired_alerts_are_not_stored(
         publish_raw(broker.port, [(north.topic(), signed_alert(north, 3))])
         reader = StoreReader(service.engine)
         assert wait_until(lambda: reader.count_alerts() == 1)
-        assert wait_until(lambda: service.counts.rejected == 3)
+        assert wait_until(lambda: service.rejected == 3)
     assert [a.sender_name for a in reader.search(AlertFilter())] == [f"Site {north.site_id}"]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["DONE_STATES", "StoreReader"]
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,9 +115,6 @@ class StoreReader:
             select(alerts.c.site_id, func.count()).where(alerts.c.received_at >= since).group_by(alerts.c.site_id)
         )
         return {site_id: int(n) for site_id, n in self._all(statement)}
-
-    def alerts_last_day(self) -> dict[str, int]:
-        return self.alerts_per_site(time.time() - 86400)
 
     def site_positions(self, limit: int = 10_000) -> dict[str, tuple[float, float]]:
         """Each site's latitude and longitude: those of the last alert received from it that had a position.
