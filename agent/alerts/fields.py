@@ -30,7 +30,8 @@ from agent.alerts.schema import Alert
 # message cannot be identified, de-duplicated, ordered, linked to its incident
 # or checked against the key registered to its site (`site_id`). None of them
 # describes a person: ids are random UUIDv7s and `references` only repeats
-# sender, identifier and sent of an earlier message.
+# sender, identifier and sent of an earlier message. `validation_level` says
+# how far the alarm was verified, which a recipient needs to rank it.
 ALWAYS_KEPT: tuple[str, ...] = (
     "schema_version",
     "identifier",
@@ -43,13 +44,14 @@ ALWAYS_KEPT: tuple[str, ...] = (
     "restriction",
     "references",
     "incidents",
+    "validation_level",
 )
 
 # Set by the sharing policy itself, per recipient, never copied from the alert:
 # not field paths an allow-list can name. Every view has the first three (a
 # receiver checks them: is it for me, under which agreement, still valid);
 # `snapshot` only where the recipient's policy allows pictures.
-POLICY_ADDED: tuple[str, ...] = ("recipient", "agreement", "expires", "privacy", "snapshot")
+POLICY_ADDED: tuple[str, ...] = ("recipient", "agreement", "agreement_digest", "expires", "privacy", "snapshot")
 
 # Metadata only: what happened, where (site and zone) and when, how many and
 # how sure. Named leaf by leaf on purpose: a field added to the schema later

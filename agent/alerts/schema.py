@@ -13,21 +13,27 @@ every published copy carries at top level, inside the signed bytes:
 
 - `site_id`: the site that sent it (set by the alert builder);
 - `recipient`, `agreement`: who this copy is for and the sharing agreement it
-  is made under (`RecipientPolicy.name`, `.agreement_id`);
+  is made under (`RecipientPolicy.name`, `.agreement_id`), and, where the
+  site lists written agreements, `agreement_digest` (`Agreement.digest`);
 - `expires`: absolute, `sent` plus the recipient's `retention_s`, else
   `mqtt.message_expiry_s`.
 
 `Alert` is the alert as built and as it moves through the site, before any
-recipient is known, so the last three are optional there; the sharing policy
+recipient is known, so those are optional there; the sharing policy
 (`agent.privacy.policy`) sets them in every recipient's view. `PublishedAlert`
 is the same document with them required: what a receiver validates, and what
 `agent/alerts/alert.schema.json` describes. The file is generated from it
 (`python -m agent.alerts.schema`) and a test keeps it current.
+
+`validation_level` says how far the alarm has been validated (see the field);
+a copy held for verification (`release: after_verification`) leaves with the
+level and `info.certainty: Observed` its verifier's status gave it.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DETECTION_LEVEL",
     "SCHEMA_VERSION",
     "Alert",
     "AlertArea",
@@ -47,6 +53,7 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Final = 2  # Final: typed as the Literal the model field accepts
+DETECTION_LEVEL: Final = 2  # what a camera alone can say: someone is there
 SCHEMA_PATH = Path(__file__).resolve().parent / "alert.schema.json"
 
 Phase = Literal["start", "update", "end"]
@@ -156,6 +163,11 @@ class Alert(_Model):
     agreement: str | None = Field(
         default=None, description="per recipient: id of the sharing agreement this copy is made under"
     )
+    agreement_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="per recipient: SHA-256 of the agreement's terms (set where the site lists written agreements)",
+    )
     status: Literal["Actual", "Exercise", "System", "Test"] = Field(
         description="CAP status: Actual from live cameras, Test from replays"
     )
@@ -171,6 +183,17 @@ class Alert(_Model):
         default=[], description="CAP references to earlier messages: 'sender,identifier,sent'"
     )
     incidents: str = Field(description="CAP incidents: the incident id")
+    validation_level: int = Field(
+        default=DETECTION_LEVEL,
+        ge=DETECTION_LEVEL,
+        le=4,
+        description=(
+            "alarm validation level in the manner of TMA-AVS-01: 2 a person (or vehicle) is present, intent "
+            "unknown (detection alone); 3 a person verified a threat to property; 4 a person verified a "
+            "threat to life. 3 and 4 come only from a recipient's signed `verified` status; info.certainty "
+            "is Likely at 2 and Observed at 3 and 4"
+        ),
+    )
     info: AlertInfo
     detection: DetectionDetails
     privacy: PrivacyInfo | None = Field(

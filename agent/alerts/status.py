@@ -9,6 +9,9 @@ dispatched, arrived, closed) plus a control room's verdict:
 - `received`: sent automatically when the recipient's software accepted the alert;
 - `acknowledged`: a person has seen it;
 - `verified` / `dismissed`: a control room's verdict on what the cameras show;
+  `verified` may carry the operator's `validation_level` (3: a threat to
+  property, 4: to life; 3 when left out), which a site holding the alert
+  for verification releases it with;
 - `dispatched`, `on_scene`: a unit is on its way, has arrived;
 - `closed`: done, with a `disposition` (`confirmed`, `false_alarm`, `unfounded`, `test`).
 
@@ -48,12 +51,22 @@ class AlertStatus(BaseModel):
     sent: AwareDatetime = Field(description="when the recipient sent this status")
     operator: str | None = Field(default=None, max_length=100, description="who, at the recipient, if anyone")
     note: str | None = Field(default=None, max_length=500, description="free text from the operator")
+    validation_level: Literal[3, 4] | None = Field(
+        default=None, description="with `verified` only: 3 a threat to property, 4 a threat to life (default 3)"
+    )
 
     @model_validator(mode="after")
     def _disposition_with_closed(self) -> AlertStatus:
         if (self.status == "closed") != (self.disposition is not None):
             raise ValueError("a disposition goes with status closed, and only with it")
+        if self.validation_level is not None and self.status != "verified":
+            raise ValueError("a validation_level goes with status verified only")
         return self
+
+    @property
+    def verified_level(self) -> int:
+        """The level a `verified` status raises its alert to."""
+        return self.validation_level or 3
 
     def to_json_bytes(self) -> bytes:
         """Compact JSON, the form that is signed and published."""

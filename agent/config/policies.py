@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agent.alerts.fields import DEFAULT_FIELDS, check_field_paths
+from agent.config.agreements import Agreement
 from agent.config.model import ID_PATTERN, ConfigModel, Severity, require_unique
 
 _Issue = tuple[tuple[str | int, ...], Any, str]
@@ -205,6 +206,13 @@ class FaceDetectorConfig(ConfigModel):
 
 
 class PoliciesConfig(ConfigModel):
+    agreements: list[Agreement] = Field(
+        default=[],
+        description=(
+            "the written sharing agreements; once any is listed, every recipient must name one of them "
+            "(without any, each recipient shares under an id only, with no terms checked)"
+        ),
+    )
     recipients: list[RecipientPolicy] = Field(
         default_factory=lambda: [RecipientPolicy(name="default")],
         min_length=1,
@@ -226,7 +234,8 @@ class PoliciesConfig(ConfigModel):
     def _unique(self) -> PoliciesConfig:
         require_unique([r.name for r in self.recipients], "recipient")
         require_unique([r.topic_level for r in self.recipients], "recipient topic")
-        issues = _escalation_issues(self.recipients)
+        require_unique([a.id for a in self.agreements], "agreement")
+        issues = _escalation_issues(self.recipients) + _agreement_issues(self)
         if issues:
             raise _located("PoliciesConfig", issues)
         return self
@@ -234,6 +243,67 @@ class PoliciesConfig(ConfigModel):
     def recipient(self, name: str) -> RecipientPolicy | None:
         """The recipient of that name, if any."""
         return next((r for r in self.recipients if r.name == name), None)
+
+    def agreement_for(self, recipient: RecipientPolicy) -> Agreement | None:
+        """The written agreement the recipient receives under; None where no agreements are listed."""
+        return next((a for a in self.agreements if a.id == recipient.agreement_id), None)
+
+
+def _agreement_issues(policies: PoliciesConfig) -> list[_Issue]:
+    """Recipients naming no listed agreement, or asking for more than theirs allows; bad verifiers."""
+    if not policies.agreements:
+        return []
+    by_id = {a.id: a for a in policies.agreements}
+    issues: list[_Issue] = []
+    for i, r in enumerate(policies.recipients):
+        agreement = by_id.get(r.agreement_id)
+        if agreement is None:
+            known = ", ".join(sorted(by_id))
+            issues.append(
+                (
+                    ("recipients", i, "agreement"),
+                    r.agreement_id,
+                    f"no agreement is listed as {r.agreement_id!r} (listed: {known})",
+                )
+            )
+            continue
+        issues.extend((("recipients", i, *loc), value, reason) for loc, value, reason in _beyond_terms(r, agreement))
+    names = {r.name: r for r in policies.recipients}
+    for j, a in enumerate(policies.agreements):
+        if a.verifier is None:
+            continue
+        verifier = names.get(a.verifier)
+        if verifier is None:
+            issues.append((("agreements", j, "verifier"), a.verifier, f"no recipient is named {a.verifier!r}"))
+        elif (own := by_id.get(verifier.agreement_id)) is not None and own.release != "immediate":
+            issues.append(
+                (
+                    ("agreements", j, "verifier"),
+                    a.verifier,
+                    "the verifier's own alerts are held too: nobody could verify them",
+                )
+            )
+    return issues
+
+
+def _beyond_terms(r: RecipientPolicy, agreement: Agreement) -> list[_Issue]:
+    shares = agreement.shares
+    issues: list[_Issue] = []
+    for k, path in enumerate(r.fields):
+        if not shares.allows_field(path):
+            issues.append((("fields", k), path, f"agreement {agreement.id} does not share {path}"))
+    if r.snapshots.enabled and not shares.snapshots:
+        issues.append((("snapshots", "enabled"), True, f"agreement {agreement.id} shares no snapshots"))
+    limit = shares.max_location_decimals
+    if limit is not None and r.location == "circle" and r.location_decimals > limit:
+        issues.append(
+            (("location_decimals",), r.location_decimals, f"agreement {agreement.id} allows at most {limit} decimals")
+        )
+    if agreement.retention_s is not None and r.retention_s is not None and r.retention_s > agreement.retention_s:
+        issues.append(
+            (("retention_s",), r.retention_s, f"agreement {agreement.id} asks for at most {agreement.retention_s} s")
+        )
+    return issues
 
 
 def _escalation_issues(recipients: list[RecipientPolicy]) -> list[_Issue]:

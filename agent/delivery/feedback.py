@@ -18,7 +18,8 @@ an accepted one is kept (`agent.delivery.feedback_ledger`), recorded in the
 audit log (`kind: status`), logged (`event=feedback_status`), timed (from the
 alert's publish to its first `received` and first acknowledgement,
 `agent.delivery.feedback_stats`; an alert counts as published at its PUBACK,
-which the publisher reports to `on_delivered`) and handed to the `Escalator`; a rejected
+which the publisher reports to `on_delivered`) and handed to the `Escalator`
+and the `Releaser` (a verifier's verdict on held copies); a rejected
 one is counted by reason, logged (`event=feedback_status_rejected`) and
 recorded (`kind: status_rejected`; at most `REJECTIONS_AUDITED_PER_MIN` a
 minute, the rest counted and summed up in one line). A duplicate is counted
@@ -49,6 +50,7 @@ from agent.delivery.feedback_check import StatusChecker, StatusVerdict
 from agent.delivery.feedback_history import sent_from_audit
 from agent.delivery.feedback_ledger import ACKNOWLEDGING, KEEP_S, FeedbackLedger, SentMessage
 from agent.delivery.feedback_stats import UNATTRIBUTED, FeedbackCounters, FeedbackMeter
+from agent.delivery.releaser import Releaser
 from agent.delivery.subscriptions import Subscription
 from agent.delivery.topics import feedback_filter
 from agent.logs import log_event
@@ -87,6 +89,7 @@ class FeedbackIntake:
         ledger: the feedback tables (opened and closed with the intake).
         audit: the site's audit log; the intake observes it while it runs.
         escalator: builds the `Escalator` from the meter (None: nothing escalates).
+        releaser: acts on verifiers' verdicts and hold timeouts (None: nothing is held).
         max_queued: statuses waiting for the thread past which new ones are refused.
     """
 
@@ -99,8 +102,10 @@ class FeedbackIntake:
         ledger: FeedbackLedger,
         audit: AuditLog,
         escalator: Callable[[FeedbackMeter], Escalator] | None = None,
+        releaser: Releaser | None = None,
         max_queued: int = 1000,
     ) -> None:
+        self._releaser = releaser
         self._site_id = site_id
         self._prefix = prefix
         self._filter = feedback_filter(prefix, site_id)
@@ -160,8 +165,9 @@ class FeedbackIntake:
             self._policies = policies
             if self._checker is not None:
                 self._checker.use_policies(policies)
-            if self._escalator is not None:
-                self._escalator.use_policies(policies)
+            for follower in (self._escalator, self._releaser):
+                if follower is not None:
+                    follower.use_policies(policies)
 
     def counters(self) -> FeedbackCounters:
         return self.meter.snapshot()
@@ -285,8 +291,9 @@ class FeedbackIntake:
                 self._guarded(self._on_status, item)
         for item in statuses:
             self._guarded(self._on_status, item)
-        if self._escalator is not None:
-            self._guarded(self._escalator.tick, datetime.now(UTC))
+        for follower in (self._escalator, self._releaser):
+            if follower is not None:
+                self._guarded(follower.tick, datetime.now(UTC))
 
     def _guarded(self, step: Callable[..., None], *args: Any) -> None:
         try:
@@ -341,19 +348,15 @@ class FeedbackIntake:
             "payload_sha256": hashlib.sha256(item.payload).hexdigest(),
             "payload_bytes": len(item.payload),
             "since_published_s": since_s,
+            "validation_level": status.validation_level,
         }
         self._audit.record_event("status", ts=item.received, **{k: v for k, v in fields.items() if v is not None})
-        log_event(
-            _log,
-            "feedback_status",
-            recipient=verdict.recipient,
-            status=status.status,
-            alert_id=status.alert_id,
-            incident=status.incident_id,
-            since_published_s=f"{since_s:.3f}",
-        )
+        log_event(_log, "feedback_status", recipient=verdict.recipient, status=status.status, alert_id=status.alert_id,
+                  incident=status.incident_id, since_published_s=f"{since_s:.3f}")  # fmt: skip
         if self._escalator is not None:
             self._escalator.on_status(status, item.received)
+        if self._releaser is not None:
+            self._releaser.on_status(status, verdict.recipient, item.received)
 
     def _reject(self, item: _Incoming, verdict: StatusVerdict) -> None:
         self.meter.rejected(verdict.recipient, verdict.reason)
@@ -371,14 +374,8 @@ class FeedbackIntake:
         if verdict.status is not None:
             fields.update(alert_id=verdict.status.alert_id, status_id=verdict.status.status_id)
         self._audit.record_event("status_rejected", ts=item.received, **fields)
-        log_event(
-            _log,
-            "feedback_status_rejected",
-            logging.WARNING,
-            recipient=verdict.recipient,
-            reason=verdict.reason,
-            detail=verdict.detail[:300],
-        )
+        log_event(_log, "feedback_status_rejected", logging.WARNING, recipient=verdict.recipient,
+                  reason=verdict.reason, detail=verdict.detail[:300])  # fmt: skip
 
     def _audit_budget(self) -> bool:
         """Whether another rejection may be audited and logged this minute (a flood is summed up)."""

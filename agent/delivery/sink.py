@@ -26,6 +26,10 @@ A message the store could not keep (the outbox's disk full, an I/O error:
 the outbox counts it too, `OutboxStats.unstored`) is not audited, because
 only what the store accepted will leave the box.
 
+Copies a recipient's agreement holds for verification or withholds (see
+`agent.delivery.sharing_terms`) are handed to the `HoldStore` and audited
+(`held`, `withheld`), and counted.
+
 With an `OpenIncidents` table (the live agent), the sink also records where
 each incident stands once the store accepted one of its messages (open with
 its last alert, or ended), so the next start can end what a `kill -9` left
@@ -37,68 +41,27 @@ the thread.
 
 from __future__ import annotations
 
-__all__ = ["DeliverySink", "JsonlStore", "MessageStore", "OutboxStore", "SinkCounters"]
+__all__ = ["DeliverySink", "HoldStore", "JsonlStore", "MessageStore", "OutboxStore", "SinkCounters"]
 
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from types import TracebackType
-from typing import Literal, Protocol, Self, TextIO
+from typing import Literal, Self
 
 from agent.alerts.schema import Alert
+from agent.delivery.message_stores import HoldStore, JsonlStore, MessageStore, OutboxStore
 from agent.delivery.open_incidents import OpenIncidents
-from agent.delivery.outbox import Outbox
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, Routed
+from agent.delivery.sharing_terms import HeldCopy, Withheld, held_record, withheld_record
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
 from agent.values.alert_moment import AlertMoment
 
 _log = logging.getLogger("agent.delivery.sink")
 WhenFull = Literal["shed-snapshots", "wait"]
-
-
-class MessageStore(Protocol):
-    """Where the sink puts each message."""
-
-    def store(self, message: OutgoingAlert) -> bool:
-        """Keep `message`; True when accepted (it will leave the box, so it is audited)."""
-        ...
-
-
-class OutboxStore:
-    """Messages into the durable outbox (`Outbox.put`: committed and fsynced before it returns).
-
-    Args:
-        outbox: the open outbox.
-        default_expiry_s: MQTT expiry of a message whose recipient asks for none.
-    """
-
-    def __init__(self, outbox: Outbox, *, default_expiry_s: int | None) -> None:
-        self._outbox = outbox
-        self._default_expiry_s = default_expiry_s
-
-    def store(self, message: OutgoingAlert) -> bool:
-        return self._outbox.put(message.to_outbound(self._default_expiry_s))
-
-
-class JsonlStore:
-    """Each message's signed payload as one line of a text file (what `edge-agent replay` writes).
-
-    Args:
-        out: the open text file.
-        then: also hand every message to this store (`replay --publish`: the outbox),
-            whose answer is the answer; without it every written line counts as accepted.
-    """
-
-    def __init__(self, out: TextIO, *, then: MessageStore | None = None) -> None:
-        self._out = out
-        self._then = then
-
-    def store(self, message: OutgoingAlert) -> bool:
-        self._out.write(message.payload.decode("utf-8") + "\n")
-        self._out.flush()
-        return self._then.store(message) if self._then is not None else True
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +74,8 @@ class SinkCounters:
         messages_refused: messages the store turned down (the outbox's drop rule; it logs each).
         snapshots_shed: alert frames let go because the queue already held enough of them.
         snapshots_withheld: messages whose recipient may get a snapshot but got a `withheld` note.
+        copies_withheld: copies an agreement kept back (not in force, incident dismissed); audited.
+        copies_held: copies put on hold for their agreement's verifier; audited.
         submits_blocked: times a camera thread had to wait for room in the queue.
         failures: messages (or recipients) lost to an error while routing, storing or auditing.
         queue_depth: alerts waiting for the delivery thread now.
@@ -121,6 +86,8 @@ class SinkCounters:
     messages_refused: int = 0
     snapshots_shed: int = 0
     snapshots_withheld: int = 0
+    copies_withheld: int = 0
+    copies_held: int = 0
     submits_blocked: int = 0
     failures: int = 0
     queue_depth: int = 0
@@ -142,6 +109,8 @@ class DeliverySink:
         store: keeps each message.
         audit: records each accepted message; None records nothing (a plain replay sends nothing).
         incidents: where each incident stands, recorded as its messages are accepted; None records nothing.
+        holds: keeps the copies an agreement holds for verification or withholds
+            (`agent.delivery.release_gate.ReleaseGate`); None keeps only their audit record.
         max_alerts: queued alerts past which `submit` waits.
         max_snapshot_batches: queued batches that may keep their frame.
         when_full: "shed-snapshots" (live: never hold a camera up for a picture) or "wait"
@@ -157,6 +126,7 @@ class DeliverySink:
         *,
         audit: AuditLog | None = None,
         incidents: OpenIncidents | None = None,
+        holds: HoldStore | None = None,
         max_alerts: int = 1000,
         max_snapshot_batches: int = 4,
         when_full: WhenFull = "shed-snapshots",
@@ -169,6 +139,7 @@ class DeliverySink:
         self._store = store
         self._audit = audit
         self._incidents = incidents
+        self._holds = holds
         self._max_alerts = max_alerts
         self._max_frames = max_snapshot_batches
         self._shed = when_full == "shed-snapshots"
@@ -323,8 +294,12 @@ class DeliverySink:
             return
         self._count_routed(routed)
         accepted = sum(self._store_one(alert, message) for message in routed.messages)
+        for copy in routed.held:
+            self._guard("hold", alert, self._hold, copy)
+        for withheld in routed.withheld:
+            self._guard("withhold", alert, self._withhold, alert, withheld)
         # An end nobody is entitled to still closes the incident; one whose messages were all lost stays open.
-        if self._incidents is not None and (accepted or (alert.detection.phase == "end" and not routed.messages)):
+        if self._incidents is not None and (accepted or routed.held or (alert.detection.phase == "end" and not routed.messages)):
             try:
                 self._incidents.record(alert)
             except Exception as err:  # noqa: BLE001 - stored already; say the incident record is missing
@@ -360,6 +335,36 @@ class DeliverySink:
         with self._cond:
             self._counts["failures"] += routed.failures
             self._counts["snapshots_withheld"] += routed.snapshots_withheld
+            self._counts["copies_withheld"] += len(routed.withheld)
+            self._counts["copies_held"] += len(routed.held)
+
+    def _hold(self, copy: HeldCopy) -> None:
+        if self._holds is not None:
+            self._holds.hold(copy)
+        if self._audit is not None:
+            self._audit.record_event("held", **held_record(copy))
+        log_event(_log, "alert_held", recipient=copy.recipient, alert_id=copy.alert.identifier, verifier=copy.verifier)
+
+    def _withhold(self, alert: Alert, withheld: Withheld) -> None:
+        if self._holds is not None:
+            self._holds.keep_withheld(alert, withheld)
+        if self._audit is not None:
+            self._audit.record_event("withheld", **withheld_record(alert, withheld))
+        log_event(
+            _log,
+            "alert_withheld",
+            logging.WARNING,
+            recipient=withheld.recipient,
+            alert_id=alert.identifier,
+            reason=withheld.reason,
+            detail=withheld.detail,
+        )
+
+    def _guard(self, stage: str, alert: Alert, step: Callable[..., None], *args: object) -> None:
+        try:
+            step(*args)
+        except Exception as err:  # noqa: BLE001 - one copy's failure must not stop the rest
+            self._failed(stage, alert, None, err)
 
     def _failed(self, stage: str, alert: Alert, message: OutgoingAlert | None, err: Exception) -> None:
         with self._cond:

@@ -15,10 +15,16 @@ number of bytes it removed.
 
 Record kinds: a message that left the box has no `kind` (and is the only
 record with a `message_id`, which `agent.delivery.reconcile` checks against
-the outbox); `record_event` appends the others, each with its `kind`:
-`status` (a recipient's signed status, accepted), `status_rejected` (one
-that was not: forged, unknown key, malformed) and `escalation` (an alert sent
-on to another recipient because no acknowledgement came in time). An
+the outbox); it also keeps the sharing terms behind it (`Outgoing.terms`:
+agreement and digest, CAP status, validation level, location precision,
+fields shared, how it was released, any break-glass grant). `record_event`
+appends the others, each with its `kind`: `status` (a recipient's signed
+status, accepted), `status_rejected` (one that was not: forged, unknown key,
+malformed), `escalation` (an alert sent on to another recipient because no
+acknowledgement came in time), `withheld`, `held` and `released` (what an
+agreement kept back, held for verification and let go), the break-glass
+kinds and the drill kinds. The transparency report
+(`agent.transparency`) counts them. An
 `AuditObserver` may add fields to each sent-message record (its incident)
 and hears of each record once it is on disk.
 """
@@ -65,6 +71,8 @@ class Outgoing(Protocol):
     def snapshot(self) -> str: ...
     @property
     def personal_data(self) -> bool: ...
+    @property
+    def terms(self) -> Mapping[str, Any]: ...
 
 
 class AuditObserver(Protocol):
@@ -159,6 +167,7 @@ class AuditLog:
             "policy_version": outgoing.policy_version,
             "snapshot": outgoing.snapshot,
             "personal_data": outgoing.personal_data,
+            **outgoing.terms,
         }
         observer = self._observer
         if observer is not None:

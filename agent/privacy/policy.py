@@ -5,8 +5,10 @@ recipient's pseudonyms (in the id fields and in the free text that names
 them), keeps only the fields on the recipient's allow-list, coarsens or drops
 the site location, attaches the snapshot the recipient's policy allows (or a
 note that it was withheld), and stamps what only this copy has: at top level
-`recipient` (its name), `agreement` (its agreement id) and `expires` (`sent`
-plus its `retention_s`, else the site's default message expiry), and a
+`recipient` (its name), `agreement` (its agreement id; with its terms'
+`agreement_digest` where the site lists written agreements) and `expires`
+(`sent` plus its `retention_s`, else its agreement's, else the site's default
+message expiry), and a
 `privacy` block with the policy version and the pseudonym key id. The result,
 keys in schema order, is the JSON object that is signed and published (a
 `PublishedAlert`); the same alert never leaves the box any other way.
@@ -28,6 +30,7 @@ from agent.alerts.fields import POLICY_ADDED
 from agent.alerts.schema import Alert, PublishedAlert
 from agent.alerts.times import utc_time
 from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy, SnapshotPolicy
+from agent.config.agreements import Agreement
 from agent.logs import log_event
 from agent.privacy.pseudonyms import PseudonymKey, load_or_create_pseudonym_key
 from agent.privacy.snapshots import FaceFinding, Snapshot, SnapshotMaker
@@ -82,6 +85,7 @@ class SharingPolicy:
         self._default_expiry_s = default_expiry_s
         self._snapshots = snapshots
         self._selections = {r.name: FieldSelection.of(r.fields) for r in self.recipients}
+        self._agreements = {r.name: policies.agreement_for(r) for r in self.recipients}
         for r in self.recipients:
             if r.snapshots.enabled and r.snapshots.unredacted_snapshots_i_accept_personal_data:
                 log_event(
@@ -147,6 +151,9 @@ class SharingPolicy:
         coarsen_areas(view, mode=recipient.location, decimals=recipient.location_decimals)
         view["recipient"] = recipient.name
         view["agreement"] = recipient.agreement_id
+        agreement = self.agreement(recipient)
+        if agreement is not None:
+            view["agreement_digest"] = agreement.digest
         # Milliseconds, cut (never rounded up): a copy never claims to live longer than its policy allows.
         expires = alert.sent + timedelta(seconds=self.lifetime_s(recipient))
         view["expires"] = utc_time(expires, precision="milliseconds", zulu=True)
@@ -156,9 +163,21 @@ class SharingPolicy:
         # Schema order, so a person reading a payload finds the envelope first (unknown keys cannot occur).
         return dict(sorted(view.items(), key=lambda item: _SCHEMA_ORDER.get(item[0], len(_SCHEMA_ORDER))))
 
+    def agreement(self, recipient: RecipientPolicy) -> Agreement | None:
+        """The written agreement `recipient` receives under, if the site lists any."""
+        return self._agreements.get(recipient.name)
+
     def lifetime_s(self, recipient: RecipientPolicy) -> int:
-        """How long after `sent` a message for `recipient` stays valid (its `retention_s`, else the default)."""
-        return recipient.retention_s if recipient.retention_s is not None else self._default_expiry_s
+        """How long after `sent` a copy for `recipient` stays valid.
+
+        Its `retention_s`, else its agreement's, else the site's default message expiry.
+        """
+        if recipient.retention_s is not None:
+            return recipient.retention_s
+        agreement = self.agreement(recipient)
+        if agreement is not None and agreement.retention_s is not None:
+            return agreement.retention_s
+        return self._default_expiry_s
 
     def pseudonym(self, kind: str, value: str, recipient: RecipientPolicy) -> str:
         """The pseudonym this recipient sees for an id (`cam` for cameras, `trk` for tracks)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["escalation_router", "feedback_intake"]
 
 import threading
+from collections.abc import Callable
 
 from agent.alerts.schema import Alert
 from agent.config import RecipientPolicy, SiteConfig
@@ -20,6 +21,8 @@ from agent.delivery.escalation import Escalator, RouteTo
 from agent.delivery.feedback import FeedbackIntake
 from agent.delivery.feedback_ledger import FeedbackLedger
 from agent.delivery.feedback_stats import FeedbackMeter
+from agent.delivery.release_gate import ReleaseGate
+from agent.delivery.releaser import Releaser
 from agent.delivery.routing import AlertDispatcher, Routed
 from agent.delivery.sink import MessageStore
 from agent.privacy.audit import AuditLog
@@ -45,10 +48,24 @@ def escalation_router(config: SiteConfig) -> RouteTo:
     return route_to
 
 
-def feedback_intake(config: SiteConfig, *, audit: AuditLog, store: MessageStore) -> FeedbackIntake:
-    """The site's feedback intake; its tables are in the outbox file (enter it after the outbox)."""
+def feedback_intake(
+    config: SiteConfig,
+    *,
+    audit: AuditLog,
+    store: MessageStore,
+    holds: ReleaseGate | None = None,
+    dispatcher: Callable[[], AlertDispatcher] | None = None,
+) -> FeedbackIntake:
+    """The site's feedback intake; its tables are in the outbox file (enter it after the outbox).
+
+    With `holds` and `dispatcher` (the one in use, which a reload swaps), verifiers' verdicts
+    release the copies agreements hold.
+    """
     ledger = FeedbackLedger(config.outbox.path)
     route_to = escalation_router(config)
+    releaser = None
+    if holds is not None and dispatcher is not None:
+        releaser = Releaser(config.policies, holds, dispatcher, store, audit)
 
     def escalator(meter: FeedbackMeter) -> Escalator:
         return Escalator(config.policies, ledger, route_to, store, audit, meter)
@@ -60,4 +77,5 @@ def feedback_intake(config: SiteConfig, *, audit: AuditLog, store: MessageStore)
         ledger=ledger,
         audit=audit,
         escalator=escalator,
+        releaser=releaser,
     )

@@ -88,7 +88,7 @@ class ConfigReloader:
             refusal = reload_refusal(self.config, new)
             if refusal is not None:
                 raise AgentError(refusal)
-            dispatcher = dispatcher_from_config(new)
+            dispatcher = dispatcher_from_config(new).with_tables(self._sink.dispatcher.tables)
         except AgentError as err:
             reason = "; ".join(str(i) for i in err.issues) if isinstance(err, ConfigError) else str(err)
             log_event(

@@ -50,6 +50,9 @@ from agent.delivery.open_incidents import OpenIncidents, end_incidents_left_open
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import BrokerUnavailable, MqttPublisher
 from agent.delivery.reconcile import report_lost_messages
+from agent.delivery.release_gate import ReleaseGate
+from agent.delivery.routing import AlertDispatcher
+from agent.delivery.sharing_terms import TermsTables
 from agent.delivery.sink import DeliverySink, OutboxStore
 from agent.kernels import kernel_status
 from agent.logs import log_event
@@ -96,6 +99,7 @@ class AgentService:
         self._scheduler = RateScheduler(config.runtime.max_cpu_fraction)
         self._notifier = SystemdNotifier()
         self._monitor: SiteMonitor | None = None
+        self._sink: DeliverySink | None = None
         self._started_mono = time.monotonic()
         self._process_started_unix = psutil.Process().create_time()
 
@@ -141,8 +145,12 @@ class AgentService:
             outbox = stack.enter_context(Outbox(config.outbox))
             report_lost_messages(outbox, config.policies.audit_log)
             incidents = stack.enter_context(OpenIncidents(config.outbox.path))
+            holds = stack.enter_context(ReleaseGate(config.outbox.path))
+            self._dispatcher = self._dispatcher.with_tables(TermsTables(verdicts=holds))
             store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
-            feedback = stack.enter_context(feedback_intake(config, audit=self._audit, store=store))
+            feedback = stack.enter_context(
+                feedback_intake(config, audit=self._audit, store=store, holds=holds, dispatcher=self._live_dispatcher)
+            )
             publisher = stack.enter_context(
                 MqttPublisher(
                     config.mqtt,
@@ -156,7 +164,10 @@ class AgentService:
                 stack.enter_context(MetricsServer(config.runtime.metrics, lambda: self.latest_stats))
             self._wait_for_broker(publisher)
             # Entered last, so it is closed (drained into the outbox) before the publisher and outbox close.
-            sink = stack.enter_context(DeliverySink(self._dispatcher, store, audit=self._audit, incidents=incidents))
+            sink = stack.enter_context(
+                DeliverySink(self._dispatcher, store, audit=self._audit, incidents=incidents, holds=holds)
+            )
+            self._sink = sink
             submit = feedback.watch(sink.submit)  # the intake keeps each alert for its audit record and escalation
             end_incidents_left_open(incidents, submit)  # before any camera opens new ones
             self._workers = [
@@ -194,6 +205,10 @@ class AgentService:
             self._watch(self._monitor, reloader, feedback)
             self._shutdown(self._monitor, sink, publisher, outbox)
         return 0
+
+    def _live_dispatcher(self) -> AlertDispatcher:
+        """The dispatcher alerts are routed with now (a reload swaps the sink's)."""
+        return self._sink.dispatcher if self._sink is not None else self._dispatcher
 
     def _start_cameras(self, count: int) -> None:
         for worker in self._workers:

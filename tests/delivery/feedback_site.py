@@ -1,7 +1,7 @@
 """A site's delivery side wired as the service wires it (no cameras), recipients that answer, status helpers.
 
 `running_site` loads a real site config from YAML and runs the real outbox,
-audit log, delivery sink (with `dispatcher_from_config`), feedback intake
+audit log, hold tables, delivery sink (with `dispatcher_from_config`), feedback intake
 (`agent.runtime.feedback_assembly.feedback_intake`) and the MQTT publisher
 subscribed to the site's feedback topic, against a real Mosquitto. Alerts
 come from the real `AlertBuilder`. `Recipient` is the other side as a
@@ -35,6 +35,8 @@ from agent.delivery.feedback import FeedbackIntake
 from agent.delivery.jws import TYP_STATUS, key_id_for, open_envelope, public_jwk, sign_envelope
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
+from agent.delivery.release_gate import ReleaseGate
+from agent.delivery.sharing_terms import TermsTables
 from agent.delivery.sink import DeliverySink, OutboxStore
 from agent.delivery.topics import feedback_topic
 from agent.privacy.audit import AuditLog
@@ -140,7 +142,13 @@ class Recipient:
 
 
 def write_config(
-    path: Path, *, port: int, site_id: str, recipients: list[dict[str, Any]], protocol: str = "5"
+    path: Path,
+    *,
+    port: int,
+    site_id: str,
+    recipients: list[dict[str, Any]],
+    protocol: str = "5",
+    agreements: list[dict[str, Any]] | None = None,
 ) -> SiteConfig:
     """A site config on disk (state beside it), loaded through the real loader."""
     doc = {
@@ -153,6 +161,7 @@ def write_config(
             "recipients": recipients,
             "pseudonym_key_file": "pseudonym.key",
             "audit_log": "audit/outgoing.jsonl",
+            **({"agreements": agreements} if agreements else {}),
         },
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -168,6 +177,7 @@ class Site:
     sink: DeliverySink
     feedback: FeedbackIntake
     submit: Callable[[tuple[Alert, ...]], None]
+    holds: ReleaseGate
 
 
 @contextmanager
@@ -176,8 +186,12 @@ def running_site(config: SiteConfig) -> Iterator[Site]:
     with ExitStack() as stack:
         outbox = stack.enter_context(Outbox(config.outbox))
         audit = AuditLog(config.policies.audit_log)
+        holds = stack.enter_context(ReleaseGate(config.outbox.path))
+        dispatcher = dispatcher_from_config(config).with_tables(TermsTables(verdicts=holds))
         store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
-        feedback = stack.enter_context(feedback_intake(config, audit=audit, store=store))
+        feedback = stack.enter_context(
+            feedback_intake(config, audit=audit, store=store, holds=holds, dispatcher=lambda: dispatcher)
+        )
         publisher = stack.enter_context(
             MqttPublisher(
                 config.mqtt,
@@ -189,8 +203,8 @@ def running_site(config: SiteConfig) -> Iterator[Site]:
         )
         publisher.wait_connected(10)
         wait_until(lambda: feedback.counters().subscribed, what="the feedback subscription")
-        sink = stack.enter_context(DeliverySink(dispatcher_from_config(config), store, audit=audit))
-        yield Site(config, outbox, audit, publisher, sink, feedback, feedback.watch(sink.submit))
+        sink = stack.enter_context(DeliverySink(dispatcher, store, audit=audit, holds=holds))
+        yield Site(config, outbox, audit, publisher, sink, feedback, feedback.watch(sink.submit), holds)
 
 
 class Incidents:
