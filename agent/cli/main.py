@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.console_command",
     "agent.cli.cap_command",
     "agent.cli.audit_command",
+    "agent.cli.transparency_command",
     "agent.cli.incidents_command",
     "agent.cli.status_command",
     "agent.cli.warmup_command",
