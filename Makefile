@@ -65,6 +65,10 @@ system-deps:
 		echo "installing postgresql (the receiving store's PostgreSQL tests start their own cluster) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) postgresql || \
 		echo "could not install postgresql: the PostgreSQL tests will be skipped"; fi
+	@if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && ! command -v rabbitmq-server >/dev/null; then \
+		echo "installing rabbitmq-server (the clustered-broker failover test starts its own cluster) with apt-get"; \
+		apt-get update -qq && $(APT_INSTALL) rabbitmq-server || \
+		echo "could not install rabbitmq-server: the RabbitMQ cluster test will be skipped"; fi
 	@if ! /usr/bin/python3 tests/sources/gst_rtsp_serve.py --check 2>/dev/null; then \
 		echo "installing gst-rtsp-server (a real RTSP camera for the RTSP tests) with apt-get"; \
 		apt-get update -qq && $(APT_INSTALL) gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \

@@ -1,17 +1,24 @@
-"""How the receiving side reaches its broker: the URL, TLS, credentials and MQTT 5 session settings.
+"""How the receiving side reaches its brokers: the URLs, TLS, credentials, protocol and session settings.
 
 Shared by the alert receiver (`agent.agency.subscriber`) and the status
 sender (`agent.agency.status_sender`), so both connect the same way. For a
 receiver that must not miss alerts while it is away, give a fixed
 `client_id` and `session_expiry_s > 0`: the broker then keeps the
-subscription (MQTT 5 clean start off) and queues QoS 1 messages for it.
+subscription (MQTT 5 clean start off; MQTT 3.1.1 clean session off, kept
+as long as the broker keeps such sessions) and queues QoS 1 messages for it.
+
+`ConnectionOptions.urls` is `url` and then `fallback_urls`: brokers one
+client may be connected to in turn (the nodes of one cluster). `connect`
+tries them in order from the one it is given and says which one answered,
+so a one-off client (a status sent from the console) reaches whichever
+broker is up. All of them share one scheme, since the TLS settings are shared.
 """
 
 from __future__ import annotations
 
 __all__ = ["BrokerUrl", "ConnectionOptions", "connect", "new_client", "parse_broker_url"]
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +36,9 @@ class BrokerUrl:
     host: str
     port: int
     tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 def parse_broker_url(url: str) -> BrokerUrl:
@@ -50,7 +60,11 @@ def parse_broker_url(url: str) -> BrokerUrl:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """How to reach the broker; see `edge-agent subscribe --help` for each option."""
+    """How to reach the broker; see `edge-agent subscribe --help` for each option.
+
+    `fallback_urls`: further brokers of the same service, tried in turn after `url` (see the module docstring).
+    `protocol`: "5" or "3.1.1" (a broker without MQTT 5, e.g. RabbitMQ 3.x).
+    """
 
     url: BrokerUrl
     ca_file: Path | None = None
@@ -61,18 +75,34 @@ class ConnectionOptions:
     password: str | None = None
     client_id: str = ""
     session_expiry_s: int = 0
+    fallback_urls: tuple[BrokerUrl, ...] = field(default=())
+    protocol: str = "5"
+
+    def __post_init__(self) -> None:
+        if any(u.tls != self.url.tls for u in self.fallback_urls):
+            raise AgentError("every broker URL must use one scheme (mqtt:// or mqtts://): they share the TLS settings")
+        if self.protocol not in ("5", "3.1.1"):
+            raise AgentError(f"MQTT protocol {self.protocol!r}: use 5 or 3.1.1")
+
+    @property
+    def urls(self) -> tuple[BrokerUrl, ...]:
+        """Every broker, in the order tried."""
+        return (self.url, *self.fallback_urls)
 
 
 def new_client(options: ConnectionOptions, *, manual_ack: bool = False) -> paho.Client:
-    """A paho MQTT 5 client with TLS and credentials set, paho's own reconnect off.
+    """A paho client (MQTT 5, or 3.1.1 when asked) with TLS and credentials set, paho's own reconnect off.
 
     Raises:
         AgentError: a TLS file cannot be used.
     """
+    v5 = options.protocol == "5"
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=options.client_id,
-        protocol=paho.MQTTv5,
+        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        # MQTT 3.1.1 has no session expiry: a session is kept (clean session off) or not at all.
+        clean_session=None if v5 else options.session_expiry_s == 0,
         reconnect_on_failure=False,
         manual_ack=manual_ack,
     )
@@ -89,22 +119,31 @@ def new_client(options: ConnectionOptions, *, manual_ack: bool = False) -> paho.
     return client
 
 
-def connect(client: paho.Client, options: ConnectionOptions, keepalive_s: int = 30) -> None:
-    """Open the connection (its CONNACK comes on the network thread); a session is kept when asked.
+def connect(client: paho.Client, options: ConnectionOptions, keepalive_s: int = 30, *, first: int = 0) -> int:
+    """Open the connection to the first broker that accepts it, trying `options.urls` in order from index
+    `first` (round the list); the index of the one that did. Its CONNACK comes on the network thread; a
+    session is kept when asked.
 
     Raises:
-        AgentError: the broker cannot be reached.
+        AgentError: no broker can be reached (every one tried, in words).
     """
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves __init__ unannotated
     if options.session_expiry_s > 0:
         props.SessionExpiryInterval = options.session_expiry_s
-    try:
-        client.connect(
-            options.url.host,
-            options.url.port,
-            keepalive_s,
-            clean_start=options.session_expiry_s == 0,
-            properties=props,
-        )
-    except OSError as err:
-        raise AgentError(f"cannot connect to {options.url.host}:{options.url.port}: {err}") from err
+    urls = options.urls
+    failures = []
+    for step in range(len(urls)):
+        index = (first + step) % len(urls)
+        url = urls[index]
+        try:
+            if options.protocol == "5":
+                client.connect(
+                    url.host, url.port, keepalive_s, clean_start=options.session_expiry_s == 0, properties=props
+                )
+            else:  # paho refuses MQTT 5 arguments for 3.1.1; its session is set on the client
+                client.connect(url.host, url.port, keepalive_s)
+        except OSError as err:
+            failures.append(f"{url.host}:{url.port}: {err}")
+            continue
+        return index
+    raise AgentError(f"cannot connect to {'; '.join(failures)}")

@@ -12,6 +12,12 @@ message stored by another replica first is acknowledged without a second
 `received`. The process holds no state a second replica would need: the
 database is the state.
 
+Brokers: the service is connected to one node of a cluster at a time and
+moves to the next of `broker.urls` when that connection ends, or, with
+`broker.connect_to: every` (separate brokers that share nothing), keeps a
+connection on each (`agent.agency.receiver_group`). Either way an alert is
+acknowledged and answered on the connection it came through.
+
 Replicas: with `broker.shared_group` set, the alert filters are subscribed
 as the MQTT 5 shared subscription `$share/<group>/<filter>`, so the broker
 hands each alert to one of the replicas in the group; `replica` names this
@@ -54,14 +60,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import Engine
 
 from agent.agency.alert_verifier import AlertVerifier
-from agent.agency.broker_connection import connect, new_client
+from agent.agency.broker_connection import ConnectionOptions, connect, new_client
+from agent.agency.receiver_group import ReceiverGroup
 from agent.agency.receiving_config import ReceivingConfig
 from agent.agency.site_health import SiteHealth, parse_health, plain_filters
 from agent.agency.status_sender import StatusSigner
 from agent.agency.store import StoreError, StoreWriter, open_database
 from agent.agency.store.database import migrate_database
 from agent.agency.store.seen import StoredAlerts
-from agent.agency.subscriber import AlertReceiver, ReceivedAlert, ReceiverOptions
+from agent.agency.subscriber import ReceivedAlert, ReceiverOptions
 from agent.agency.trust_registry import TrustRegistry
 from agent.agency.trust_registry_file import load_registry
 from agent.backoff import Backoff
@@ -95,12 +102,24 @@ def leave_group(config: ReceivingConfig, replica: str | None, timeout_s: float =
     session expiry: the broker drops the session, its shared subscription and
     whatever is still queued in it, and deals no more alerts to it. Stop the
     replica first, at a moment no alerts arrive, so nothing is queued for it.
+    With `broker.connect_to: every` it does so on each broker; else on the
+    first broker that answers (a cluster's nodes share the session).
 
     Raises:
-        PublishRejected: the broker refused the connection.
-        AgentError: the broker cannot be reached, or did not answer within `timeout_s`.
+        PublishRejected: a broker refused the connection.
+        AgentError: a broker cannot be reached, or did not answer within `timeout_s`.
     """
     options = dataclasses.replace(config.connection(role="ingest", replica=replica), session_expiry_s=0)
+    if config.broker.connect_to == "every":
+        for url in options.urls:
+            _end_session(dataclasses.replace(options, url=url, fallback_urls=()), timeout_s)
+    else:
+        _end_session(options, timeout_s)
+    log_event(_log, "ingest_left_group", client_id=options.client_id, shared_group=config.broker.shared_group or "-")
+    return options.client_id
+
+
+def _end_session(options: ConnectionOptions, timeout_s: float) -> None:
     client = new_client(options)
     answered = threading.Event()
     refused: list[PublishRejected] = []
@@ -121,8 +140,6 @@ def leave_group(config: ReceivingConfig, replica: str | None, timeout_s: float =
     finally:
         client.disconnect()
         client.loop_stop()
-    log_event(_log, "ingest_left_group", client_id=options.client_id, shared_group=config.broker.shared_group or "-")
-    return options.client_id
 
 
 class IngestService:
@@ -169,7 +186,13 @@ class IngestService:
             plain_filters(self.registry),
         )
         self.options = options
-        self.receiver = AlertReceiver(options, verifier, status_signer=signer, on_plain=self._on_plain)
+        self.receiver = ReceiverGroup(
+            options,
+            verifier,
+            every_broker=config.broker.connect_to == "every",
+            status_signer=signer,
+            on_plain=self._on_plain,
+        )
 
     @property
     def rejected(self) -> int:
@@ -228,6 +251,7 @@ class IngestService:
                 recipient=self.config.recipient,
                 database=self._database_name(),
                 client_id=self.options.connection.client_id,
+                brokers=",".join(str(u) for u in self.options.connection.urls),
                 shared_group=self.config.broker.shared_group or "-",
             )
             self.ready.set()

@@ -9,6 +9,9 @@
     # database: postgresql+psycopg://ingest@db.example/receiving   # several replicas or machines
     broker:
       url: mqtt://127.0.0.1:1883        # mqtts:// with ca_file (and cert_file/key_file)
+      # urls: [mqtts://node-1:8883, mqtts://node-2:8883]   # several brokers instead of url
+      # connect_to: one                 # one: nodes of one cluster, used in turn; every: a connection to each
+      # protocol: "5"                   # "3.1.1" for a broker without MQTT 5 (RabbitMQ 3.x)
       client_id: police-rtcc-ingest     # fixed: the broker keeps the session while away
       session_expiry_s: 86400
       shared_group: null                # e.g. police-rtcc: replicas share the alerts ($share/<group>/...)
@@ -29,6 +32,17 @@ instance number, a StatefulSet pod name), since what the broker holds for it
 waits in that session. Site status and stats stay plain subscriptions: every
 replica records them.
 
+Several brokers (`broker.urls`, all `mqtt://` or all `mqtts://`, sharing the
+other settings): with `connect_to: one` (the default) they are nodes of one
+cluster, which hand messages between them: the service is connected to one
+at a time, and when that connection ends it connects to the next
+(`agent.agency.subscriber`), where its persistent session waits. With
+`connect_to: every` they are separate brokers that share nothing (a failover
+pair of Mosquittos): a site may publish to either, so the service keeps a
+connection, and a session, on each (`agent.agency.receiver_group`) and
+stores what any of them brings once. Statuses the console sends go to the
+first broker that answers.
+
 Relative paths (and a relative SQLite path) are taken from the file's own
 folder. The file is read and validated like a site config, so every error
 names the file, line and field (`agent.config.loader`).
@@ -48,27 +62,36 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from agent.agency.alert_verifier import DEFAULT_MAX_SKEW_S, DEFAULT_WINDOW_S, Freshness
-from agent.agency.broker_connection import ConnectionOptions, parse_broker_url
+from agent.agency.broker_connection import BrokerUrl, ConnectionOptions, parse_broker_url
 from agent.config.loader import validate_yaml_file
 from agent.config.model import ConfigModel
 from agent.delivery.credentials import read_password_file
 from agent.errors import AgentError, ConfigError, ConfigIssue
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"
+MAX_BROKERS = 16
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # A shared subscription's group and a replica's name: no MQTT wildcard or level separator.
 _GROUP = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class BrokerSection(ConfigModel):
-    """How the ingest service and the console reach the broker."""
+    """How the ingest service and the console reach the broker, or brokers (see the module docstring)."""
 
-    url: str = "mqtt://127.0.0.1:1883"
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="the broker, mqtt:// or mqtts://; else urls")
+    urls: list[str] = Field(default_factory=list, max_length=MAX_BROKERS, description="several brokers, instead of url")
+    connect_to: Literal["one", "every"] = Field(
+        default="one",
+        description="with urls: one (nodes of one cluster, connected to in turn) or every (separate brokers)",
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version; 3.1.1 for a broker without MQTT 5 (no shared_group then)"
+    )
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -91,6 +114,32 @@ class BrokerSection(ConfigModel):
         except AgentError as err:
             raise ValueError(str(err)) from None
         return value
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, values: list[str]) -> list[str]:
+        try:
+            parsed = [parse_broker_url(v) for v in values]
+        except AgentError as err:
+            raise ValueError(str(err)) from None
+        if len({u.tls for u in parsed}) > 1:
+            raise ValueError("use one scheme for every URL (all mqtt:// or all mqtts://): they share the TLS settings")
+        if len(set(parsed)) < len(parsed):
+            raise ValueError("a broker is listed twice")
+        return values
+
+    @model_validator(mode="after")
+    def _one_broker_source(self) -> BrokerSection:
+        if self.urls and "url" in self.model_fields_set:
+            raise ValueError("give url (one broker) or urls (several), not both")
+        if self.shared_group is not None and self.protocol != "5":
+            raise ValueError("shared_group needs MQTT 5 shared subscriptions: protocol 3.1.1 has none")
+        return self
+
+    @property
+    def broker_urls(self) -> tuple[BrokerUrl, ...]:
+        """Every broker, in the order tried: `urls`, else `url`."""
+        return tuple(parse_broker_url(u) for u in (self.urls or [self.url]))
 
 
 class FreshnessSection(ConfigModel):
@@ -165,7 +214,8 @@ class ReceivingConfig(ConfigModel):
     console: ConsoleSection = ConsoleSection()
 
     def connection(self, *, role: str, replica: str | None = None) -> ConnectionOptions:
-        """Broker options for one process of this recipient (`role`: ingest, console).
+        """Broker options for one process of this recipient (`role`: ingest, console): every broker of
+        `broker.urls`, in order (`connect_to: every` takes them apart, one connection each).
 
         An ingest `replica` connects as `<client_id>-<replica>`: its own session.
 
@@ -179,8 +229,11 @@ class ReceivingConfig(ConfigModel):
             if re.fullmatch(_GROUP, replica) is None:
                 raise AgentError(f"replica name {replica!r}: up to 64 letters, digits and _ . - (no / + # or spaces)")
             client_id = f"{client_id}-{replica}"
+        first, *more = b.broker_urls
         return ConnectionOptions(
-            url=parse_broker_url(b.url),
+            url=first,
+            fallback_urls=tuple(more),
+            protocol=b.protocol,
             ca_file=b.ca_file,
             cert_file=b.cert_file,
             key_file=b.key_file,

@@ -22,13 +22,17 @@ the broker stops sending once its in-flight window is unacknowledged.
 
 A lost connection is retried by the one retry policy (`agent.backoff.Backoff`)
 on the `agency-reconnect` thread, until the receiver is closed or the broker
-refuses it. For a receiver that must not miss alerts while it is away, give
-a fixed `client_id` and `session_expiry_s > 0` (`agent.agency.broker_connection`).
+refuses it; with several brokers (`ConnectionOptions.urls`, nodes of one
+cluster) each attempt goes to the next one (`event=broker_failover`), where
+the session is resubscribed. For a receiver that must not miss alerts while
+it is away, give a fixed `client_id` and `session_expiry_s > 0`
+(`agent.agency.broker_connection`). Several receivers can hand their alerts
+to one queue (`handoff`; `agent.agency.receiver_group`).
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertReceiver", "ReceivedAlert", "ReceiverOptions", "parse_broker_url"]
+__all__ = ["AlertReceiver", "ReceivedAlert", "ReceiverOptions", "parse_broker_url"]  # values: received_alert
 
 import contextlib
 import logging
@@ -36,8 +40,6 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -45,7 +47,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.agency.alert_verifier import AcceptedAlert, AlertVerifier
-from agent.agency.broker_connection import ConnectionOptions, connect, new_client, parse_broker_url
+from agent.agency.broker_connection import connect, new_client, parse_broker_url
+from agent.agency.received_alert import PlainHook, ReceivedAlert, ReceiverOptions, RejectHook, RenderHook
 from agent.agency.rejections import Rejected, RejectionCounts, log_rejection
 from agent.agency.seen_store import SeenStoreError
 from agent.agency.status_sender import StatusSigner
@@ -64,47 +67,6 @@ RECONNECT = Backoff(initial_s=0.2, max_s=2.0)
 STATUS_FLUSH_S = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiverOptions:
-    """The broker connection and the topic filters to subscribe to (QoS 1).
-
-    `plain_filters` are subscribed too, but their messages (a site's retained
-    status, its stats) are not alerts: they skip verification and go to the
-    receiver's `on_plain` hook as they are, untrusted.
-    """
-
-    connection: ConnectionOptions
-    topic_filters: tuple[str, ...]
-    plain_filters: tuple[str, ...] = ()
-
-
-@dataclass(eq=False, slots=True)
-class ReceivedAlert:
-    """An accepted alert waiting for `AlertReceiver.done`.
-
-    Attributes:
-        accepted: the verified alert (`accepted.alert` its view, `accepted.data` its JSON data).
-        rendered: what the receiver's `render` hook made of it (CAP XML), if it has one.
-        message: the message exactly as it arrived (the JWS).
-    """
-
-    accepted: AcceptedAlert
-    rendered: str | None = None
-    message: bytes = b""
-    _acks: list[tuple[int, int, int]] = field(default_factory=list)  # (connection, mid, qos)
-
-    @property
-    def topic(self) -> str:
-        return self.accepted.topic
-
-
-RejectHook = Callable[[str, Rejected], None]  # (topic, why)
-# Prepares an accepted alert's output on the network thread; raising Rejected refuses the alert.
-RenderHook = Callable[[AcceptedAlert], str | None]
-# A message on a plain filter, (topic, payload), on the network thread: it must return quickly.
-PlainHook = Callable[[str, bytes], None]
-
-
 def _join_network_thread(client: paho.Client) -> None:
     """Stop paho's network thread and wait for it to end."""
     # paho clears its thread handle as the thread returns, between loop_stop's own check
@@ -116,7 +78,8 @@ def _join_network_thread(client: paho.Client) -> None:
 class AlertReceiver:
     """Subscribes, verifies, hands over and acknowledges (see the module docstring).
 
-    A context manager owning paho's network thread and the `agency-reconnect` thread.
+    A context manager owning paho's network thread and the `agency-reconnect` thread. `handoff`:
+    the queue accepted alerts go to (default: its own), each marked with `origin`.
     """
 
     def __init__(
@@ -128,6 +91,8 @@ class AlertReceiver:
         status_signer: StatusSigner | None = None,
         render: RenderHook | None = None,
         on_plain: PlainHook | None = None,
+        handoff: queue.Queue[ReceivedAlert] | None = None,
+        origin: int = 0,
     ) -> None:
         if not options.topic_filters:
             raise AgentError("no topic filter to subscribe to")
@@ -138,7 +103,8 @@ class AlertReceiver:
         self._render = render
         self._on_plain = on_plain
         self._rng = random.Random()
-        self._accepted: queue.Queue[ReceivedAlert] = queue.Queue()
+        self._accepted: queue.Queue[ReceivedAlert] = queue.Queue() if handoff is None else handoff
+        self._origin, self._url_index = origin, 0
         self._pending: dict[tuple[str, str], ReceivedAlert] = {}
         self._subscribed = threading.Event()
         self._subscribe_error: AgentError | None = None
@@ -176,8 +142,14 @@ class AlertReceiver:
         return self.counts.get("duplicate")
 
     def __enter__(self) -> Self:
-        connect(self._client, self._opts.connection)
-        self._client.loop_start()
+        try:
+            self._url_index = connect(self._client, self._opts.connection)
+            self._client.loop_start()
+        except AgentError as err:
+            if not self._opts.start_without_broker:
+                raise
+            log_event(_log, "connect_failed", logging.WARNING, error=str(err))
+            self._lost.set()  # the reconnect thread keeps trying
         self._reconnector.start()
         return self
 
@@ -224,14 +196,23 @@ class AlertReceiver:
                     break
 
     def _reconnect_once(self) -> bool:
-        """One connection attempt; True once it went out (its CONNACK comes on the network thread)."""
+        """One connection attempt, from the broker after the one last used, round the list; True once it
+        went out (its CONNACK comes on the network thread)."""
+        urls, left = self._opts.connection.urls, self._url_index
         try:
-            self._client.reconnect()
-        except OSError as err:  # refused, unreachable, TLS: try again later
-            log_event(_log, "connect_failed", logging.WARNING, host=self._opts.connection.url.host, error=str(err))
+            self._url_index = connect(self._client, self._opts.connection, first=(left + 1) % len(urls))
+        except AgentError as err:  # refused, unreachable, TLS: try again later
+            log_event(_log, "connect_failed", logging.WARNING, error=str(err))
             return False
+        if self._url_index != left:
+            log_event(_log, "broker_failover", logging.WARNING, left=str(urls[left]), now=str(urls[self._url_index]))
         self._client.loop_start()
         return True
+
+    @property
+    def subscription_settled(self) -> bool:
+        """Whether `wait_subscribed` would return or raise at once: subscribed, or refused."""
+        return self._subscribed.is_set() or self._refusal is not None
 
     def wait_subscribed(self, timeout_s: float) -> None:
         """Block until the subscriptions are in place.
@@ -247,14 +228,22 @@ class AlertReceiver:
         if self._subscribe_error is not None:
             raise self._subscribe_error
 
-    def get(self, timeout_s: float | None) -> ReceivedAlert | None:
-        """The next accepted alert, or None after `timeout_s`; give it to `done` once used.
+    def raise_failure(self) -> None:
+        """Raise what stopped the receiver, if anything did (`get` does it too).
 
         Raises:
             SeenStoreError: the seen-store failed, so duplicates can no longer be told apart.
         """
         if self._fatal is not None:
             raise self._fatal
+
+    def get(self, timeout_s: float | None) -> ReceivedAlert | None:
+        """The next accepted alert, or None after `timeout_s`; give it to `done` once used.
+
+        Raises:
+            SeenStoreError: the seen-store failed, so duplicates can no longer be told apart.
+        """
+        self.raise_failure()
         try:
             return self._accepted.get(timeout=timeout_s)
         except queue.Empty:
@@ -374,7 +363,7 @@ class AlertReceiver:
             if waiting is not None:  # a copy of one not yet used: acknowledged with it
                 waiting._acks.append((self._connection, mid, qos))
             else:
-                item = ReceivedAlert(accepted, rendered, payload, [(self._connection, mid, qos)])
+                item = ReceivedAlert(accepted, rendered, payload, [(self._connection, mid, qos)], self._origin)
                 self._pending[key] = item
         if waiting is not None:
             self._reject(topic, Rejected("duplicate", f"alert {key[1]} of site {key[0]} is already being handled"))

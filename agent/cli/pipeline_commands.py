@@ -155,7 +155,8 @@ def _replay(args: argparse.Namespace) -> int:
             max_frames=_max_frames(args),
         )
         if publisher is not None and not publisher.flush(max(30.0, config.mqtt.connect_timeout_s)):
-            raise AgentError(f"replay: not every message was acknowledged by {config.mqtt.host}:{config.mqtt.port}")
+            brokers = ", ".join(str(b) for b in config.mqtt.broker_addresses)
+            raise AgentError(f"replay: not every message was acknowledged by the broker ({brokers})")
     _print_summary(summary, sys.stdout if args.out else sys.stderr)
     return 0
 

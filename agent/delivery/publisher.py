@@ -4,7 +4,8 @@
 
 - `mqtt-connection` opens one fresh paho client per connection attempt (its
   network loop runs on paho's own thread), waits for the CONNACK, and after
-  a loss waits as `agent.delivery.reconnect` decides: the one retry policy
+  a loss waits as `agent.delivery.reconnect` decides, and connects where it
+  says (the next of `mqtt.brokers` when there are several): the one retry policy
   (`agent.backoff.Backoff`), ended early once a broker that was down accepts
   TCP connections again, and a long, growing wait (state `taken_over`,
   `event=mqtt_session_taken_over`, `broker_warning`) when another agent with
@@ -32,8 +33,8 @@ brokers cannot report one (Mosquitto acknowledges it and drops it): use MQTT 5.
 The connection also reads the site's `subscriptions` (the statuses
 recipients send back, `agent.delivery.subscriptions`), made after every
 connect; with them, an MQTT 5 session outlives a connection by
-`SESSION_EXPIRY_S`, so a status sent while the site was away waits at the
-broker. `on_delivered` hears each message's PUBACK time (`site_client`).
+`SESSION_EXPIRY_S` (MQTT 3.1.1: clean session off), so a status sent while
+the site was away waits at the broker. `on_delivered` hears each message's PUBACK time (`site_client`).
 
 Each alert publish (MQTT 5) carries a message expiry (what is left of the
 message's `expiry_s`, or `message_expiry_s` from the config), content type
@@ -152,7 +153,7 @@ class MqttPublisher:
         # Half the base is random: a fleet that lost one broker spreads out, and no
         # retry comes sooner than half the step it is on.
         backoff = Backoff(initial_s=reconnect_min_s, max_s=reconnect_max_s, jitter=0.5)
-        self._reconnect = ReconnectPolicy(config.host, config.port, self._client_id, backoff=backoff)
+        self._reconnect = ReconnectPolicy(config.broker_addresses, self._client_id, backoff=backoff)
         self._max_inflight = max_inflight
         self._subs = SubscriptionSet(subscriptions)
         self._on_delivered = on_delivered
@@ -245,9 +246,9 @@ class MqttPublisher:
                 return
             if self._refusal is not None:
                 raise self._refusal
+            brokers = ", ".join(str(b) for b in self._config.broker_addresses)
             raise BrokerUnavailable(
-                f"no connection to {self._config.host}:{self._config.port} within {timeout_s:g} s"
-                f" ({self._last_error or self._state.value})"
+                f"no connection to {brokers} within {timeout_s:g} s ({self._last_error or self._state.value})"
             )
 
     @property
@@ -299,7 +300,13 @@ class MqttPublisher:
 
     def _new_client(self) -> paho.Client:
         client = new_site_client(
-            self._config, self._client_id, self._max_inflight, self._status_topic, self._password, self._tls
+            self._config,
+            self._client_id,
+            self._max_inflight,
+            self._status_topic,
+            self._password,
+            self._tls,
+            keep_session=bool(self._subs),
         )
         if self._subs:
             self._subs.attach(client)
@@ -317,13 +324,13 @@ class MqttPublisher:
         )
         session.client.on_publish = lambda c, u, mid, rc, p: self._on_puback(session, mid, rc)
         self._set_state(PublisherState.CONNECTING)
-        cfg = self._config
+        cfg, broker = self._config, self._reconnect.broker
         try:
             kwargs = connect_options(cfg.protocol, keep_session=bool(self._subs))
-            session.client.connect(cfg.host, cfg.port, cfg.keepalive_s, **kwargs)
+            session.client.connect(broker.host, broker.port, cfg.keepalive_s, **kwargs)
         except (OSError, ValueError) as err:  # ssl.SSLError and socket errors are OSErrors
             self._set_state(PublisherState.DISCONNECTED, f"{type(err).__name__}: {err}")
-            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port, error=self._last_error)
+            log_event(_log, "connect_failed", logging.WARNING, broker=str(broker), error=self._last_error)
             session.unreachable = not isinstance(err, (ssl.SSLError, ValueError))  # no TCP connection at all
             session.closed.set()
             return session
@@ -336,7 +343,7 @@ class MqttPublisher:
             deadline -= 0.05
         if not session.connack.is_set() and not session.closed.is_set():
             self._set_state(PublisherState.DISCONNECTED, "no CONNACK within connect_timeout_s")
-            log_event(_log, "connect_failed", logging.WARNING, host=cfg.host, port=cfg.port, error=self._last_error)
+            log_event(_log, "connect_failed", logging.WARNING, broker=str(broker), error=self._last_error)
             session.client.disconnect()
             session.closed.set()
         return session
@@ -354,15 +361,8 @@ class MqttPublisher:
             with self._cond:
                 self._refusal = refusal
             self._set_state(PublisherState.REFUSED, str(refusal))
-            log_event(
-                _log,
-                "connect_refused",
-                logging.ERROR,
-                host=self._config.host,
-                port=self._config.port,
-                reason_code=reason.value,
-                reason=str(reason),
-            )
+            code, broker = reason.value, str(self._reconnect.broker)
+            log_event(_log, "connect_refused", logging.ERROR, broker=broker, reason_code=code, reason=str(reason))
             return
         info = session.client.publish(self._status_topic, "online", qos=1, retain=True)
         session.status_mids.add(info.mid)
@@ -373,14 +373,8 @@ class MqttPublisher:
             session.connected_mono_s = time.monotonic()
         self._set_state(PublisherState.CONNECTED, "")
         self._drain.wake()
-        log_event(
-            _log,
-            "connected",
-            host=self._config.host,
-            port=self._config.port,
-            protocol=self._config.protocol,
-            tls=self._tls is not None,
-        )
+        protocol, tls = self._config.protocol, self._tls is not None
+        log_event(_log, "connected", broker=str(self._reconnect.broker), protocol=protocol, tls=tls)
 
     def _on_disconnect(self, session: MqttSession, reason: ReasonCode, from_server: bool) -> None:
         was_connected = session.connected

@@ -1,7 +1,17 @@
 """When the publisher connects again after a connection ended: the one retry policy, told what the broker is doing.
 
-`ReconnectPolicy.after` looks at how each connection ended and says how long
-to wait before the next attempt; `ReconnectPolicy.wait` waits it out.
+`ReconnectPolicy.after` looks at how each connection ended, says how long
+to wait before the next attempt and which broker that attempt goes to
+(`ReconnectPolicy.broker`); `ReconnectPolicy.wait` waits it out.
+
+With several brokers (`mqtt.brokers`), every connection that ends, or attempt
+that fails, moves the next attempt on to the next broker in the list (round
+it, and after the last the first again), logged as `event=broker_failover`;
+only a take-over stays where it is, since the broker works and another agent
+holds the session there. The wait is the same one policy as with one broker:
+the backoff restarts after a connection that worked, so a site whose broker
+went away is on the next one within the first step (0.25-0.5 s by default),
+and grows only while attempts keep failing, across the whole list.
 
 - **Another agent took the session over** (a cloned SD card, a copied
   config: two agents with one client id). MQTT 5 brokers say so with a
@@ -18,9 +28,9 @@ to wait before the next attempt; `ReconnectPolicy.wait` waits it out.
 - **The broker does not answer** (the TCP connection refused or timed out,
   or lost and not accepted again): the retry policy's wait
   (`agent.backoff.Backoff`), probed: once a second a plain TCP connect to the
-  broker's port, and the wait ends as soon as the port accepts again. A site
-  is back within about a second of its broker, not after a wait that grew
-  through the outage.
+  port of the broker tried next, and the wait ends as soon as it accepts. A
+  site is back within about a second of its broker, not after a wait that
+  grew through the outage.
 - **Anything else** (a refused CONNACK, a TLS failure, no CONNACK in time):
   the retry policy's wait, not probed: the port answers anyway, and probing
   would turn a misconfiguration into a retry every second.
@@ -35,9 +45,11 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
+from agent.config.messaging import BrokerAddress
 from agent.delivery.outbox_drain import MqttSession
 from agent.logs import log_event
 
@@ -99,7 +111,7 @@ class ReconnectPolicy:
     """Decides and waits out the pause between connection attempts (see the module docstring).
 
     Args:
-        host, port: the broker, for the TCP probes.
+        brokers: the brokers, in the order tried (at least one).
         client_id: the MQTT client id, for the take-over report.
         backoff: the wait after an ordinary failure.
         takeover: the wait after a take-over.
@@ -109,8 +121,7 @@ class ReconnectPolicy:
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        brokers: Sequence[BrokerAddress],
         client_id: str,
         *,
         backoff: Backoff,
@@ -118,7 +129,10 @@ class ReconnectPolicy:
         probe_interval_s: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
-        self._address = (host, port)
+        if not brokers:
+            raise ValueError("a reconnect policy needs at least one broker")
+        self._brokers = tuple(brokers)
+        self._index = 0
         self._client_id = client_id
         self._backoff = backoff
         self._takeover = takeover
@@ -129,6 +143,11 @@ class ReconnectPolicy:
         self._takeovers_in_row = 0
         self._takeovers = 0
         self._last_takeover_mono = 0.0
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker the next (or current) connection goes to."""
+        return self._brokers[self._index]
 
     @property
     def takeovers(self) -> int:
@@ -147,7 +166,7 @@ class ReconnectPolicy:
         )
 
     def after(self, end: SessionEnd) -> ReconnectWait:
-        """The wait after a connection that ended as `end` (logs a take-over)."""
+        """The wait after a connection to `broker` that ended as `end` (logs a take-over and a failover)."""
         if end.connected:
             self._failures = 0  # the backoff restarts after a connection that worked
             if end.lasted_s >= _CLEARED_AFTER_S:
@@ -157,7 +176,24 @@ class ReconnectPolicy:
             return self._taken_over(evidence)
         self._failures += 1
         delay_s = self._backoff.delay_s(self._failures, self._rng)
+        self._fail_over(end)
         return ReconnectWait(delay_s, self._failures, probe=port_closed)
+
+    def _fail_over(self, end: SessionEnd) -> None:
+        """Move the next attempt on to the next broker (nothing to do with one)."""
+        if len(self._brokers) == 1:
+            return
+        left = self.broker
+        self._index = (self._index + 1) % len(self._brokers)
+        self._closed_in_row = 0  # reasonless closes count per broker
+        log_event(
+            _log,
+            "broker_failover",
+            logging.WARNING if end.connected else logging.INFO,
+            left=str(left),
+            next=str(self.broker),
+            was_connected=end.connected,
+        )
 
     def _takeover_evidence(self, end: SessionEnd) -> tuple[str, bool]:
         """Why this end means a take-over ('' when it does not), and whether the broker's port was seen closed."""
@@ -200,7 +236,7 @@ class ReconnectPolicy:
         return ReconnectWait(delay_s, self._takeovers_in_row, taken_over=True)
 
     def wait(self, wait: ReconnectWait, stopping: threading.Event) -> None:
-        """Wait `wait.delay_s`, or until `stopping` is set, or (probed) until the broker's port accepts."""
+        """Wait `wait.delay_s`, or until `stopping` is set, or (probed) until the next broker's port accepts."""
         started = time.monotonic()
         deadline = started + wait.delay_s
         while (left_s := deadline - time.monotonic()) > 0:
@@ -210,17 +246,17 @@ class ReconnectPolicy:
                 log_event(
                     _log,
                     "broker_answering",
-                    host=self._address[0],
-                    port=self._address[1],
+                    host=self.broker.host,
+                    port=self.broker.port,
                     waited_s=f"{time.monotonic() - started:.1f}",
                     instead_of_s=f"{wait.delay_s:.1f}",
                 )
                 return
 
     def _broker_answers(self) -> bool:
-        """Whether the broker's port accepts a TCP connection now (closed again at once)."""
+        """Whether `broker`'s port accepts a TCP connection now (closed again at once)."""
         try:
-            socket.create_connection(self._address, timeout=_PROBE_TIMEOUT_S).close()
+            socket.create_connection((self.broker.host, self.broker.port), timeout=_PROBE_TIMEOUT_S).close()
         except OSError:
             return False
         return True

@@ -13,6 +13,14 @@ notes its packet id and the message id of its payload
 `clean_start`), or, when the site subscribes to something (the statuses
 recipients send back), a session the broker keeps for `SESSION_EXPIRY_S`
 after a connection ends, so what arrives meanwhile waits for the site.
+MQTT 3.1.1 has no session expiry: there the session is kept with clean
+session off (`new_site_client(keep_session=True)`), for as long as the
+broker keeps such sessions (Mosquitto `persistent_client_expiration`,
+RabbitMQ `mqtt.subscription_ttl`). A kept session is also what a clustered
+broker can move: RabbitMQ 3.x holds a clean session's subscription in a
+queue on the node it was made on, and while that node is down the same
+client id cannot subscribe again on another; a kept one is a durable
+(quorum) queue the other nodes hold too.
 
 `send_without_delay` turns Nagle's algorithm off on a connected client's
 socket (paho leaves it on): an alert or a status is one small packet, and
@@ -124,7 +132,7 @@ def _as_bytes(payload: paho.PayloadType) -> bytes:
 
 
 def connect_options(protocol: str, *, keep_session: bool) -> dict[str, Any]:
-    """The keyword arguments of `connect` (see the module docstring); MQTT 3.1.1 always starts clean."""
+    """The keyword arguments of `connect` (see the module docstring); MQTT 3.1.1 has none (`new_site_client`)."""
     if protocol != "5":
         return {}
     if not keep_session:
@@ -141,14 +149,17 @@ def new_site_client(
     will_topic: str,
     password: str | None,
     tls: ssl.SSLContext | None,
+    *,
+    keep_session: bool = False,
 ) -> TimedClient:
-    """One fresh client for one connection attempt: no automatic reconnect, `offline` as its last will."""
+    """One fresh client for one connection attempt: no automatic reconnect, `offline` as its last will;
+    with MQTT 3.1.1 and `keep_session`, clean session off (MQTT 5 says it in `connect_options`)."""
     v5 = config.protocol == "5"
     client = TimedClient(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-        clean_session=None if v5 else True,
+        clean_session=None if v5 else not keep_session,
         reconnect_on_failure=False,
     )
     client.connect_timeout = config.connect_timeout_s

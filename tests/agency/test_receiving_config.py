@@ -62,3 +62,21 @@ def test_a_missing_registry_is_named(tmp_path: Path) -> None:
     path.write_text("recipient: rtcc\nregistry: nowhere.yaml\n")
     [issue] = _issues(path)
     assert issue.startswith(f"{path}:2: registry") and "nowhere.yaml" in issue
+
+
+def test_several_brokers_are_one_list_of_one_scheme(tmp_path: Path) -> None:
+    text = "recipient: rtcc\nregistry: registry.yaml\nbroker:\n  urls: [mqtt://a:1883, mqtt://b]\n"
+    options = load_receiving_config(_write(tmp_path, text)).connection(role="ingest")
+    assert [str(u) for u in options.urls] == ["mqtt://a:1883", "mqtt://b:1883"]
+    mixed = "recipient: rtcc\nregistry: registry.yaml\nbroker:\n  urls: [mqtt://a, mqtts://b]\n"
+    [issue] = _issues(_write(tmp_path, mixed))
+    assert issue.startswith(f"{tmp_path / 'receiving.yaml'}:4: broker.urls") and "one scheme" in issue
+    both = "recipient: rtcc\nregistry: registry.yaml\nbroker:\n  url: mqtt://a\n  urls: [mqtt://b]\n"
+    [issue] = _issues(_write(tmp_path, both))
+    assert ":4: broker: " in issue and "not both" in issue
+
+
+def test_shared_subscriptions_need_mqtt_5(tmp_path: Path) -> None:
+    text = 'recipient: rtcc\nregistry: registry.yaml\nbroker:\n  protocol: "3.1.1"\n  shared_group: rtcc\n'
+    [issue] = _issues(_write(tmp_path, text))
+    assert ":4: broker: " in issue and "shared_group needs MQTT 5" in issue
