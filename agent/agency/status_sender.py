@@ -62,6 +62,7 @@ class StatusSigner:
         note: str | None = None,
         operator: str | None = None,
         sent: datetime | None = None,
+        validation_level: int | None = None,
     ) -> AlertStatus:
         """A new status with a fresh id.
 
@@ -82,6 +83,7 @@ class StatusSigner:
                     "sent": sent,
                     "operator": operator,
                     "note": note,
+                    "validation_level": validation_level,
                 }
             )
         except ValidationError as err:

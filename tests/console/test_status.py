@@ -65,6 +65,22 @@ def test_the_operator_verifies_and_the_validation_level_rises(harness: ConsoleHa
     assert incident is not None and incident.validation_level == 3
 
 
+def test_the_operator_chooses_a_threat_to_life_and_the_site_is_told_level_4(harness: ConsoleHarness) -> None:
+    row = harness.alert(harness.north)
+    path = f"/incidents/{row.site_id}/{row.incident_id}"
+    client = harness.login("olga")
+    page = client.get(path).text
+    assert '<option value="4">level 4: threat to life</option>' in page
+    assert f'data-agreement="{row.agreement}">under agreement {row.agreement}' in page
+    press_status(client, path, status="verified", validation_level="4")
+    (sent,) = harness.sent
+    assert (sent.status, sent.validation_level) == ("verified", 4)
+    incident = StoreReader(harness.engine).incident(row.site_id, row.incident_id)
+    assert incident is not None and incident.validation_level == 4
+    press_status(client, path, status="acknowledged", validation_level="4")  # the level goes with verified only
+    assert harness.sent[-1].validation_level is None
+
+
 def test_a_status_that_could_not_be_sent_shows_the_error_and_is_recorded_unpublished(harness: ConsoleHarness) -> None:
     row = harness.alert(harness.north)
     path = f"/incidents/{row.site_id}/{row.incident_id}"

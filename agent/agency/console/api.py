@@ -48,7 +48,7 @@ __all__ = ["IncidentDetail", "StatusRequest", "router"]
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -83,6 +83,9 @@ class StatusRequest(BaseModel):
     status: str = Field(description=f"one of {', '.join(STATUS_KINDS[1:])} (as the role allows)", max_length=32)
     disposition: str | None = Field(default=None, description=f"with closed: {', '.join(DISPOSITIONS)}", max_length=32)
     note: str | None = Field(default=None, description="free text for the site", max_length=500)
+    validation_level: Literal[3, 4] | None = Field(
+        default=None, description="with verified: 3 a threat to property, 4 a threat to life (default 3)"
+    )
 
 
 @router.get("/incidents", response_model=list[IncidentRow])
@@ -155,6 +158,7 @@ def send_status(
             status=body.status,
             disposition=body.disposition,
             note=body.note,
+            level=body.validation_level,
         )
     except StatusRefused as err:
         raise HTTPException(err.http_status, str(err)) from None

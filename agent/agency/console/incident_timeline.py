@@ -35,6 +35,8 @@ class TimelineEntry:
     status: StatusRow | None = None
     dwell_s: float | None = None
     sequence: int | None = None
+    agreement_digest: str | None = None
+    validation_level: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +73,17 @@ def _int(value: Any) -> int | None:
 
 
 def _alert_entry(row: AlertRow) -> TimelineEntry:
-    detection = _section(_payload(row), "detection")
+    data = _payload(row)
+    detection = _section(data, "detection")
+    digest = data.get("agreement_digest")
     return TimelineEntry(
         row.sent,
         "alert",
         alert=row,
         dwell_s=_number(detection.get("dwell_s")),
         sequence=_int(detection.get("sequence")),
+        agreement_digest=digest if isinstance(digest, str) else None,
+        validation_level=_int(data.get("validation_level")),
     )
 
 

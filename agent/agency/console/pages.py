@@ -101,11 +101,18 @@ def send_status(
     status: Annotated[str, Form()] = "",
     disposition: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    validation_level: Annotated[str, Form()] = "",
 ) -> Response:
     incident = _incident_or_404(console, site_id, incident_id)
     try:
         result = console.statuses.send(
-            operator=user.name, role=user.role, incident=incident, status=status, disposition=disposition, note=note
+            operator=user.name,
+            role=user.role,
+            incident=incident,
+            status=status,
+            disposition=disposition,
+            note=note,
+            level=int(validation_level) if validation_level in ("3", "4") else None,
         )
     except StatusRefused as err:
         if err.http_status == 403:

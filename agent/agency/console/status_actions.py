@@ -134,6 +134,7 @@ class StatusActions:
         status: str,
         disposition: str | None = None,
         note: str | None = None,
+        level: int | None = None,
     ) -> StatusResult:
         """Make, publish, record and audit one status about `incident`'s newest alert.
 
@@ -146,7 +147,7 @@ class StatusActions:
         signer, publish = self._signer, self._send
         if signer is None or publish is None:
             raise StatusRefused(self.disabled_reason or "statuses cannot be sent", http_status=409)
-        made = self._make(signer, operator, incident, status, disposition, note)
+        made = self._make(signer, operator, incident, status, disposition, note, level)
         published, error = True, None
         try:
             publish(made)
@@ -176,6 +177,7 @@ class StatusActions:
         status: str,
         disposition: str | None,
         note: str | None,
+        level: int | None = None,
     ) -> AlertStatus:
         disposition = (disposition or None) if status == "closed" else None
         if status == "closed" and disposition not in DISPOSITIONS:
@@ -191,6 +193,8 @@ class StatusActions:
                 note=(note or "").strip() or None,
                 operator=operator,
                 sent=datetime.fromtimestamp(self._clock(), UTC),
+                # The operator's verdict (3: property, 4: life) goes with `verified` only.
+                validation_level=level if status == "verified" else None,
             )
         except AgentError as err:
             raise StatusRefused(str(err), http_status=422) from None

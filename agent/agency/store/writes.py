@@ -117,7 +117,7 @@ def alert_columns(accepted: AcceptedAlert, message: bytes, received_at: float) -
         "severity": severity,
         "severity_rank": SEVERITY_RANK.get(severity or "", 0),
         "certainty": info.get("certainty"),
-        "validation_level": DETECTION_LEVEL,
+        "validation_level": _level(data.get("validation_level")),
         "event": view.event,
         "headline": info.get("headline"),
         "rule": d.get("rule"),
@@ -214,6 +214,7 @@ class StoreWriter:
             "expires": greatest(c, incidents.c.expires, row["expires"]),
             "has_snapshot": incidents.c.has_snapshot | row["has_snapshot"],
             "severity_rank": greatest(c, incidents.c.severity_rank, row["severity_rank"]),
+            "validation_level": greatest(c, incidents.c.validation_level, row["validation_level"]),
             "severity": case(
                 (incidents.c.severity_rank < row["severity_rank"], row["severity"]), else_=incidents.c.severity
             ),
@@ -256,7 +257,7 @@ class StoreWriter:
                 change = self._change(c, status.site_id, status.incident_id, "status", sent)
                 values: dict[str, Any] = {"state": status.status, "change": change, "acknowledged": True}
                 if status.status == "verified":
-                    values["validation_level"] = VERIFIED_LEVEL
+                    values["validation_level"] = greatest(c, incidents.c.validation_level, status.verified_level)
                 c.execute(update(incidents).where(*key).values(values))
         except SQLAlchemyError as err:
             raise StoreError(f"status {status.status_id} not recorded: {err}") from None
@@ -358,3 +359,10 @@ _SUMMARY = (
     "has_snapshot",
     "expires",
 )
+
+
+def _level(value: Any) -> int:
+    """The alert's own validation level (2-4; a site that sends none, or nonsense, is at detection level)."""
+    if isinstance(value, int) and not isinstance(value, bool) and DETECTION_LEVEL <= value <= 4:
+        return value
+    return DETECTION_LEVEL
