@@ -9,16 +9,21 @@ copies an agreement holds for verification or withholds
 
 from __future__ import annotations
 
-__all__ = ["HoldStore", "JsonlStore", "MessageStore", "OutboxStore"]
+__all__ = ["HoldStore", "JsonlStore", "MessageStore", "OutboxStore", "withhold"]
 
+import logging
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from agent.alerts.schema import Alert
 from agent.delivery.outbox import Outbox
-from agent.delivery.sharing_terms import HeldCopy, Withheld
+from agent.delivery.sharing_terms import HeldCopy, Withheld, withheld_record
+from agent.logs import log_event
+from agent.privacy.audit import AuditLog
 
 if TYPE_CHECKING:
     from agent.delivery.routing import OutgoingAlert
+
+_log = logging.getLogger("agent.delivery.withheld")
 
 
 class HoldStore(Protocol):
@@ -69,3 +74,20 @@ class JsonlStore:
         self._out.write(message.payload.decode("utf-8") + "\n")
         self._out.flush()
         return self._then.store(message) if self._then is not None else True
+
+
+def withhold(holds: HoldStore | None, audit: AuditLog | None, alert: Alert, withheld: Withheld) -> None:
+    """Keep a copy an agreement kept back, audit it (`withheld`) and log it: the one way a copy is withheld."""
+    if holds is not None:
+        holds.keep_withheld(alert, withheld)
+    if audit is not None:
+        audit.record_event("withheld", **withheld_record(alert, withheld))
+    log_event(
+        _log,
+        "alert_withheld",
+        logging.WARNING,
+        recipient=withheld.recipient,
+        alert_id=alert.identifier,
+        reason=withheld.reason,
+        detail=withheld.detail,
+    )

@@ -29,10 +29,10 @@ from typing import Any, Literal
 from agent.alerts.schema import DETECTION_LEVEL
 from agent.alerts.status import AlertStatus
 from agent.config import PoliciesConfig
-from agent.delivery.message_stores import MessageStore
+from agent.delivery.message_stores import MessageStore, withhold
 from agent.delivery.release_gate import ReleaseGate, StoredHold
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert
-from agent.delivery.sharing_terms import Verdict, Withheld, withheld_record
+from agent.delivery.sharing_terms import Verdict, Withheld
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
 
@@ -134,18 +134,8 @@ class Releaser:
         log_event(_log, "alert_released", recipient=copy.recipient, alert_id=copy.alert.identifier, by=how, level=level)
 
     def _withhold(self, held: StoredHold, withheld: Withheld) -> None:
-        alert = held.copy.alert
-        self._gate.keep_withheld(alert, withheld)
-        self._audit.record_event("withheld", **withheld_record(alert, withheld))
+        withhold(self._gate, self._audit, held.copy.alert, withheld)
         self._gate.remove(held.row_id)
-        log_event(
-            _log,
-            "alert_withheld",
-            logging.WARNING,
-            recipient=withheld.recipient,
-            alert_id=alert.identifier,
-            reason=withheld.reason,
-        )
 
 
 def _ids(held: StoredHold) -> tuple[str, str, str, str]:

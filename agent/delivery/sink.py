@@ -52,10 +52,10 @@ from types import TracebackType
 from typing import Literal, Self
 
 from agent.alerts.schema import Alert
-from agent.delivery.message_stores import HoldStore, JsonlStore, MessageStore, OutboxStore
+from agent.delivery.message_stores import HoldStore, JsonlStore, MessageStore, OutboxStore, withhold
 from agent.delivery.open_incidents import OpenIncidents
 from agent.delivery.routing import AlertDispatcher, OutgoingAlert, Routed
-from agent.delivery.sharing_terms import HeldCopy, Withheld, held_record, withheld_record
+from agent.delivery.sharing_terms import HeldCopy, Withheld, held_record
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
 from agent.values.alert_moment import AlertMoment
@@ -299,7 +299,9 @@ class DeliverySink:
         for withheld in routed.withheld:
             self._guard("withhold", alert, self._withhold, alert, withheld)
         # An end nobody is entitled to still closes the incident; one whose messages were all lost stays open.
-        if self._incidents is not None and (accepted or routed.held or (alert.detection.phase == "end" and not routed.messages)):
+        if self._incidents is not None and (
+            accepted or routed.held or (alert.detection.phase == "end" and not routed.messages)
+        ):
             try:
                 self._incidents.record(alert)
             except Exception as err:  # noqa: BLE001 - stored already; say the incident record is missing
@@ -346,19 +348,7 @@ class DeliverySink:
         log_event(_log, "alert_held", recipient=copy.recipient, alert_id=copy.alert.identifier, verifier=copy.verifier)
 
     def _withhold(self, alert: Alert, withheld: Withheld) -> None:
-        if self._holds is not None:
-            self._holds.keep_withheld(alert, withheld)
-        if self._audit is not None:
-            self._audit.record_event("withheld", **withheld_record(alert, withheld))
-        log_event(
-            _log,
-            "alert_withheld",
-            logging.WARNING,
-            recipient=withheld.recipient,
-            alert_id=alert.identifier,
-            reason=withheld.reason,
-            detail=withheld.detail,
-        )
+        withhold(self._holds, self._audit, alert, withheld)
 
     def _guard(self, stage: str, alert: Alert, step: Callable[..., None], *args: object) -> None:
         try:

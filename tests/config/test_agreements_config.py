@@ -8,10 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from agent.config import load_config
-from agent.errors import ConfigError
+from tests.config.test_recipient_feedback import issues_of
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = datetime.now(UTC).date()
@@ -45,12 +43,6 @@ def write(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "site.yaml"
     path.write_text(SITE + body)
     return path
-
-
-def issues_of(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return [str(i) for i in info.value.issues]
 
 
 def test_recipients_must_name_a_listed_agreement_and_stay_within_what_it_shares(tmp_path: Path) -> None:
@@ -139,6 +131,7 @@ def test_validate_warns_before_an_agreement_lapses_and_when_it_has(tmp_path: Pat
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [
-        f"warning: {path}: agreement soon ends {TODAY + timedelta(days=12)} (in 12 days): renew it or police will get nothing",
+        f"warning: {path}: agreement soon ends {TODAY + timedelta(days=12)} (in 12 days): "
+        "renew it or police will get nothing",
         f"warning: {path}: agreement over ended {TODAY - timedelta(days=1)}: nothing is shared with fire",
     ]

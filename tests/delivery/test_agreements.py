@@ -107,7 +107,8 @@ def test_a_held_alert_waits_for_a_genuine_verified_and_leaves_at_its_level_with_
         police = Recipient(mosquitto.port, "edge", "hold-site", "police", *keys["police"][:2])
         soc = Recipient(mosquitto.port, "edge", "hold-site", "soc", *keys["soc"][:2])
         assert site.holds.held_count() == 1
-        soc.send({"identifier": start.identifier, "incidents": start.detection.incident_id}, "verified", validation_level=4)
+        about = {"identifier": start.identifier, "incidents": start.detection.incident_id}
+        soc.send(about, "verified", validation_level=4)
         wait_until(lambda: len(police.received()) == 1, what="the released copy at the police")
         released = police.received()[0]
         assert released["identifier"] == start.identifier
