@@ -10,7 +10,8 @@ topic, recipient, freshness) with the store itself as the duplicate check
 answered with the signed `received` status, which is recorded too. A
 message stored by another replica first is acknowledged without a second
 `received`. The process holds no state a second replica would need: the
-database is the state.
+database is the state. At start it first answers what a killed ingest left
+unanswered (`agent.agency.unanswered`).
 
 Brokers: the service is connected to one node of a cluster at a time and
 moves to the next of `broker.urls` when that connection ends, or, with
@@ -71,6 +72,7 @@ from agent.agency.store.seen import StoredAlerts
 from agent.agency.subscriber import ReceivedAlert, ReceiverOptions
 from agent.agency.trust_registry import TrustRegistry
 from agent.agency.trust_registry_file import load_registry
+from agent.agency.unanswered import answer_unanswered
 from agent.backoff import Backoff
 from agent.errors import AgentError, PublishRejected
 from agent.logs import log_event
@@ -172,7 +174,7 @@ class IngestService:
         self._thread: threading.Thread | None = None
         self._failure: AgentError | None = None
         self._rng = random.Random()
-        signer = (
+        self._signer = signer = (
             StatusSigner.from_file(config.status_key, config.recipient, config.status_kid)
             if config.status_key is not None
             else None
@@ -243,6 +245,10 @@ class IngestService:
             if self._retrying("schema", partial(migrate_database, self.engine)) is _STOPPED:
                 return self.counts
             self._migrated = True
+        if self._signer is not None:
+            answer = partial(answer_unanswered, self.config, self.engine, self.registry, self._signer)
+            if self._retrying("unanswered", answer) is _STOPPED:
+                return self.counts
         with self.receiver:
             self.receiver.wait_subscribed(10.0)
             log_event(

@@ -11,11 +11,13 @@ status-send` sends any status by hand through `send_once`.
 
 from __future__ import annotations
 
-__all__ = ["StatusSigner", "send_once"]
+__all__ = ["SendStatus", "StatusSigner", "broker_publisher", "send_once"]
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,6 +31,13 @@ from agent.delivery.jws import TYP_STATUS, key_id_for, sign_envelope
 from agent.delivery.signing import load_signing_key
 from agent.delivery.topics import feedback_topic
 from agent.errors import AgentError, PublishRejected
+
+if TYPE_CHECKING:
+    from agent.agency.receiving_config import ReceivingConfig
+    from agent.agency.trust_registry import TrustRegistry
+
+# Publishes one made status to its site (raises `AgentError` when it could not).
+SendStatus = Callable[[AlertStatus], None]
 
 
 class StatusSigner:
@@ -142,3 +151,20 @@ def send_once(options: ConnectionOptions, topic: str, payload: bytes, timeout_s:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def broker_publisher(config: ReceivingConfig, registry: TrustRegistry, signer: StatusSigner) -> SendStatus:
+    """The default `send_status`: sign, then publish once on the site's feedback topic (QoS 1, PUBACK awaited).
+
+    Raises:
+        AgentError: the broker password file cannot be read (when called here, not per status).
+    """
+    options = config.connection(role="console")
+
+    def send(status: AlertStatus) -> None:
+        site = registry.sites.get(status.site_id)
+        if site is None:
+            raise AgentError(f"site {status.site_id} is not in the trust registry: no feedback topic to send to")
+        send_once(options, StatusSigner.topic(site.topic_prefix, status), signer.sign(status))
+
+    return send

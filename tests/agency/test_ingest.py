@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from agent.agency.receiving_config import load_receiving_config
 from agent.agency.store import AlertFilter, StoreReader
@@ -124,6 +124,31 @@ def test_alerts_sent_while_ingest_is_away_arrive_after_restart(
     with running_ingest(config) as service:
         reader = StoreReader(service.engine)
         assert wait_until(lambda: reader.count_alerts() == 2)
+
+
+def test_an_alert_a_killed_ingest_left_unanswered_is_answered_received_at_the_next_start(
+    config_file: Path, broker: MosquittoBroker, north: Site
+) -> None:
+    config = load_receiving_config(config_file)
+    with running_ingest(config) as service:
+        reader = StoreReader(service.engine)
+        publish_raw(broker.port, [(north.topic(), signed_alert(north, n)) for n in (1, 2)])
+        assert wait_until(lambda: _count(reader, statuses) == 2)
+    (owed,) = reader.search(AlertFilter(site_id=north.site_id))[:1]
+    # What a kill after the broker's acknowledgement and before `received` leaves: the alert, no answer.
+    with service.engine.begin() as c:
+        c.execute(delete(statuses).where(statuses.c.alert_id == owed.alert_id))
+        c.execute(update(alerts).values(received_at=alerts.c.received_at - 120))
+    feedback = Collector(broker.port, feedback_filter("edge", north.site_id))
+    with running_ingest(config) as service:
+        feedback.wait_for(1)
+        time.sleep(0.3)
+    feedback.close()
+    sent = [json.loads(open_envelope(p).payload) for _, p in feedback.messages]
+    assert [(s["alert_id"], s["status"]) for s in sent] == [(owed.alert_id, "received")]
+    history = reader.incident_statuses(north.site_id, owed.incident_id)
+    assert [h.status for h in history if h.alert_id == owed.alert_id] == ["received"]
+    assert _count(reader, statuses) == 2
 
 
 def _publish_retained(port: int, topic: str, payload: bytes) -> None:

@@ -35,6 +35,8 @@ def test_rows_older_than_the_window_plus_margin_are_purged_by_age(tmp_path: Path
 
 
 def test_old_rows_go_at_open_and_while_alerts_come_in(tmp_path: Path) -> None:
+    # The store purges by the wall clock, so "now" is taken here, not when the module was imported.
+    NOW = datetime.now(UTC)
     path = tmp_path / "s.sqlite"
     with SeenStore(path, window_s=60, margin_s=0, purge_every=3) as store:
         store.remember("s", "old", NOW - timedelta(hours=1))

@@ -34,10 +34,10 @@ from agent.agency.console.error_pages import install_error_handlers
 from agent.agency.console.login_limit import LoginLimiter
 from agent.agency.console.security_headers import SecurityHeaders, content_security_policy
 from agent.agency.console.session_secret import session_secret
-from agent.agency.console.status_actions import SendStatus, StatusActions, broker_publisher
+from agent.agency.console.status_actions import StatusActions
 from agent.agency.console.templating import console_templates
 from agent.agency.receiving_config import ReceivingConfig
-from agent.agency.status_sender import StatusSigner
+from agent.agency.status_sender import SendStatus, StatusSigner, broker_publisher
 from agent.agency.store import StoreReader, StoreWriter, UserStore
 from agent.agency.trust_registry_file import load_registry
 from agent.privacy.audit import AuditLog

@@ -7,7 +7,7 @@
    room's operator acknowledges, verifies or dismisses);
 2. the status is made for the incident's newest alert with the user as
    operator (`StatusSigner.make`: a fresh UUIDv7, the schema's checks);
-3. `send_status` signs and publishes it to the site's feedback topic; it
+3. `send_status` (`agent.agency.status_sender.broker_publisher`) signs and publishes it to the site's feedback topic; it
    raises `AgentError` when the broker could not be reached or refused it;
 4. it is recorded with `StoreWriter.add_status`, published or not, so the
    incident's history shows failed sends too (a failed one does not move
@@ -20,7 +20,7 @@ and the pages show the buttons disabled with `disabled_reason`.
 
 from __future__ import annotations
 
-__all__ = ["STATUSES_BY_ROLE", "SendStatus", "StatusActions", "StatusRefused", "StatusResult", "broker_publisher"]
+__all__ = ["STATUSES_BY_ROLE", "StatusActions", "StatusRefused", "StatusResult"]
 
 import logging
 from collections.abc import Callable
@@ -28,10 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from agent.agency.receiving_config import ReceivingConfig
-from agent.agency.status_sender import StatusSigner, send_once
+from agent.agency.status_sender import SendStatus, StatusSigner
 from agent.agency.store import IncidentRow, StoreWriter
-from agent.agency.trust_registry import TrustRegistry
 from agent.alerts.status import DISPOSITIONS, AlertStatus
 from agent.errors import AgentError
 from agent.logs import log_event
@@ -39,7 +37,6 @@ from agent.privacy.audit import AuditLog
 
 _log = logging.getLogger("agent.agency.console")
 
-SendStatus = Callable[[AlertStatus], None]
 # Protocol v2 statuses a person sends (`received` is the ingest service's own), in the order they happen.
 STATUSES_BY_ROLE: Final[dict[str, tuple[str, ...]]] = {
     "analyst": ("acknowledged", "dispatched", "on_scene", "closed"),
@@ -68,23 +65,6 @@ class StatusRefused(AgentError):
     def __init__(self, message: str, *, http_status: int) -> None:
         self.http_status = http_status
         super().__init__(message)
-
-
-def broker_publisher(config: ReceivingConfig, registry: TrustRegistry, signer: StatusSigner) -> SendStatus:
-    """The default `send_status`: sign, then publish once on the site's feedback topic (QoS 1, PUBACK awaited).
-
-    Raises:
-        AgentError: the broker password file cannot be read (when called here, not per status).
-    """
-    options = config.connection(role="console")
-
-    def send(status: AlertStatus) -> None:
-        site = registry.sites.get(status.site_id)
-        if site is None:
-            raise AgentError(f"site {status.site_id} is not in the trust registry: no feedback topic to send to")
-        send_once(options, StatusSigner.topic(site.topic_prefix, status), signer.sign(status))
-
-    return send
 
 
 class StatusActions:

@@ -145,6 +145,29 @@ class StoreReader:
     def count_alerts(self) -> int:
         return int(self._all(select(func.count()).select_from(alerts))[0][0])
 
+    def unanswered(self, received_from: float, received_until: float, limit: int = 1000) -> list[AlertRow]:
+        """Alerts stored in that time with no `received` status recorded (an ingest that died in between).
+
+        Run once at an ingest's start, so a scan of the time range is affordable.
+        """
+        answered = (
+            select(statuses.c.id)
+            .where(
+                statuses.c.site_id == alerts.c.site_id,
+                statuses.c.incident_id == alerts.c.incident_id,
+                statuses.c.alert_id == alerts.c.alert_id,
+                statuses.c.status == "received",
+            )
+            .exists()
+        )
+        statement = (
+            select(alerts)
+            .where(alerts.c.received_at >= received_from, alerts.c.received_at < received_until, ~answered)
+            .order_by(alerts.c.received_at)
+            .limit(limit)
+        )
+        return [row_of(AlertRow, r) for r in self._all(statement)]
+
     def alerts_after(self, seq: int, limit: int = 200) -> list[AlertRow]:
         """Alerts stored after storage number `seq`, in the order they were stored."""
         statement = select(alerts).where(alerts.c.seq > seq).order_by(alerts.c.seq).limit(limit)
