@@ -13,7 +13,11 @@ PUBACK). `edge_agent_camera_frames_total{kind}` partitions the frames a
 camera sent, so a sum over `kind` is the camera's stream: `detected`,
 `no_motion` (processed, nothing moving, not sent to the detector),
 `rate_skipped` (left out by design, the detect rate is below the stream's),
-`dropped` (lost because the box was too slow) and `damaged`. The dashboard
+`dropped` (lost because the box was too slow) and `damaged`. A camera's own
+CPU (its pipeline thread and reader, not the inference threads the cameras
+share) is `edge_agent_camera_cpu_seconds_total` and, over the stats window,
+`edge_agent_camera_cpu_ratio` (share of one core); `edge_agent_camera_idle`
+is 1 while it looks at `motion.idle_fps`. The dashboard
 and alert rules in `config/grafana/` and `config/prometheus/` use these names.
 
 The statuses recipients send back are labelled `recipient` (`(unknown)` for
@@ -66,12 +70,23 @@ _CAMERA_GAUGES: tuple[tuple[str, str, Callable[[CameraStats], float]], ...] = (
     ("camera_motion_duty_ratio", "share of frames with motion (last 5 s)", lambda c: c.motion_duty),
     ("camera_tracks", "objects tracked now", lambda c: float(c.tracks)),
     ("camera_heartbeat_age_seconds", "time since the camera loop last made progress", lambda c: c.heartbeat_age_s),
+    (
+        "camera_cpu_ratio",
+        "CPU of the camera's pipeline thread and reader, share of one core (last 5 s; not the shared inference)",
+        lambda c: c.cpu_ms_per_s / 1e3,
+    ),
+    (
+        "camera_idle",
+        "1 while the camera looks at motion.idle_fps (nothing moved for idle_after_s)",
+        lambda c: float(c.idle),
+    ),
 )
 _CAMERA_COUNTERS: tuple[tuple[str, str, Callable[[CameraStats], int]], ...] = (
     ("camera_slots_missed", "detect slots lost because the previous frame was still in work", lambda c: c.ticks_missed),
     ("camera_restarts", "camera runs ended by an error and restarted", lambda c: c.restarts),
     ("camera_reconnects", "times the source came back after an outage", lambda c: c.reconnects),
 )
+_CAMERA_CPU = ("camera_cpu_seconds", "CPU time of the camera's pipeline thread and reader since start")
 # The partition of `camera_frames_total`: (kind, frames of that kind).
 _FRAME_KINDS: tuple[tuple[str, Callable[[CameraStats], int]], ...] = (
     ("detected", lambda c: c.frames_detected),
@@ -124,6 +139,8 @@ _SINK_COUNTERS: dict[str, tuple[str, str]] = {
     "messages_refused": ("delivery_messages_refused", "per-recipient messages the outbox's drop rule turned down"),
     "snapshots_shed": ("delivery_snapshots_shed", "alert frames let go because the queue held enough"),
     "snapshots_withheld": ("delivery_snapshots_withheld", "messages sent with a withheld-snapshot note"),
+    "copies_withheld": ("delivery_copies_withheld", "copies an agreement kept back (not in force, dismissed)"),
+    "copies_held": ("delivery_copies_held", "copies held for their agreement's verifier"),
     "submits_blocked": ("delivery_submits_blocked", "times a camera waited for room in the delivery queue"),
     "failures": ("delivery_failures", "messages or recipients lost to an error while routing, storing or auditing"),
 }
@@ -229,6 +246,10 @@ def _camera_metrics(stats: SiteStats) -> Iterator[Metric]:
         for cam in stats.cameras:
             counter.add_metric([stats.site_id, cam.camera_id], float(count(cam)))
         yield counter
+    cpu = CounterMetricFamily(_P + _CAMERA_CPU[0], _CAMERA_CPU[1], labels=_CAMERA)
+    for cam in stats.cameras:
+        cpu.add_metric([stats.site_id, cam.camera_id], cam.cpu_seconds)
+    yield cpu
     frames = CounterMetricFamily(
         _P + "camera_frames",
         "frames the camera sent, by what became of them (the kinds add up to the stream)",

@@ -64,6 +64,7 @@ class CameraStats:
             pipeline thread and its source's reader (`time.thread_time`); ONNX Runtime's pool
             threads, shared by the cameras, are not in it.
         idle: the camera is looking at `motion.idle_fps` (no motion and no tracks for `idle_after_s`).
+        cpu_seconds: the same threads' CPU time since start (what `cpu_ms_per_s` is the rate of).
     """
 
     camera_id: str
@@ -90,6 +91,7 @@ class CameraStats:
     process_seconds: HistogramSnapshot
     cpu_ms_per_s: float = 0.0
     idle: bool = False
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +323,7 @@ class CameraMeter:
             process_seconds=self._process_hist.snapshot(),
             cpu_ms_per_s=round((totals.cpu_s - first.cpu_s) * 1e3 / span_s, 3) if len(self._samples) > 1 else 0.0,
             idle=self._idle,
+            cpu_seconds=round(totals.cpu_s, 3),
         )
 
     def window_on_time(self) -> tuple[int, int]:

@@ -61,3 +61,29 @@ def test_frame_kinds_add_up_over_camera_restarts() -> None:
 def test_promtool_accepts_the_exposition() -> None:
     run = promtool("check", "metrics", input_text=_exposition())
     assert run.returncode == 0 and not (run.stdout + run.stderr).strip(), run.stdout + run.stderr
+
+
+def _idle_camera_exposition() -> str:
+    meter = CameraMeter("yard", 5.0)
+    meter.attach_source(lambda: SourceStats(True, 40, 0, 0, 0, 32, reader_cpu_s=0.25))
+    meter.thread_cpu(0.0)
+    meter.sample()
+    meter.thread_cpu(1.5)  # the pipeline thread's CPU time since it started
+    meter.set_idle(True)
+    stats = SiteStats(
+        "site-a", 0.0, 60.0, 1.0, (meter.sample(),), 0, 0, 0, 0, "connected", ProcessStats(0.1, 2**28, 9, 2)
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(stats))  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
+
+
+def test_an_idle_camera_and_its_own_cpu_are_exported() -> None:
+    text = _idle_camera_exposition()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["edge_agent_camera_idle"] == 1
+    # Pipeline thread and reader together, since start; the ratio is the same time over the window.
+    assert samples["edge_agent_camera_cpu_seconds_total"] == 1.75
+    assert samples["edge_agent_camera_cpu_ratio"] > 0
+    run = promtool("check", "metrics", input_text=text)
+    assert run.returncode == 0 and not (run.stdout + run.stderr).strip(), run.stdout + run.stderr
