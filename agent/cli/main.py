@@ -31,8 +31,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.audit_command",
     "agent.cli.transparency_command",
     "agent.cli.incidents_command",
+    "agent.cli.requests_command",
     "agent.cli.status_command",
     "agent.cli.warmup_command",
+    "agent.cli.drill_command",
 )
 
 EXIT_OK = 0

@@ -14,6 +14,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agent.config.cameras import CameraConfig
 from agent.config.detectors import DetectorConfig, TrackerConfig
+from agent.config.drills import DrillsConfig, DrillsSection
 from agent.config.messaging import MqttConfig, OutboxConfig, SigningConfig
 from agent.config.model import ConfigModel, require_unique
 from agent.config.operations import RuntimeConfig
@@ -31,6 +32,8 @@ class SiteConfig(ConfigModel):
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="who receives what")
     signing: SigningConfig = Field(default_factory=SigningConfig, description="alert signing key")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="service operation")
+    # After cameras and policies: its check of the cameras and recipients it names sees them validated.
+    drills: DrillsSection = Field(default_factory=DrillsConfig, description="joint-exercise scenarios")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SiteConfig:

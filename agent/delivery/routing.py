@@ -37,6 +37,7 @@ from typing import Any
 from agent.alerts.fields import ALWAYS_KEPT, POLICY_ADDED
 from agent.alerts.schema import Alert
 from agent.config import SEVERITY_ORDER, PoliciesConfig, RecipientPolicy
+from agent.config.agreements import Agreement
 from agent.delivery.outbox import OutboundMessage, message_id_for
 from agent.delivery.sharing_terms import (
     HeldCopy,
@@ -176,7 +177,10 @@ class AlertDispatcher:
             sharing = SharingPolicy.from_config(policies, site_id=site_id, default_expiry_s=default_expiry_s)
         self._sharing = sharing
         self._sharing_lock = threading.Lock()
-        self._snapshots_wanted = any(r.snapshots.enabled for r in policies.recipients)
+        # A break-glass grant may turn snapshots on for a recipient: keep the frame for it too.
+        self._snapshots_wanted = any(
+            r.snapshots.enabled or _may_widen_snapshots(policies.agreement_for(r)) for r in policies.recipients
+        )
 
     def with_tables(self, tables: TermsTables) -> AlertDispatcher:
         """The same dispatcher (policies, key, signer) consulting `tables`."""
@@ -349,6 +353,10 @@ class AlertDispatcher:
                     self._policies, site_id=alert.site_id, default_expiry_s=self._default_expiry_s
                 )
             return self._sharing
+
+
+def _may_widen_snapshots(agreement: Agreement | None) -> bool:
+    return agreement is not None and agreement.break_glass.allowed and "snapshots" in agreement.break_glass.may_widen
 
 
 def _retention_s(sharing: SharingPolicy, recipient: RecipientPolicy) -> int | None:

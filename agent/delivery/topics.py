@@ -14,6 +14,11 @@ site to its own subtree:
 - `<prefix>/<site>/feedback/<recipient>`: signed statuses a recipient sends
   back about the site's alerts (`agent.alerts.status`), QoS 1; an ACL lets
   each recipient write only its own level and each site read only its own.
+- `<prefix>/<site>/requests/<recipient>`: signed break-glass requests a
+  recipient sends (`agent.alerts.request`), QoS 1, with the same ACL shape
+  as feedback.
+- `<prefix>/<site>/notifications`: signed notices to the site's owner
+  (break-glass requests and what became of them), QoS 1, not retained.
 
 Each level must be non-empty and free of `/`, `+`, `#` and NUL; a level
 that breaks this raises `ConfigError` rather than publishing somewhere an
@@ -28,6 +33,9 @@ __all__ = [
     "build_topic",
     "feedback_filter",
     "feedback_topic",
+    "notifications_topic",
+    "requests_filter",
+    "requests_topic",
     "stats_topic",
     "status_topic",
     "validate_level",
@@ -96,3 +104,18 @@ def feedback_topic(prefix: str, site: str, recipient: str) -> str:
 def feedback_filter(prefix: str, site: str) -> str:
     """Subscription filter matching every recipient's statuses for one site."""
     return f"{build_topic(prefix, site, 'feedback')}/+"
+
+
+def requests_topic(prefix: str, site: str, recipient: str) -> str:
+    """`<prefix>/<site>/requests/<recipient>`: where `recipient` sends its break-glass requests for `site`."""
+    return build_topic(prefix, site, "requests", recipient)
+
+
+def requests_filter(prefix: str, site: str) -> str:
+    """Subscription filter matching every recipient's break-glass requests for one site."""
+    return f"{build_topic(prefix, site, 'requests')}/+"
+
+
+def notifications_topic(prefix: str, site: str) -> str:
+    """`<prefix>/<site>/notifications`: the site's signed notices to its owner."""
+    return build_topic(prefix, site, "notifications")

@@ -45,6 +45,8 @@ from types import FrameType
 import psutil
 
 from agent.config import SiteConfig
+from agent.delivery.break_glass import BreakGlassDesk
+from agent.delivery.break_glass_table import BreakGlassTable
 from agent.delivery.feedback import FeedbackIntake
 from agent.delivery.open_incidents import OpenIncidents, end_incidents_left_open
 from agent.delivery.outbox import Outbox
@@ -54,6 +56,8 @@ from agent.delivery.release_gate import ReleaseGate
 from agent.delivery.routing import AlertDispatcher
 from agent.delivery.sharing_terms import TermsTables
 from agent.delivery.sink import DeliverySink, OutboxStore
+from agent.drills.drill_desk import DrillDesk
+from agent.drills.drill_run import DrillDelivery
 from agent.kernels import kernel_status
 from agent.logs import log_event
 from agent.privacy.audit import AuditLog
@@ -146,17 +150,22 @@ class AgentService:
             report_lost_messages(outbox, config.policies.audit_log)
             incidents = stack.enter_context(OpenIncidents(config.outbox.path))
             holds = stack.enter_context(ReleaseGate(config.outbox.path))
-            self._dispatcher = self._dispatcher.with_tables(TermsTables(verdicts=holds))
+            grants = stack.enter_context(BreakGlassTable(config.outbox.path))
+            self._dispatcher = self._dispatcher.with_tables(TermsTables(verdicts=holds, grants=grants))
             store = OutboxStore(outbox, default_expiry_s=config.mqtt.message_expiry_s)
             feedback = stack.enter_context(
                 feedback_intake(config, audit=self._audit, store=store, holds=holds, dispatcher=self._live_dispatcher)
+            )
+            # Break-glass requests: checked against the agreements, granted grants widen copies (grants table).
+            desk = stack.enter_context(
+                BreakGlassDesk.from_config(config, table=grants, audit=self._audit, put=outbox.put)
             )
             publisher = stack.enter_context(
                 MqttPublisher(
                     config.mqtt,
                     config.site.id,
                     outbox,
-                    subscriptions=[feedback.subscription()],
+                    subscriptions=[feedback.subscription(), desk.subscription()],
                     on_delivered=feedback.on_delivered,
                 )
             )
@@ -201,8 +210,13 @@ class AgentService:
                 sink=sink,
                 notifier=self._notifier,
             )
+            # Drills handed over by `edge-agent drill` go out through this sink's path (agent.drills.drill_desk).
+            drill_path = DrillDelivery(store, self._audit, sink.dispatcher.tables, holds, feedback.watch)
+            stack.enter_context(
+                DrillDesk(lambda: reloader.config, drill_path, outbox_path=config.outbox.path, stop=self._stop)
+            )
             self._start_cameras(len(cameras))
-            self._watch(self._monitor, reloader, feedback)
+            self._watch(self._monitor, reloader, feedback, desk)
             self._shutdown(self._monitor, sink, publisher, outbox)
         return 0
 
@@ -228,13 +242,16 @@ class AgentService:
             log_event(_log, "kernels_not_compiled", logging.WARNING, running="numba jit", reason=kernels.detail)
         self._notifier.ready(f"{count} cameras")
 
-    def _watch(self, monitor: SiteMonitor, reloader: ConfigReloader, feedback: FeedbackIntake) -> None:
+    def _watch(
+        self, monitor: SiteMonitor, reloader: ConfigReloader, feedback: FeedbackIntake, desk: BreakGlassDesk
+    ) -> None:
         """The main thread's loop: reload when asked, tick the monitor, until stopped or every camera ended."""
         while any(w.is_alive() for w in self._workers) and not self._stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
                 if reloader.apply():
                     feedback.use_policies(reloader.config.policies)
+                    desk.use_policies(reloader.config.policies)
             monitor.tick()
             self._stop.wait(_MONITOR_PERIOD_S)
 

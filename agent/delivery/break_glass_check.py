@@ -1,0 +1,229 @@
+"""Is this message a break-glass request the site should believe, and what do the agreement's terms say to it?
+
+A message on `<prefix>/<site>/requests/<level>` is untrusted until all of
+these pass (the first that fails names the reason it is rejected for; none
+of them reaches the request's own fields, so nothing it says is recorded as
+said by the recipient):
+
+1. `wrong_topic`: not exactly one level under this site's requests topic.
+2. `unknown_recipient`: the level names no configured recipient (its topic
+   level, which is its MQTT user under the shipped ACL, or its name).
+3. `too_large`, `too_deep`, `not_json`, `malformed`, `bad_header`: not a
+   bounded, well-formed JWS of the profile (`agent.delivery.jws.open_envelope`).
+4. `wrong_type`: `typ` is not `edge-request+json` (a status is not a request).
+5. `unverifiable`: the recipient has no `feedback_keys` (the keys it signs statuses with).
+6. `unknown_key`: the `kid` is none of the recipient's keys.
+7. `bad_signature`: the signature does not verify with that key (a forgery).
+8. `invalid_request`: the payload is not a `BreakGlassRequest`.
+9. `wrong_site`: its `site_id` is not this site.
+10. `recipient_mismatch`: its `recipient` is not the recipient the topic names.
+
+A request that passes is the recipient's word: the desk records it, then
+`answer_under` holds it against the recipient's agreement (`break_glass`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_REQUEST_AGE_S",
+    "MAX_REQUEST_BYTES",
+    "REJECT_REASONS",
+    "RequestChecker",
+    "RequestVerdict",
+    "TermsAnswer",
+    "answer_under",
+    "terms_refusal",
+]
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from agent.alerts.request import TYP_REQUEST, BreakGlassRequest
+from agent.config import PoliciesConfig, RecipientPolicy
+from agent.config.agreements import Agreement
+from agent.delivery.feedback_keys import read_feedback_keys
+from agent.delivery.feedback_stats import UNATTRIBUTED
+from agent.delivery.jws import EnvelopeInvalid, load_json_bounded, open_envelope, verify_envelope
+from agent.delivery.topics import build_topic
+from agent.logs import log_event
+
+_log = logging.getLogger("agent.delivery.break_glass")
+# A request is well under 2 kB: its justification is at most 1000 characters.
+MAX_REQUEST_BYTES = 16384
+# A request older than this when it arrives (a broker holding it through an outage, a replay) is stale.
+MAX_REQUEST_AGE_S = 3600.0
+_FUTURE_SKEW_S = 300.0
+REJECT_REASONS = (
+    "wrong_topic",
+    "unknown_recipient",
+    "too_large",
+    "too_deep",
+    "not_json",
+    "malformed",
+    "bad_header",
+    "wrong_type",
+    "unverifiable",
+    "unknown_key",
+    "bad_signature",
+    "invalid_request",
+    "wrong_site",
+    "recipient_mismatch",
+    "overloaded",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVerdict:
+    """What the checks found.
+
+    Attributes:
+        recipient: the configured recipient the topic names, or `UNATTRIBUTED`.
+        level: the topic's last level as it came (untrusted; for the record).
+        reason: '' when believed, else the first check that failed (see the module docstring).
+        detail: that failure in words.
+        kid: the key id the header names ('' when it could not be read).
+        request: the verified request (when believed).
+        policy: the recipient's policy (when the topic names one).
+    """
+
+    recipient: str
+    level: str
+    reason: str
+    detail: str = ""
+    kid: str = ""
+    request: BreakGlassRequest | None = None
+    policy: RecipientPolicy | None = None
+
+
+class RequestChecker:
+    """Runs the checks for one site (see the module docstring).
+
+    Args:
+        site_id: this site.
+        prefix: the MQTT topic prefix.
+        policies: the recipients, with their key files (read now and on `use_policies`).
+    """
+
+    def __init__(self, site_id: str, prefix: str, policies: PoliciesConfig) -> None:
+        self._site_id = site_id
+        self._base = build_topic(prefix, site_id, "requests") + "/"
+        self._by_level: dict[str, RecipientPolicy] = {}
+        self._keys: dict[str, dict[str, Ed25519PublicKey]] = {}
+        self.use_policies(policies)
+
+    def use_policies(self, policies: PoliciesConfig) -> None:
+        """Recipients and keys from now on; a key file that no longer reads leaves its recipient keyless (logged)."""
+        by_level = {r.topic_level: r for r in policies.recipients}
+        for r in policies.recipients:
+            by_level.setdefault(r.name, r)
+        keys: dict[str, dict[str, Ed25519PublicKey]] = {}
+        for r in policies.recipients:
+            if r.feedback_keys is None:
+                continue
+            try:
+                keys[r.name] = read_feedback_keys(r.feedback_keys)
+            except ValueError as err:
+                log_event(_log, "feedback_keys_unreadable", logging.ERROR, recipient=r.name, error=str(err))
+        self._by_level, self._keys = by_level, keys
+
+    def check(self, topic: str, payload: bytes) -> RequestVerdict:
+        level = topic[len(self._base) :] if topic.startswith(self._base) else ""
+        if not level or "/" in level:
+            detail = f"not a requests topic of this site: {topic[:200]!r}"
+            return RequestVerdict(UNATTRIBUTED, level[:64], "wrong_topic", detail)
+        policy = self._by_level.get(level)
+        if policy is None:
+            return RequestVerdict(
+                UNATTRIBUTED, level[:64], "unknown_recipient", f"no recipient {level!r} is configured"
+            )
+        name = policy.name
+        try:
+            opened = open_envelope(payload, max_bytes=MAX_REQUEST_BYTES)
+        except EnvelopeInvalid as err:
+            return RequestVerdict(name, level, err.reason, str(err), err.kid or "", policy=policy)
+        kid = opened.kid
+        if opened.typ != TYP_REQUEST:
+            detail = f"typ {opened.typ!r} is not {TYP_REQUEST}"
+            return RequestVerdict(name, level, "wrong_type", detail, kid, policy=policy)
+        key = self._keys.get(name, {}).get(kid)
+        if name not in self._keys:
+            detail = f"recipient {name!r} has no feedback_keys"
+            return RequestVerdict(name, level, "unverifiable", detail, kid, policy=policy)
+        if key is None:
+            detail = f"kid {kid!r} is not a key of {name!r}"
+            return RequestVerdict(name, level, "unknown_key", detail, kid, policy=policy)
+        try:
+            body = verify_envelope(opened, key)
+            load_json_bounded(body, max_bytes=MAX_REQUEST_BYTES, max_depth=4)
+            request = BreakGlassRequest.model_validate_json(body)
+        except EnvelopeInvalid as err:
+            return RequestVerdict(name, level, err.reason, str(err), kid, policy=policy)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            detail = f"{where}: {first['msg']}"[:200]
+            return RequestVerdict(name, level, "invalid_request", detail, kid, policy=policy)
+        if request.site_id != self._site_id:
+            detail = f"site_id {request.site_id!r} is not this site"
+            return RequestVerdict(name, level, "wrong_site", detail, kid, policy=policy)
+        if request.recipient != name:
+            detail = f"recipient {request.recipient!r} sent on the topic of {name!r}"
+            return RequestVerdict(name, level, "recipient_mismatch", detail, kid, policy=policy)
+        return RequestVerdict(name, level, "", "", kid, request, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class TermsAnswer:
+    """What the agreement says to a believed request: grant now, wait for the owner, or refuse (with why)."""
+
+    action: Literal["grant", "pending", "refuse"]
+    reason: str = ""
+    detail: str = ""
+
+
+def answer_under(agreement: Agreement | None, request: BreakGlassRequest, received: datetime) -> TermsAnswer:
+    """The agreement's answer to `request`, received at `received`.
+
+    Refusal reasons: those of `terms_refusal`, and `stale` (sent more than `MAX_REQUEST_AGE_S`
+    before it arrived, or from the future).
+    """
+    refusal = terms_refusal(agreement, request.recipient, request.widen, request.duration_s, received)
+    if refusal is not None:
+        return refusal
+    age_s = (received - request.sent).total_seconds()
+    if age_s > MAX_REQUEST_AGE_S or age_s < -_FUTURE_SKEW_S:
+        return TermsAnswer("refuse", "stale", f"sent {age_s:.0f} s before it arrived")
+    auto = agreement is not None and agreement.break_glass.auto_grant
+    return TermsAnswer("grant") if auto else TermsAnswer("pending")
+
+
+def terms_refusal(
+    agreement: Agreement | None, recipient: str, widen: Sequence[str], duration_s: int, at: datetime
+) -> TermsAnswer | None:
+    """Why the agreement refuses widening `widen` for `duration_s` at `at`; None when it allows it.
+
+    Reasons: `no_agreement` (the recipient receives under no written agreement), `not_allowed`
+    (its agreement allows no break-glass), `agreement_not_in_force`, `beyond_limits` (longer than
+    `max_duration_s`, or widening what `may_widen` does not list).
+    """
+    if agreement is None:
+        return TermsAnswer("refuse", "no_agreement", f"{recipient} receives under no written agreement")
+    terms = agreement.break_glass
+    if not terms.allowed:
+        return TermsAnswer("refuse", "not_allowed", f"agreement {agreement.id} allows no break-glass")
+    if agreement.state(at) != "in_force":
+        return TermsAnswer("refuse", "agreement_not_in_force", f"agreement {agreement.id} is not in force")
+    if duration_s > terms.max_duration_s:
+        detail = f"asks for {duration_s} s; agreement {agreement.id} allows at most {terms.max_duration_s} s"
+        return TermsAnswer("refuse", "beyond_limits", detail)
+    beyond = sorted(set(widen) - set(terms.may_widen))
+    if beyond:
+        detail = f"asks to widen {', '.join(beyond)}; agreement {agreement.id} allows {', '.join(terms.may_widen)}"
+        return TermsAnswer("refuse", "beyond_limits", detail)
+    return None
