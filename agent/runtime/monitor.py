@@ -17,10 +17,13 @@ __all__ = ["SiteMonitor"]
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import psutil
 
 from agent.config import SiteConfig
+from agent.config.agreements import agreement_warnings
+from agent.delivery.break_glass_stats import BreakGlassCounters
 from agent.delivery.feedback_stats import FeedbackCounters
 from agent.delivery.outbox import Outbox
 from agent.delivery.publisher import MqttPublisher
@@ -49,6 +52,7 @@ class SiteMonitor:
         notifier: systemd notifications (the watchdog ping).
         started_mono_s: when the agent started (`time.monotonic()`), for its uptime.
         feedback: the statuses recipients sent back (`FeedbackIntake.counters`), when there is an intake.
+        break_glass: the break-glass desk's counters, when there is a desk.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class SiteMonitor:
         notifier: SystemdNotifier,
         started_mono_s: float,
         feedback: Callable[[], FeedbackCounters] | None = None,
+        break_glass: Callable[[], BreakGlassCounters] | None = None,
     ) -> None:
         self._site_id = config.site.id
         self._runtime = config.runtime
@@ -77,6 +82,8 @@ class SiteMonitor:
         self._pid = psutil.Process().pid
         self._started_mono = started_mono_s
         self._feedback = feedback
+        self._break_glass = break_glass
+        self._policies = config.policies
         self._next_state_s = self._next_stats_s = time.monotonic()
         self._health = HealthReport(True, (), ())
         self._state_write_failures = 0
@@ -124,6 +131,14 @@ class SiteMonitor:
             outbox_storage_problem=box.storage_problem,
             broker_warning=self._publisher.broker_warning,
             feedback=self._feedback() if self._feedback is not None else FeedbackCounters(),
+            agreement_warnings=tuple(
+                agreement_warnings(
+                    self._policies.agreements,
+                    {r.name: r.agreement_id for r in self._policies.recipients},
+                    datetime.now(UTC),
+                )
+            ),
+            break_glass=self._break_glass() if self._break_glass is not None else BreakGlassCounters(),
         )
         self._health = assess_health(
             latest, publisher_alive=self._publisher.threads_alive, stall_timeout_s=self._runtime.stall_timeout_s

@@ -201,6 +201,7 @@ class AgentService:
                 notifier=self._notifier,
                 started_mono_s=self._started_mono,
                 feedback=feedback.counters,
+                break_glass=desk.counters,
             )
             reloader = ConfigReloader(
                 config,

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import psutil
 
+from agent.delivery.break_glass_stats import BreakGlassCounters
 from agent.delivery.feedback_stats import FeedbackCounters
 from agent.delivery.publisher import PublisherCounters
 from agent.delivery.sink import SinkCounters
@@ -127,6 +128,9 @@ class SiteStats:
     per recipient, statuses accepted by kind and rejected by reason, the time
     from an alert's publish (its PUBACK) to its first `received` and its first
     acknowledgement (histograms), escalations fired and pending.
+    `agreement_warnings` says which sharing agreements have ended, have not
+    begun or end within their `warn_before_days`; `break_glass` counts the
+    recipients' break-glass requests, grants, refusals and ends.
     """
 
     site_id: str
@@ -150,6 +154,8 @@ class SiteStats:
     outbox_storage_problem: str = ""
     broker_warning: str = ""
     feedback: FeedbackCounters = field(default_factory=FeedbackCounters)
+    agreement_warnings: tuple[str, ...] = ()
+    break_glass: BreakGlassCounters = field(default_factory=BreakGlassCounters)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
