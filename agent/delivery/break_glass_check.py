@@ -47,11 +47,10 @@ from pydantic import ValidationError
 from agent.alerts.request import TYP_REQUEST, BreakGlassRequest
 from agent.config import PoliciesConfig, RecipientPolicy
 from agent.config.agreements import Agreement
-from agent.delivery.feedback_keys import read_feedback_keys
+from agent.delivery.feedback_keys import recipients_and_keys
 from agent.delivery.feedback_stats import UNATTRIBUTED
 from agent.delivery.jws import EnvelopeInvalid, load_json_bounded, open_envelope, verify_envelope
 from agent.delivery.topics import build_topic
-from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.break_glass")
 # A request is well under 2 kB: its justification is at most 1000 characters.
@@ -119,18 +118,7 @@ class RequestChecker:
 
     def use_policies(self, policies: PoliciesConfig) -> None:
         """Recipients and keys from now on; a key file that no longer reads leaves its recipient keyless (logged)."""
-        by_level = {r.topic_level: r for r in policies.recipients}
-        for r in policies.recipients:
-            by_level.setdefault(r.name, r)
-        keys: dict[str, dict[str, Ed25519PublicKey]] = {}
-        for r in policies.recipients:
-            if r.feedback_keys is None:
-                continue
-            try:
-                keys[r.name] = read_feedback_keys(r.feedback_keys)
-            except ValueError as err:
-                log_event(_log, "feedback_keys_unreadable", logging.ERROR, recipient=r.name, error=str(err))
-        self._by_level, self._keys = by_level, keys
+        self._by_level, self._keys = recipients_and_keys(policies)
 
     def check(self, topic: str, payload: bytes) -> RequestVerdict:
         level = topic[len(self._base) :] if topic.startswith(self._base) else ""
