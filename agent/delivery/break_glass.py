@@ -57,6 +57,7 @@ from agent.delivery.break_glass_stats import BreakGlassCounters, BreakGlassMeter
 from agent.delivery.break_glass_table import BreakGlassTable, StoredRequest
 from agent.delivery.feedback_stats import UNATTRIBUTED
 from agent.delivery.messages import OutboundMessage
+from agent.delivery.rejection_budget import RejectionBudget
 from agent.delivery.signing import load_or_create_signing_key
 from agent.delivery.subscriptions import Subscription
 from agent.delivery.topics import requests_filter
@@ -135,7 +136,7 @@ class BreakGlassDesk:
         self._stopping = False
         self._busy = False
         self._overloaded = 0
-        self._audit_window = (0.0, 0, 0)  # (window start, rejections audited, rejections not audited)
+        self._audit_budget = RejectionBudget(REJECTIONS_AUDITED_PER_MIN, _log, "break_glass_rejections_not_audited")
         self._thread = threading.Thread(target=self._run, name="break-glass", daemon=True)
 
     @classmethod
@@ -316,25 +317,11 @@ class BreakGlassDesk:
 
     def _reject(self, item: _Incoming, verdict: RequestVerdict) -> None:
         self.meter.rejected(verdict.reason)
-        if not self._audit_budget():
+        if not self._audit_budget.allow():
             return
         self._audit.record_event("break_glass_refused", ts=item.received, **rejected_record(verdict, item.payload))
         log_event(_log, "break_glass_request_rejected", logging.WARNING, recipient=verdict.recipient or UNATTRIBUTED,
                   reason=verdict.reason, detail=verdict.detail[:300])  # fmt: skip
-
-    def _audit_budget(self) -> bool:
-        """Whether another rejection may be audited and logged this minute (a flood is summed up)."""
-        start, audited, skipped = self._audit_window
-        now = time.monotonic()
-        if now - start >= 60.0:
-            if skipped:
-                log_event(_log, "break_glass_rejections_not_audited", logging.WARNING, count=skipped, per_s=60)
-            start, audited, skipped = now, 0, 0
-        if audited >= REJECTIONS_AUDITED_PER_MIN:
-            self._audit_window = (start, audited, skipped + 1)
-            return False
-        self._audit_window = (start, audited + 1, skipped)
-        return True
 
     # -- the thread -----------------------------------------------------------------------
 

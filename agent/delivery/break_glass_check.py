@@ -47,7 +47,7 @@ from pydantic import ValidationError
 from agent.alerts.request import TYP_REQUEST, BreakGlassRequest
 from agent.config import PoliciesConfig, RecipientPolicy
 from agent.config.agreements import Agreement
-from agent.delivery.feedback_keys import recipients_and_keys
+from agent.delivery.feedback_check import recipients_and_keys
 from agent.delivery.feedback_stats import UNATTRIBUTED
 from agent.delivery.jws import EnvelopeInvalid, load_json_bounded, open_envelope, verify_envelope
 from agent.delivery.topics import build_topic

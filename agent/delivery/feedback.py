@@ -50,6 +50,7 @@ from agent.delivery.feedback_check import StatusChecker, StatusVerdict
 from agent.delivery.feedback_history import sent_from_audit
 from agent.delivery.feedback_ledger import ACKNOWLEDGING, KEEP_S, FeedbackLedger, SentMessage
 from agent.delivery.feedback_stats import UNATTRIBUTED, FeedbackCounters, FeedbackMeter
+from agent.delivery.rejection_budget import RejectionBudget
 from agent.delivery.releaser import Releaser
 from agent.delivery.subscriptions import Subscription
 from agent.delivery.topics import feedback_filter
@@ -127,7 +128,7 @@ class FeedbackIntake:
         self._stopping = False
         self._busy = False
         self._overloaded = 0
-        self._audit_window = (0.0, 0, 0)  # (window start, rejections audited, rejections not audited)
+        self._audit_budget = RejectionBudget(REJECTIONS_AUDITED_PER_MIN, _log, "feedback_rejections_not_audited")
         self._thread = threading.Thread(target=self._run, name="feedback", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -360,7 +361,7 @@ class FeedbackIntake:
 
     def _reject(self, item: _Incoming, verdict: StatusVerdict) -> None:
         self.meter.rejected(verdict.recipient, verdict.reason)
-        if not self._audit_budget():
+        if not self._audit_budget.allow():
             return
         fields = {
             "recipient": verdict.recipient,
@@ -376,17 +377,3 @@ class FeedbackIntake:
         self._audit.record_event("status_rejected", ts=item.received, **fields)
         log_event(_log, "feedback_status_rejected", logging.WARNING, recipient=verdict.recipient,
                   reason=verdict.reason, detail=verdict.detail[:300])  # fmt: skip
-
-    def _audit_budget(self) -> bool:
-        """Whether another rejection may be audited and logged this minute (a flood is summed up)."""
-        start, audited, skipped = self._audit_window
-        now = time.monotonic()
-        if now - start >= 60.0:
-            if skipped:
-                log_event(_log, "feedback_rejections_not_audited", logging.WARNING, count=skipped, per_s=60)
-            start, audited, skipped = now, 0, 0
-        if audited >= REJECTIONS_AUDITED_PER_MIN:
-            self._audit_window = (start, audited, skipped + 1)
-            return False
-        self._audit_window = (start, audited + 1, skipped)
-        return True

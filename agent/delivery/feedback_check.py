@@ -22,7 +22,7 @@ these pass (the first that fails names the reason it is rejected for):
 
 from __future__ import annotations
 
-__all__ = ["MAX_STATUS_BYTES", "REJECT_REASONS", "StatusChecker", "StatusVerdict"]
+__all__ = ["MAX_STATUS_BYTES", "REJECT_REASONS", "StatusChecker", "StatusVerdict", "recipients_and_keys"]
 
 import logging
 from dataclasses import dataclass
@@ -32,11 +32,12 @@ from pydantic import ValidationError
 
 from agent.alerts.status import AlertStatus
 from agent.config import PoliciesConfig, RecipientPolicy
-from agent.delivery.feedback_keys import recipients_and_keys
+from agent.delivery.feedback_keys import read_feedback_keys
 from agent.delivery.feedback_ledger import FeedbackLedger, SentMessage
 from agent.delivery.feedback_stats import UNATTRIBUTED
 from agent.delivery.jws import TYP_STATUS, EnvelopeInvalid, load_json_bounded, open_envelope, verify_envelope
 from agent.delivery.topics import build_topic
+from agent.logs import log_event
 
 _log = logging.getLogger("agent.delivery.feedback")
 # A status is a few hundred bytes; its note is at most 500 characters.
@@ -159,3 +160,25 @@ class StatusChecker:
             detail = f"alert {status.alert_id} belongs to incident {sent.incident_id}, not {status.incident_id}"
             return StatusVerdict(name, level, "incident_mismatch", detail, kid, status)
         return StatusVerdict(name, level, "", "", kid, status, sent)
+
+
+def recipients_and_keys(
+    policies: PoliciesConfig,
+) -> tuple[dict[str, RecipientPolicy], dict[str, dict[str, Ed25519PublicKey]]]:
+    """Recipients by topic level (and by name), and each one's public keys by kid.
+
+    A key file that no longer reads leaves its recipient keyless (logged): its messages are then refused
+    as unverifiable, and the rest go on.
+    """
+    by_level = {r.topic_level: r for r in policies.recipients}
+    for r in policies.recipients:
+        by_level.setdefault(r.name, r)
+    keys: dict[str, dict[str, Ed25519PublicKey]] = {}
+    for r in policies.recipients:
+        if r.feedback_keys is None:
+            continue
+        try:
+            keys[r.name] = read_feedback_keys(r.feedback_keys)
+        except ValueError as err:
+            log_event(_log, "feedback_keys_unreadable", logging.ERROR, recipient=r.name, error=str(err))
+    return by_level, keys

@@ -14,22 +14,15 @@ and a mistake in it must be said at start, not found as a rejected status.
 
 from __future__ import annotations
 
-__all__ = ["MAX_KEY_FILE_BYTES", "read_feedback_keys", "recipients_and_keys"]
+__all__ = ["MAX_KEY_FILE_BYTES", "read_feedback_keys"]
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.delivery.jws import EnvelopeInvalid, key_id_for, load_json_bounded, public_key_from_jwk
-from agent.logs import log_event
-
-if TYPE_CHECKING:  # the config's validators read key files through this module: no import back at load
-    from agent.config import PoliciesConfig, RecipientPolicy
-
-_log = logging.getLogger("agent.delivery.feedback")
 
 MAX_KEY_FILE_BYTES = 65536
 _MAX_KEYS = 16
@@ -90,25 +83,3 @@ def _one_key(jwk: Any, where: str) -> tuple[str, Ed25519PublicKey]:
     if not isinstance(kid, str) or not 0 < len(kid) <= 200:
         raise ValueError(f"{where}: kid must be a short string")
     return kid, key
-
-
-def recipients_and_keys(
-    policies: PoliciesConfig,
-) -> tuple[dict[str, RecipientPolicy], dict[str, dict[str, Ed25519PublicKey]]]:
-    """Recipients by topic level (and by name), and each one's public keys by kid.
-
-    A key file that no longer reads leaves its recipient keyless (logged): its messages are then refused
-    as unverifiable, and the rest go on.
-    """
-    by_level = {r.topic_level: r for r in policies.recipients}
-    for r in policies.recipients:
-        by_level.setdefault(r.name, r)
-    keys: dict[str, dict[str, Ed25519PublicKey]] = {}
-    for r in policies.recipients:
-        if r.feedback_keys is None:
-            continue
-        try:
-            keys[r.name] = read_feedback_keys(r.feedback_keys)
-        except ValueError as err:
-            log_event(_log, "feedback_keys_unreadable", logging.ERROR, recipient=r.name, error=str(err))
-    return by_level, keys
