@@ -7,6 +7,7 @@ break-glass table (the command and the desk each with their own connection), the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,16 @@ from agent.alerts.ids import short_id
 from agent.cli.main import main
 from agent.privacy.audit import verify_log
 from tests.delivery.break_glass_site import AUTO, LAT, Desk, make_desk, notices, records
+
+
+@pytest.fixture(autouse=True)
+def _agent_logging_restored() -> Iterator[None]:
+    """`main` configures the `agent` logger for a process; put it back for the tests after this one."""
+    logger = logging.getLogger("agent")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate = saved[0], saved[1]
+    logger.setLevel(saved[2])
 
 
 @pytest.fixture()
