@@ -5,6 +5,9 @@ these pass (the first that fails names the reason it is rejected for; none
 of them reaches the request's own fields, so nothing it says is recorded as
 said by the recipient):
 
+The checks are those of every signed message from a recipient
+(`agent.delivery.recipient_messages`):
+
 1. `wrong_topic`: not exactly one level under this site's requests topic.
 2. `unknown_recipient`: the level names no configured recipient (its topic
    level, which is its MQTT user under the shipped ACL, or its name).
@@ -35,24 +38,16 @@ __all__ = [
     "terms_refusal",
 ]
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
-
 from agent.alerts.request import TYP_REQUEST, BreakGlassRequest
 from agent.config import PoliciesConfig, RecipientPolicy
 from agent.config.agreements import Agreement
-from agent.delivery.feedback_check import recipients_and_keys
-from agent.delivery.feedback_stats import UNATTRIBUTED
-from agent.delivery.jws import EnvelopeInvalid, load_json_bounded, open_envelope, verify_envelope
-from agent.delivery.topics import build_topic
+from agent.delivery.recipient_messages import RecipientMessages
 
-_log = logging.getLogger("agent.delivery.break_glass")
 # A request is well under 2 kB: its justification is at most 1000 characters.
 MAX_REQUEST_BYTES = 16384
 # A request older than this when it arrives (a broker holding it through an outage, a replay) is stale.
@@ -110,60 +105,26 @@ class RequestChecker:
     """
 
     def __init__(self, site_id: str, prefix: str, policies: PoliciesConfig) -> None:
-        self._site_id = site_id
-        self._base = build_topic(prefix, site_id, "requests") + "/"
-        self._by_level: dict[str, RecipientPolicy] = {}
-        self._keys: dict[str, dict[str, Ed25519PublicKey]] = {}
-        self.use_policies(policies)
+        self._messages = RecipientMessages(
+            site_id=site_id,
+            prefix=prefix,
+            section="requests",
+            typ=TYP_REQUEST,
+            model=BreakGlassRequest,
+            kind="request",
+            max_bytes=MAX_REQUEST_BYTES,
+            policies=policies,
+        )
 
     def use_policies(self, policies: PoliciesConfig) -> None:
         """Recipients and keys from now on; a key file that no longer reads leaves its recipient keyless (logged)."""
-        self._by_level, self._keys = recipients_and_keys(policies)
+        self._messages.use_policies(policies)
 
     def check(self, topic: str, payload: bytes) -> RequestVerdict:
-        level = topic[len(self._base) :] if topic.startswith(self._base) else ""
-        if not level or "/" in level:
-            detail = f"not a requests topic of this site: {topic[:200]!r}"
-            return RequestVerdict(UNATTRIBUTED, level[:64], "wrong_topic", detail)
-        policy = self._by_level.get(level)
-        if policy is None:
-            return RequestVerdict(
-                UNATTRIBUTED, level[:64], "unknown_recipient", f"no recipient {level!r} is configured"
-            )
-        name = policy.name
-        try:
-            opened = open_envelope(payload, max_bytes=MAX_REQUEST_BYTES)
-        except EnvelopeInvalid as err:
-            return RequestVerdict(name, level, err.reason, str(err), err.kid or "", policy=policy)
-        kid = opened.kid
-        if opened.typ != TYP_REQUEST:
-            detail = f"typ {opened.typ!r} is not {TYP_REQUEST}"
-            return RequestVerdict(name, level, "wrong_type", detail, kid, policy=policy)
-        key = self._keys.get(name, {}).get(kid)
-        if name not in self._keys:
-            detail = f"recipient {name!r} has no feedback_keys"
-            return RequestVerdict(name, level, "unverifiable", detail, kid, policy=policy)
-        if key is None:
-            detail = f"kid {kid!r} is not a key of {name!r}"
-            return RequestVerdict(name, level, "unknown_key", detail, kid, policy=policy)
-        try:
-            body = verify_envelope(opened, key)
-            load_json_bounded(body, max_bytes=MAX_REQUEST_BYTES, max_depth=4)
-            request = BreakGlassRequest.model_validate_json(body)
-        except EnvelopeInvalid as err:
-            return RequestVerdict(name, level, err.reason, str(err), kid, policy=policy)
-        except ValidationError as err:
-            first = err.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            detail = f"{where}: {first['msg']}"[:200]
-            return RequestVerdict(name, level, "invalid_request", detail, kid, policy=policy)
-        if request.site_id != self._site_id:
-            detail = f"site_id {request.site_id!r} is not this site"
-            return RequestVerdict(name, level, "wrong_site", detail, kid, policy=policy)
-        if request.recipient != name:
-            detail = f"recipient {request.recipient!r} sent on the topic of {name!r}"
-            return RequestVerdict(name, level, "recipient_mismatch", detail, kid, policy=policy)
-        return RequestVerdict(name, level, "", "", kid, request, policy)
+        got = self._messages.read(topic, payload)
+        # Nothing a request says counts before every check passed (see the module docstring).
+        request = got.message if not got.reason else None
+        return RequestVerdict(got.recipient, got.level, got.reason, got.detail, got.kid, request, got.policy)
 
 
 @dataclass(frozen=True, slots=True)
