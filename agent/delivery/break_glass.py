@@ -255,9 +255,16 @@ class BreakGlassDesk:
         self._audit.record_event("break_glass_request", ts=item.received, **record)
         self._table.add(request, agreement_id, item.received)
         self.meter.count("requests")
-        log_event(_log, "break_glass_requested", request_id=rid, recipient=policy.name,
-                  incident=request.incident_id, widen=",".join(sorted(request.widen)), duration_s=request.duration_s,
-                  operator=request.operator)  # fmt: skip
+        log_event(
+            _log,
+            "break_glass_requested",
+            request_id=rid,
+            recipient=policy.name,
+            incident=request.incident_id,
+            widen=",".join(sorted(request.widen)),
+            duration_s=request.duration_s,
+            operator=request.operator,
+        )
         if known:
             answer = answer_under(self._policies.agreement_for(policy), request, item.received)
         else:
@@ -270,16 +277,24 @@ class BreakGlassDesk:
             self._pending(rid, item.received)
         self._announce(item.received)
         self.meter.table_now(*self._table.counts(item.received))
-        kind: Literal["granted", "pending", "refused"] = "granted" if answer.action == "grant" else (
-            "pending" if answer.action == "pending" else "refused")  # fmt: skip
+        kind: Literal["granted", "pending", "refused"] = (
+            "granted" if answer.action == "grant" else ("pending" if answer.action == "pending" else "refused")
+        )
         return RequestOutcome(kind, answer.reason, rid)
 
     def _pending(self, request_id: str, now: datetime) -> None:
         stored = self._table.get(request_id)
         if stored is None:
             return
-        log_event(_log, "break_glass_pending", logging.WARNING, request_id=request_id, recipient=stored.recipient,
-                  incident=stored.incident_id, approve=f"edge-agent requests approve {request_id}")  # fmt: skip
+        log_event(
+            _log,
+            "break_glass_pending",
+            logging.WARNING,
+            request_id=request_id,
+            recipient=stored.recipient,
+            incident=stored.incident_id,
+            approve=f"edge-agent requests approve {request_id}",
+        )
         self._notify("pending", stored, now)
 
     def _announce(self, now: datetime) -> None:
@@ -290,14 +305,28 @@ class BreakGlassDesk:
             self._table.mark_announced(stored.request_id)
             if kind == "break_glass_granted":
                 self.meter.count(f"granted_{stored.decided_by}")
-                log_event(_log, "break_glass_granted", logging.WARNING, request_id=stored.request_id,
-                          recipient=stored.recipient, incident=stored.incident_id, widen=",".join(stored.widen),
-                          until=fields["until"], granted_by=stored.decided_by)  # fmt: skip
+                log_event(
+                    _log,
+                    "break_glass_granted",
+                    logging.WARNING,
+                    request_id=stored.request_id,
+                    recipient=stored.recipient,
+                    incident=stored.incident_id,
+                    widen=",".join(stored.widen),
+                    until=fields["until"],
+                    granted_by=stored.decided_by,
+                )
                 self._notify("granted", stored, now, until=stored.until_utc, granted_by=stored.decided_by)
             else:
                 self.meter.refused(stored.reason)
-                log_event(_log, "break_glass_refused", request_id=stored.request_id, recipient=stored.recipient,
-                          reason=stored.reason, detail=stored.detail)  # fmt: skip
+                log_event(
+                    _log,
+                    "break_glass_refused",
+                    request_id=stored.request_id,
+                    recipient=stored.recipient,
+                    reason=stored.reason,
+                    detail=stored.detail,
+                )
                 self._notify("refused", stored, now, reason=stored.reason)
 
     def _end(self, grant: StoredRequest, now: datetime) -> None:
@@ -305,8 +334,15 @@ class BreakGlassDesk:
         self._audit.record_event("break_glass_ended", ts=now, **fields)
         self._table.mark_ended(grant.request_id, now)
         self.meter.count(f"ended_{fields['ended']}")
-        log_event(_log, "break_glass_ended", request_id=grant.request_id, recipient=grant.recipient,
-                  incident=grant.incident_id, ended=fields["ended"], duration_s=fields["duration_s"])  # fmt: skip
+        log_event(
+            _log,
+            "break_glass_ended",
+            request_id=grant.request_id,
+            recipient=grant.recipient,
+            incident=grant.incident_id,
+            ended=fields["ended"],
+            duration_s=fields["duration_s"],
+        )
         self._notify("ended", grant, now, ended=fields["ended"], duration_s=fields["duration_s"])
 
     def _notify(self, event: str, stored: StoredRequest, now: datetime, **fields: Any) -> None:
@@ -320,8 +356,14 @@ class BreakGlassDesk:
         if not self._audit_budget.allow():
             return
         self._audit.record_event("break_glass_refused", ts=item.received, **rejected_record(verdict, item.payload))
-        log_event(_log, "break_glass_request_rejected", logging.WARNING, recipient=verdict.recipient or UNATTRIBUTED,
-                  reason=verdict.reason, detail=verdict.detail[:300])  # fmt: skip
+        log_event(
+            _log,
+            "break_glass_request_rejected",
+            logging.WARNING,
+            recipient=verdict.recipient or UNATTRIBUTED,
+            reason=verdict.reason,
+            detail=verdict.detail[:300],
+        )
 
     # -- the thread -----------------------------------------------------------------------
 

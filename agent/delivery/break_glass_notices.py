@@ -100,6 +100,7 @@ class NoticeSender:
             detail = "the outbox did not accept it"
         except (ValidationError, AgentError, OSError) as err:
             detail = f"{type(err).__name__}: {err}"[:300]
-        log_event(_log, "break_glass_notice_failed", logging.ERROR, request_id=request.request_id, notice=event,
-                  error=detail)  # fmt: skip
+        log_event(
+            _log, "break_glass_notice_failed", logging.ERROR, request_id=request.request_id, notice=event, error=detail
+        )
         return False

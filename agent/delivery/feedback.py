@@ -352,8 +352,15 @@ class FeedbackIntake:
             "validation_level": status.validation_level,
         }
         self._audit.record_event("status", ts=item.received, **{k: v for k, v in fields.items() if v is not None})
-        log_event(_log, "feedback_status", recipient=verdict.recipient, status=status.status, alert_id=status.alert_id,
-                  incident=status.incident_id, since_published_s=f"{since_s:.3f}")  # fmt: skip
+        log_event(
+            _log,
+            "feedback_status",
+            recipient=verdict.recipient,
+            status=status.status,
+            alert_id=status.alert_id,
+            incident=status.incident_id,
+            since_published_s=f"{since_s:.3f}",
+        )
         if self._escalator is not None:
             self._escalator.on_status(status, item.received)
         if self._releaser is not None:
@@ -375,5 +382,11 @@ class FeedbackIntake:
         if verdict.status is not None:
             fields.update(alert_id=verdict.status.alert_id, status_id=verdict.status.status_id)
         self._audit.record_event("status_rejected", ts=item.received, **fields)
-        log_event(_log, "feedback_status_rejected", logging.WARNING, recipient=verdict.recipient,
-                  reason=verdict.reason, detail=verdict.detail[:300])  # fmt: skip
+        log_event(
+            _log,
+            "feedback_status_rejected",
+            logging.WARNING,
+            recipient=verdict.recipient,
+            reason=verdict.reason,
+            detail=verdict.detail[:300],
+        )
