@@ -18,9 +18,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agent.csv_cells import neutralise
 from agent.transparency.figures import CAP_CLASSES, Figures, RecipientAgreement
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 WITHHELD_REASONS = ("agreement_expired", "agreement_not_yet_valid", "dismissed")
 _PER_CLASS = ("alerts", "messages", "snapshots", "personal_data", "fields")
 
@@ -52,11 +52,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "actual_acknowledged_median_s",
     "actual_acknowledged_p90_s",
 )
-
-
-def neutralise(cell: str) -> str:
-    """`cell` made safe from spreadsheet formula evaluation."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def _seconds(value: float | None) -> str:

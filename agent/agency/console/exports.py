@@ -24,10 +24,10 @@ from pydantic import ValidationError
 from agent.agency.store import AlertRow
 from agent.alerts.cap import alert_to_cap_xml
 from agent.alerts.schema import PublishedAlert
+from agent.csv_cells import neutralise
 
 ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 CAP_MEDIA_TYPE = "application/cap+xml"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 CSV_COLUMNS = (
     "sent",
@@ -61,11 +61,6 @@ _TIMES = frozenset({"sent", "received_at"})
 
 class CapUnavailable(ValueError):
     """This recipient's view of the alert lacks fields CAP 1.2 requires (the message lists them)."""
-
-
-def neutralise(cell: str) -> str:
-    """`cell` made safe from spreadsheet formula evaluation."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def _iso(ts: float) -> str:
