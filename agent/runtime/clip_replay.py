@@ -7,7 +7,9 @@ same `CameraPipeline` a live run uses and hands the alerts to the same
 tracks go to the caller. The sink waits rather than shed a snapshot, and
 keeps the alerts' order. Alert times are the replay's start time plus the
 frame's position in the file, and ids are seeded from the site and camera,
-so the same clip and config always give the same output.
+so the same clip and config always give the same output. The clip is
+decoded a few frames ahead on a reader thread (`agent.sources.prefetch`),
+so decoding overlaps inference; the frames and their order are the same.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
 from agent.runtime.pipeline import CameraPipeline, FrameResult
 from agent.sources.file_replay import FileReplay
+from agent.sources.prefetch import Prefetched
 from agent.values.frames import Frame
 
 
@@ -111,8 +114,9 @@ def replay_file(
         total = min(total, max_frames) if total else max_frames
     tally = _AlertTally()
     processed = 0
-    with _replay_sink(dispatcher, store, audit, on_message, camera.id) as sink:
-        for frame in clip:
+    frames = Prefetched(clip, name=f"replay-{camera.id}.reader")
+    with frames, _replay_sink(dispatcher, store, audit, on_message, camera.id) as sink:
+        for frame in frames:
             if max_frames is not None and frame.frame_index >= max_frames:
                 break
             result = pipeline.process(frame)
