@@ -96,8 +96,10 @@ class _Timed:
         return timed
 
 
-def site_config(mode: str, key_dir: Path) -> tuple[SiteConfig, CameraConfig]:
-    """The accuracy-test site config with the given motion mode (every frame kept)."""
+def site_config(mode: str, key_dir: Path, intra_op_threads: int | None = None) -> tuple[SiteConfig, CameraConfig]:
+    """The accuracy-test site config with the given motion mode (every frame kept) and
+    ONNX Runtime intra-op threads (None: the config's)."""
+    threads = [] if intra_op_threads is None else [f"detector.intra_op_threads={intra_op_threads}"]
     config = load_config(
         CONFIG,
         [
@@ -105,6 +107,7 @@ def site_config(mode: str, key_dir: Path) -> tuple[SiteConfig, CameraConfig]:
             f"signing.key_file={key_dir}/key.pem",
             f"outbox.path={key_dir}/outbox.sqlite",
             f"policies.pseudonym_key_file={key_dir}/pseudonym.key",
+            *threads,
         ],
     )
     return config, config.cameras[0]
@@ -294,9 +297,9 @@ def run_hand_written(clip: Path, max_frames: int, key_dir: Path) -> PipelineRun:
     )
 
 
-def run_inference_only(clip: Path, frames: int, key_dir: Path) -> PipelineRun:
+def run_inference_only(clip: Path, frames: int, key_dir: Path, intra_op_threads: int | None = None) -> PipelineRun:
     """ONNX Runtime alone on the product's preprocessed tensors of 20 distinct frames."""
-    config, _ = site_config("always", key_dir)
+    config, _ = site_config("always", key_dir, intra_op_threads)
     detector = detector_from_config(config.detector, tracker=config.tracker)
     tensors = []
     for frame in islice(FileReplay("bench", clip), 0, 400, 20):

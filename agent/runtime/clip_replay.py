@@ -9,17 +9,21 @@ keeps the alerts' order. Alert times are the replay's start time plus the
 frame's position in the file, and ids are seeded from the site and camera,
 so the same clip and config always give the same output. The clip is
 decoded a few frames ahead on a reader thread (`agent.sources.prefetch`),
-so decoding overlaps inference; the frames and their order are the same.
+so decoding overlaps inference, and outside regions mode the motion gate and
+the detector run on a thread of their own, a frame or two ahead of tracking
+and rules (`looked_frames`), so those overlap inference too; the frames,
+their order and the output are the same.
 """
 
 from __future__ import annotations
 
-__all__ = ["ReplaySummary", "replay_file", "select_camera"]
+__all__ = ["ReplaySummary", "looked_frames", "replay_file", "select_camera"]
 
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +36,7 @@ from agent.delivery.sink import DeliverySink, MessageStore
 from agent.errors import AgentError, ConfigError, ConfigIssue
 from agent.privacy.audit import AuditLog
 from agent.runtime.assembly import camera_pipeline, detector_from_config, tracker_from_config
-from agent.runtime.pipeline import CameraPipeline, FrameResult
+from agent.runtime.pipeline import CameraPipeline, FrameResult, LookedFrame
 from agent.sources.file_replay import FileReplay
 from agent.sources.prefetch import Prefetched
 from agent.values.frames import Frame
@@ -115,11 +119,14 @@ def replay_file(
     tally = _AlertTally()
     processed = 0
     frames = Prefetched(clip, name=f"replay-{camera.id}.reader")
-    with frames, _replay_sink(dispatcher, store, audit, on_message, camera.id) as sink:
-        for frame in frames:
-            if max_frames is not None and frame.frame_index >= max_frames:
-                break
-            result = pipeline.process(frame)
+    with (
+        frames,
+        looked_frames(pipeline, _first(frames, max_frames), name=f"replay-{camera.id}") as looked,
+        _replay_sink(dispatcher, store, audit, on_message, camera.id) as sink,
+    ):
+        for seen in looked:
+            frame = seen.frame
+            result = pipeline.follow(seen)
             processed += 1
             sink.submit(tally.add(result.alerts), result.moment)
             on_frame(result, total)
@@ -143,6 +150,31 @@ def replay_file(
         messages=counts.messages_delivered + counts.messages_refused,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+@contextmanager
+def looked_frames(pipeline: CameraPipeline, frames: Iterable[Frame], *, name: str) -> Iterator[Iterable[LookedFrame]]:
+    """`frames` through `pipeline.look`, in order, for the caller to `follow`.
+
+    When the pipeline `looks_ahead`, they are looked at on a thread named
+    `NAME.detector`, up to two frames ahead of the caller; otherwise each one
+    when the caller asks for it. Leaving the context stops the thread; an
+    error `look` raises comes to the caller where its frame would have.
+    """
+    looks = (pipeline.look(frame) for frame in frames)
+    if not pipeline.looks_ahead:
+        yield looks
+        return
+    with Prefetched(looks, name=f"{name}.detector") as ahead:
+        yield ahead
+
+
+def _first(frames: Iterable[Frame], max_frames: int | None) -> Iterator[Frame]:
+    """The frames of the file's first `max_frames` (None: all of them)."""
+    for frame in frames:
+        if max_frames is not None and frame.frame_index >= max_frames:
+            return
+        yield frame
 
 
 def _replay_pipeline(config: SiteConfig, camera: CameraConfig) -> CameraPipeline:

@@ -11,6 +11,11 @@ were (a person standing still in a zone keeps counting). In `regions` mode
 the detector looks at crops around the motion and the objects already
 tracked (`agent.detection.crops`) while they cover little of the frame, and
 at the whole frame otherwise.
+
+`process` is `follow(look(frame))`: `look` runs the motion gate and the
+detector, `follow` the tracker, rules and alerts. Outside regions mode
+`look` reads nothing `follow` writes, so a replay may run it on a thread of
+its own, a frame or two ahead (`looks_ahead`), and get the same results.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ __all__ = [
     "CameraPipeline",
     "FrameResult",
     "FrameStamp",
+    "LookedFrame",
     "ObjectDetecting",
     "ObjectTracking",
     "RegionDetecting",
@@ -124,6 +130,21 @@ class FrameResult:
     moment: AlertMoment | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LookedFrame:
+    """A frame after the motion gate and the detector, before tracking (`CameraPipeline.look`).
+
+    Attributes:
+        frame: the frame.
+        motion: the motion gate's result for it.
+        detections: what the detector found; None when the gate skipped the detector.
+    """
+
+    frame: Frame
+    motion: MotionResult
+    detections: Detections | None
+
+
 class CameraPipeline:
     """Runs detection, tracking and rules for one camera.
 
@@ -156,7 +177,8 @@ class CameraPipeline:
         self._camera = camera
         self._detector = detector
         self._stages_for_size = stages_for_size
-        self._frame_wh: tuple[int, int] | None = None
+        self._frame_wh: tuple[int, int] | None = None  # the object filter's
+        self._gate_wh: tuple[int, int] | None = None
         self._gate: MotionGate | None = None
         self._filter: ObjectFilter | None = None
         self._tracks = Tracks.empty()
@@ -202,10 +224,26 @@ class CameraPipeline:
                 counts[rule.name] = per_direction
         return counts
 
+    @property
+    def looks_ahead(self) -> bool:
+        """Whether `look` may run ahead of `follow`, on another thread: not in regions mode,
+        where the detector also looks where the previous frame's tracks are."""
+        return self._crops is None
+
     def process(self, frame: Frame) -> FrameResult:
-        gate, _ = self._stages_for(frame.size_wh)
-        motion = self._last_motion = gate.update(frame.image_bgr)
+        return self.follow(self.look(frame))
+
+    def look(self, frame: Frame) -> LookedFrame:
+        """The motion gate and, when it lets the frame through, the detector."""
+        gate = self._gate_for(frame.size_wh)
+        motion = gate.update(frame.image_bgr)
         detections = self._detect(frame, motion) if gate.should_detect(motion) else None
+        return LookedFrame(frame, motion, detections)
+
+    def follow(self, looked: LookedFrame) -> FrameResult:
+        """Track, apply rules and build alerts for a frame `look` has seen (frames in order)."""
+        frame, detections = looked.frame, looked.detections
+        self._last_motion = looked.motion
         appearance = None
         if detections is not None and self._tracker.uses_appearance:
             appearance = appearance_descriptors(frame.image_bgr, detections.box_xyxy_px)
@@ -238,7 +276,7 @@ class CameraPipeline:
         descriptors (rows aligned) that let the tracker re-link a lost track. `process`
         ends here; a caller with detections cached from an earlier pass (threshold
         tuning) starts here."""
-        _, object_filter = self._stages_for(stamp.size_wh)
+        object_filter = self._filter_for(stamp.size_wh)
         if detections is not None:
             tracks = self._tracker.update(detections, stamp.ts_monotonic_s, appearance)
             self._tracks = object_filter.update(_clipped(tracks, stamp.size_wh))
@@ -284,19 +322,27 @@ class CameraPipeline:
                 shapes=",".join(shapes),
             )
 
-    def _stages_for(self, frame_wh: tuple[int, int]) -> tuple[MotionGate, ObjectFilter]:
-        # Masks are pixel polygons, so these stages are (re)built per frame size.
-        if self._gate is None or self._filter is None or frame_wh != self._frame_wh:
+    # Masks are pixel polygons, so the gate and the filter are (re)built per frame size; each
+    # on its own, because `look` (the gate) may run a frame or two ahead of `follow` (the filter).
+    def _gate_for(self, frame_wh: tuple[int, int]) -> MotionGate:
+        if self._gate is None or frame_wh != self._gate_wh:
+            self._gate_wh = frame_wh
+            self._gate, _ = self._stages_for_size(frame_wh)
+        return self._gate
+
+    def _filter_for(self, frame_wh: tuple[int, int]) -> ObjectFilter:
+        if self._filter is None or frame_wh != self._frame_wh:
             if self._frame_wh is not None and frame_wh != self._frame_wh:
                 self._warn_pixel_geometry(self._frame_wh, frame_wh)
             self._frame_wh = frame_wh
-            self._gate, self._filter = self._stages_for_size(frame_wh)
-        return self._gate, self._filter
+            _, self._filter = self._stages_for_size(frame_wh)
+        return self._filter
 
     def reset(self) -> None:
         self._tracker.reset()
         self._tracks = Tracks.empty()
         self._gate = self._filter = None
+        self._gate_wh = self._frame_wh = None
         self._rules.reset()
         self._builder.reset()
         self._last_ts = None

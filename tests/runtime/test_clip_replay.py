@@ -1,0 +1,116 @@
+"""Replaying a clip with the detector a frame or two ahead of tracking: same output, errors where they happen.
+
+Outside regions mode `replay_file` runs the motion gate and the detector on
+a thread of their own; what it reports must be what the same pipeline gives
+frame by frame in one thread, and nothing of that thread may outlive it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.alerts.ids import Uuid7Factory
+from agent.alerts.schema import Alert
+from agent.config import SiteConfig, load_config
+from agent.runtime.assembly import camera_pipeline, detector_from_config, dispatcher_from_config, tracker_from_config
+from agent.runtime.clip_replay import looked_frames, replay_file
+from agent.runtime.pipeline import CameraPipeline, FrameResult
+from agent.sources import FileReplay
+from agent.values.frames import Frame
+
+EVAL_CONFIG = Path(__file__).resolve().parents[1] / "evaluation" / "vtest_rules.yaml"
+START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+FRAMES = 80  # 8 s of the walkway: intrusions into the centre square and crossings of the line
+
+
+def _config(tmp_path: Path, mode: str) -> SiteConfig:
+    target = tmp_path / "site.yaml"
+    shutil.copy(EVAL_CONFIG, target)
+    return load_config(target, [f"cameras.0.motion.mode={mode}", "detector.intra_op_threads=1"])
+
+
+def _pipeline(config: SiteConfig) -> CameraPipeline:
+    camera = config.cameras[0]
+    return camera_pipeline(
+        camera,
+        config.site,
+        detector_from_config(config.detector, tracker=config.tracker),
+        tracker_from_config(config.tracker, detector=config.detector),
+        status="Test",
+        ids=Uuid7Factory(seed=f"{config.site.id}/{camera.id}"),
+    )
+
+
+def _replayed(config: SiteConfig, vtest_avi: Path) -> tuple[list[FrameResult], list[Alert], set[str]]:
+    """Each frame's result, every alert, and the names of the threads that ran meanwhile."""
+    results: list[FrameResult] = []
+    threads: set[str] = set()
+
+    def on_frame(result: FrameResult, total: int) -> None:
+        results.append(result)
+        threads.update(t.name for t in threading.enumerate())
+
+    replay_file(
+        config,
+        config.cameras[0],
+        vtest_avi,
+        dispatcher=dispatcher_from_config(config),
+        start_utc=START,
+        on_frame=on_frame,
+        max_frames=FRAMES,
+    )
+    return results, [a for r in results for a in r.alerts], threads
+
+
+def _one_thread(config: SiteConfig, vtest_avi: Path) -> list[FrameResult]:
+    pipeline = _pipeline(config)
+    camera = config.cameras[0]
+    clip = FileReplay(camera.id, vtest_avi, detect_fps=camera.detect_fps, start_utc=START)
+    return [pipeline.process(f) for f in clip if f.frame_index < FRAMES]
+
+
+@pytest.mark.parametrize("mode", ["always", "on_motion"])
+def test_a_replay_reports_what_the_pipeline_gives_frame_by_frame(tmp_path: Path, vtest_avi: Path, mode: str) -> None:
+    config = _config(tmp_path, mode)
+    replayed, alerts, threads = _replayed(config, vtest_avi)
+    inline = _one_thread(config, vtest_avi)
+
+    assert "replay-walkway.detector" in threads
+    assert alerts, "the walkway's first seconds raise alerts"
+    assert [r.frame_index for r in replayed] == [r.frame_index for r in inline]
+    for ahead, alone in zip(replayed, inline, strict=True):
+        assert np.array_equal(ahead.tracks.track_id, alone.tracks.track_id)
+        assert np.allclose(ahead.tracks.box_xyxy_px, alone.tracks.box_xyxy_px)
+    assert alerts == [a for r in inline for a in r.alerts]
+    assert not any(t.name.startswith("replay-walkway.") for t in threading.enumerate())
+
+
+def test_in_regions_mode_the_detector_waits_for_the_tracks(tmp_path: Path, vtest_avi: Path) -> None:
+    # The crops are planned around the previous frame's tracks, so looking ahead would change them.
+    config = _config(tmp_path, "regions")
+    replayed, _, threads = _replayed(config, vtest_avi)
+
+    assert not _pipeline(config).looks_ahead
+    assert "replay-walkway.detector" not in threads
+    assert len(replayed) == len(_one_thread(config, vtest_avi))
+
+
+def test_a_frame_the_detector_refuses_raises_where_it_came(tmp_path: Path, vtest_avi: Path) -> None:
+    config = _config(tmp_path, "always")
+    pipeline = _pipeline(config)
+    good = list(islice(FileReplay("walkway", vtest_avi, start_utc=START), 3))
+    grey = Frame("walkway", 3, good[0].image_bgr[:, :, 0].copy(), good[0].ts_utc, 0.3)
+
+    followed = []
+    with looked_frames(pipeline, [*good, grey], name="test") as looked, pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        for seen in looked:
+            followed.append(pipeline.follow(seen).frame_index)
+    assert followed == [0, 1, 2]
+    assert not any(t.name == "test.detector" for t in threading.enumerate())
