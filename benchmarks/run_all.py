@@ -45,6 +45,7 @@ README_START, README_END = "<!-- bench-summary:start -->", "<!-- bench-summary:e
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("pipeline", "benchmarks.bench_pipeline", "Pipeline: product vs hand-written OpenCV + NumPy"),
     ("detection", "benchmarks.bench_detection", "Detectors: speed and person AP50 per model and input size"),
+    ("overlap", "benchmarks.pipeline_overlap", "Single camera: pipeline vs inference-only fps"),
     ("regions", "benchmarks.bench_regions", "Detection on motion crops: whole frame vs regions"),
     ("int8", "benchmarks.bench_int8", "INT8 models: float vs static-quantized speed and person AP50"),
     ("kernels", "benchmarks.bench_kernels", "Numba kernels"),
