@@ -17,7 +17,7 @@ their order and the output are the same.
 
 from __future__ import annotations
 
-__all__ = ["ReplaySummary", "looked_frames", "replay_file", "select_camera"]
+__all__ = ["ReplaySummary", "looked_frames", "replay_file", "replay_pipeline", "select_camera"]
 
 import logging
 import time
@@ -111,7 +111,7 @@ def replay_file(
     """
     fps = camera.detect_fps if detect_fps is None else (detect_fps or None)
     clip = FileReplay(camera.id, source, detect_fps=fps, start_utc=start_utc)
-    pipeline = _replay_pipeline(config, camera)
+    pipeline = replay_pipeline(config, camera)
     started = time.perf_counter()
     total = _frame_count(source)
     if max_frames is not None:
@@ -177,7 +177,7 @@ def _first(frames: Iterable[Frame], max_frames: int | None) -> Iterator[Frame]:
         yield frame
 
 
-def _replay_pipeline(config: SiteConfig, camera: CameraConfig) -> CameraPipeline:
+def replay_pipeline(config: SiteConfig, camera: CameraConfig) -> CameraPipeline:
     """The camera's pipeline with test-status alerts and ids seeded from the site and camera."""
     return camera_pipeline(
         camera,

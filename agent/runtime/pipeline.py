@@ -177,7 +177,7 @@ class CameraPipeline:
         self._camera = camera
         self._detector = detector
         self._stages_for_size = stages_for_size
-        self._frame_wh: tuple[int, int] | None = None  # the object filter's
+        self._filter_wh: tuple[int, int] | None = None
         self._gate_wh: tuple[int, int] | None = None
         self._gate: MotionGate | None = None
         self._filter: ObjectFilter | None = None
@@ -331,10 +331,10 @@ class CameraPipeline:
         return self._gate
 
     def _filter_for(self, frame_wh: tuple[int, int]) -> ObjectFilter:
-        if self._filter is None or frame_wh != self._frame_wh:
-            if self._frame_wh is not None and frame_wh != self._frame_wh:
-                self._warn_pixel_geometry(self._frame_wh, frame_wh)
-            self._frame_wh = frame_wh
+        if self._filter is None or frame_wh != self._filter_wh:
+            if self._filter_wh is not None and frame_wh != self._filter_wh:
+                self._warn_pixel_geometry(self._filter_wh, frame_wh)
+            self._filter_wh = frame_wh
             _, self._filter = self._stages_for_size(frame_wh)
         return self._filter
 
@@ -342,7 +342,7 @@ class CameraPipeline:
         self._tracker.reset()
         self._tracks = Tracks.empty()
         self._gate = self._filter = None
-        self._gate_wh = self._frame_wh = None
+        self._gate_wh = self._filter_wh = None
         self._rules.reset()
         self._builder.reset()
         self._last_ts = None
